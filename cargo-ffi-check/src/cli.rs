@@ -1,0 +1,259 @@
+//! The command line, as clap sees it.
+
+use crate::seeds::Seeds;
+use clap::{ArgAction, Parser, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Run a workspace's tests under a ptrace supervisor and report memory bugs
+/// at the Rust/C boundary: each test in its own traced process, under one or
+/// more seeds, with decoded access violations, crashes and hangs as findings.
+///
+/// Exit status: 0 all clean, 100 failures or findings, 101 build failed,
+/// 4 no tests matched, 96 setup error (for example ptrace not permitted).
+#[derive(Debug, Parser)]
+#[command(name = "cargo-ffi-check", bin_name = "cargo ffi-check", version)]
+#[command(
+    after_help = "Arguments after `--` go to every test binary. libtest's own \
+    --ignored, --include-ignored, --exact and --skip given there are honoured as the \
+    options of the same name."
+)]
+pub struct Cli {
+    /// Run tests whose names contain one of these substrings.
+    #[arg(value_name = "FILTERS")]
+    pub filters: Vec<String>,
+
+    /// Arguments passed to every test binary.
+    #[arg(last = true, value_name = "TEST-ARGS")]
+    pub test_args: Vec<String>,
+
+    #[command(flatten)]
+    pub cargo: CargoArgs,
+
+    #[command(flatten)]
+    pub run: RunArgs,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+/// Flags forwarded to `cargo test --no-run`.
+#[derive(Debug, clap::Args, Default)]
+#[command(next_help_heading = "Package selection and build (as in cargo test)")]
+pub struct CargoArgs {
+    /// Path to Cargo.toml.
+    #[arg(long, value_name = "PATH")]
+    pub manifest_path: Option<PathBuf>,
+    /// Package(s) to test.
+    #[arg(short = 'p', long = "package", value_name = "SPEC")]
+    pub packages: Vec<String>,
+    /// Test all packages in the workspace.
+    #[arg(long)]
+    pub workspace: bool,
+    /// Exclude packages from the test (with --workspace).
+    #[arg(long, value_name = "SPEC")]
+    pub exclude: Vec<String>,
+    /// Space or comma separated list of features to activate.
+    #[arg(short = 'F', long, value_name = "FEATURES")]
+    pub features: Vec<String>,
+    /// Activate all available features.
+    #[arg(long)]
+    pub all_features: bool,
+    /// Do not activate the `default` feature.
+    #[arg(long)]
+    pub no_default_features: bool,
+    /// Build in release mode.
+    #[arg(short = 'r', long, conflicts_with = "profile")]
+    pub release: bool,
+    /// Build with the given cargo profile.
+    #[arg(long, value_name = "PROFILE-NAME")]
+    pub profile: Option<String>,
+    /// Directory for all generated artifacts.
+    #[arg(long, value_name = "DIRECTORY")]
+    pub target_dir: Option<PathBuf>,
+    /// Test only this package's library.
+    #[arg(long)]
+    pub lib: bool,
+    /// Test all binaries.
+    #[arg(long)]
+    pub bins: bool,
+    /// Test all integration tests.
+    #[arg(long)]
+    pub tests: bool,
+    /// Test only the named integration test target.
+    #[arg(long = "test", value_name = "NAME")]
+    pub test_targets: Vec<String>,
+}
+
+/// How tests are run.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Running tests")]
+pub struct RunArgs {
+    /// Match FILTERS exactly against the full test name.
+    #[arg(long)]
+    pub exact: bool,
+    /// Skip tests whose names contain this substring (repeatable).
+    #[arg(long, value_name = "FILTER")]
+    pub skip: Vec<String>,
+    /// Run only ignored tests.
+    #[arg(long, conflicts_with = "include_ignored")]
+    pub ignored: bool,
+    /// Run ignored and not ignored tests.
+    #[arg(long)]
+    pub include_ignored: bool,
+    /// Number of tests to run at once [default: available parallelism].
+    #[arg(short = 'j', long, value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Seeds to run every test with: 7, 0..16, ..8, 0..=15 or 1,5,9.
+    #[arg(long, default_value = "0", value_parser = Seeds::parse, value_name = "SEEDS")]
+    pub seeds: Seeds,
+    /// Kill a test (one seed) after this long and report a timeout.
+    #[arg(long, default_value = "60s", value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub timeout: Duration,
+    /// Stop starting new tests after the first failure or finding.
+    #[arg(long, overrides_with = "no_fail_fast")]
+    pub fail_fast: bool,
+    /// Run every test even after failures (the default).
+    #[arg(long, overrides_with = "fail_fast")]
+    pub no_fail_fast: bool,
+    /// List the tests that would run, one per line, and exit.
+    #[arg(long)]
+    pub list: bool,
+}
+
+/// Output format for results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MessageFormat {
+    /// Progress, findings and a summary for people, on stderr.
+    Human,
+    /// JSON lines on stdout (schema in the README); people's output stays on stderr.
+    Json,
+}
+
+/// When to use color.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Color {
+    /// Color when stderr is a terminal.
+    Auto,
+    /// Always color.
+    Always,
+    /// Never color.
+    Never,
+}
+
+/// What is shown.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Output")]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value = "human", value_name = "FMT")]
+    pub message_format: MessageFormat,
+    /// Coloring.
+    #[arg(long, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: Color,
+    /// Show more: the output of passing tests (-v), and cargo's commands (-vv).
+    #[arg(short, long, action = ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Show less: only findings and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// Parses the process arguments, dropping the `ffi-check` that cargo
+    /// inserts when run as `cargo ffi-check`.
+    pub fn from_env() -> Cli {
+        let mut args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+        if args.get(1).is_some_and(|a| a == "ffi-check") {
+            args.remove(1);
+        }
+        let mut cli = Cli::parse_from(args);
+        cli.absorb_libtest_args();
+        cli
+    }
+
+    /// Moves libtest's selection flags given after `--` into our own options,
+    /// so that `cargo ffi-check parse_ -- --ignored` means what it does for
+    /// `cargo test`.
+    pub fn absorb_libtest_args(&mut self) {
+        let mut rest = Vec::new();
+        let mut args = std::mem::take(&mut self.test_args).into_iter();
+        while let Some(a) = args.next() {
+            match a.as_str() {
+                "--ignored" => self.run.ignored = true,
+                "--include-ignored" => self.run.include_ignored = true,
+                "--exact" => self.run.exact = true,
+                "--skip" => self.run.skip.extend(args.next()),
+                _ => match a.strip_prefix("--skip=") {
+                    Some(s) => self.run.skip.push(s.to_string()),
+                    None => rest.push(a),
+                },
+            }
+        }
+        if self.run.ignored && self.run.include_ignored {
+            self.run.ignored = false;
+        }
+        self.test_args = rest;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Cli {
+        let mut cli =
+            Cli::try_parse_from(std::iter::once("cargo-ffi-check").chain(args.iter().copied()))
+                .unwrap();
+        cli.absorb_libtest_args();
+        cli
+    }
+
+    #[test]
+    fn libtest_flags_after_double_dash_become_options() {
+        let cli = parse(&[
+            "parse_",
+            "--",
+            "--ignored",
+            "--skip",
+            "slow",
+            "--color=never",
+        ]);
+        assert_eq!(cli.filters, ["parse_"]);
+        assert!(cli.run.ignored);
+        assert_eq!(cli.run.skip, ["slow"]);
+        assert_eq!(cli.test_args, ["--color=never"]);
+    }
+
+    #[test]
+    fn cargo_flags_are_recognised() {
+        let cli = parse(&[
+            "-p",
+            "a",
+            "--features",
+            "x y",
+            "--release",
+            "--test",
+            "it",
+            "--seeds",
+            "0..4",
+        ]);
+        assert_eq!(cli.cargo.packages, ["a"]);
+        assert!(cli.cargo.release);
+        assert_eq!(cli.cargo.test_targets, ["it"]);
+        assert_eq!(cli.run.seeds.as_slice(), [0, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_bad_seed_range_is_a_usage_error() {
+        let err = Cli::try_parse_from(["cargo-ffi-check", "--seeds", "9..3"]).unwrap_err();
+        assert_eq!(err.kind(), clap::error::ErrorKind::ValueValidation);
+        assert!(err.to_string().contains("is empty"), "{err}");
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,433 @@
+//! Findings as the user sees them: located, identified, and deduplicated
+//! across tests and seeds.
+
+use serde::Serialize;
+use std::collections::{BTreeSet, HashMap};
+use std::path::Path;
+
+/// Where a finding points: the first frame in the user's code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    /// Source file, relative to the workspace root when inside it.
+    pub file: Option<String>,
+    /// 1-based line.
+    pub line: Option<u32>,
+    /// 1-based column.
+    pub column: Option<u32>,
+    /// Function name.
+    pub function: Option<String>,
+    /// File name of the module (executable or library).
+    pub module: Option<String>,
+    /// Offset in the module.
+    pub module_offset: Option<u64>,
+}
+
+impl Location {
+    /// `file:line:col`, or `function (module+0xoff)` without debug info.
+    pub fn short(&self) -> String {
+        match (&self.file, self.line) {
+            (Some(f), Some(l)) => match self.column {
+                Some(c) => format!("{f}:{l}:{c}"),
+                None => format!("{f}:{l}"),
+            },
+            _ => format!(
+                "{} ({}+{:#x})",
+                self.function.as_deref().unwrap_or("??"),
+                self.module.as_deref().unwrap_or("??"),
+                self.module_offset.unwrap_or(0)
+            ),
+        }
+    }
+}
+
+/// One finding of one job, in the report's terms.
+#[derive(Debug, Clone, Serialize)]
+pub struct Finding {
+    /// Stable id: a hash of the kind and the location (see [`finding_id`]).
+    pub id: String,
+    /// `null-dereference`, `wild-access`, `stack-overflow`, `crash`,
+    /// `timeout` or `test-failure`.
+    pub kind: String,
+    /// One-line description.
+    pub message: String,
+    /// The first frame in the user's code.
+    pub location: Option<Location>,
+    /// The faulting access.
+    pub access: Option<tracer::Access>,
+    /// The faulting instruction.
+    pub instruction: Option<String>,
+    /// The signal involved.
+    pub signal: Option<String>,
+    /// The thread.
+    pub thread: Option<tracer::ThreadInfo>,
+    /// Innermost first, paths relative to the workspace.
+    pub backtrace: Vec<tracer::Frame>,
+    /// For timeouts: every thread and what it was doing.
+    pub threads: Vec<tracer::ThreadState>,
+    /// Extra lines.
+    pub notes: Vec<String>,
+}
+
+/// Frames from the Rust standard library and the test harness are not the
+/// user's code.
+pub fn is_runtime_frame(f: &tracer::Frame) -> bool {
+    let file_is_std = f.file.as_deref().is_some_and(|p| {
+        p.starts_with("/rustc/") || p.contains("/library/std/") || p.contains("/library/core/")
+    });
+    let fun = f.function.as_deref().unwrap_or("");
+    file_is_std
+        || [
+            "std::", "core::", "alloc::", "test::", "__rust", "<std::", "<core::", "<alloc::",
+        ]
+        .iter()
+        .any(|p| fun.starts_with(p))
+}
+
+/// Where a short backtrace ends: at libtest's entry into the test, or at the
+/// first runtime frame below the user's frames (what follows is the harness).
+pub fn short_backtrace_len(frames: &[tracer::Frame]) -> usize {
+    let mut seen_user = false;
+    for (i, f) in frames.iter().enumerate() {
+        let runtime = is_runtime_frame(f);
+        if f.function
+            .as_deref()
+            .is_some_and(|n| n.contains("__rust_begin_short_backtrace"))
+            || (runtime && seen_user)
+        {
+            return i;
+        }
+        seen_user |= !runtime && f.file.is_some();
+    }
+    frames.len()
+}
+
+fn relative(path: &str, root: &Path) -> String {
+    Path::new(path)
+        .strip_prefix(root)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| path.to_string())
+}
+
+fn module_name(m: &Option<String>) -> Option<String> {
+    m.as_deref().map(|p| {
+        Path::new(p)
+            .file_name()
+            .map_or(p.into(), |n| n.to_string_lossy().into_owned())
+    })
+}
+
+/// The frame a finding points at: the innermost frame in the workspace (so a
+/// fault inside libc's `strlen` points at the C or Rust line that called it),
+/// else the innermost frame with a source line outside the Rust runtime,
+/// else the innermost frame.
+fn location_of(frames: &[tracer::Frame], root: &Path) -> Option<Location> {
+    let has_line = |f: &&tracer::Frame| f.line.is_some() && !is_runtime_frame(f);
+    let in_workspace = |f: &&tracer::Frame| {
+        f.file
+            .as_deref()
+            .is_some_and(|p| Path::new(p).starts_with(root))
+    };
+    let frame = frames
+        .iter()
+        .filter(has_line)
+        .find(in_workspace)
+        .or_else(|| frames.iter().find(|f| f.file.is_some() && has_line(f)))
+        .or_else(|| frames.first())?;
+    let frame = &tracer::Frame {
+        file: frame.file.as_deref().map(|p| relative(p, root)),
+        ..frame.clone()
+    };
+    Some(Location {
+        file: frame.file.clone(),
+        line: frame.line,
+        column: frame.column,
+        function: frame.function.clone(),
+        module: module_name(&frame.module),
+        module_offset: Some(frame.module_offset),
+    })
+}
+
+/// FNV-1a: a hash that is stable across Rust versions and platforms.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    })
+}
+
+/// The stable id of a finding: kind plus location (file:line and function,
+/// or module+offset without debug info). Timeouts and crashes without a
+/// location are per test.
+pub fn finding_id(kind: &str, location: Option<&Location>, test: &str) -> String {
+    let key = match location {
+        Some(l) if l.file.is_some() => format!(
+            "{kind}|{}|{}",
+            l.short(),
+            l.function.as_deref().unwrap_or("")
+        ),
+        Some(l) if kind != "timeout" => format!("{kind}|{}", l.short()),
+        _ => format!("{kind}|test|{test}"),
+    };
+    format!("FFC-{:012x}", fnv1a(key.as_bytes()) & 0xffff_ffff_ffff)
+}
+
+impl Finding {
+    /// Converts a supervisor finding, with paths made relative to `root`.
+    pub fn from_tracer(f: &tracer::Finding, root: &Path, test: &str) -> Finding {
+        let backtrace: Vec<tracer::Frame> = f
+            .backtrace
+            .iter()
+            .map(|fr| tracer::Frame {
+                file: fr.file.as_deref().map(|p| relative(p, root)),
+                ..fr.clone()
+            })
+            .collect();
+        let threads = f
+            .threads
+            .iter()
+            .map(|t| tracer::ThreadState {
+                backtrace: t
+                    .backtrace
+                    .iter()
+                    .map(|fr| tracer::Frame {
+                        file: fr.file.as_deref().map(|p| relative(p, root)),
+                        ..fr.clone()
+                    })
+                    .collect(),
+                ..t.clone()
+            })
+            .collect();
+        let kind = f.kind.as_str().to_string();
+        let location = if f.kind == tracer::FindingKind::Timeout {
+            None
+        } else {
+            location_of(&f.backtrace, root)
+        };
+        Finding {
+            id: finding_id(&kind, location.as_ref(), test),
+            kind,
+            message: f.message.clone(),
+            location,
+            access: f.access.clone(),
+            instruction: f.instruction.clone(),
+            signal: f.signal.clone(),
+            thread: f.thread.clone(),
+            backtrace,
+            threads,
+            notes: f.notes.clone(),
+        }
+    }
+
+    /// A failed test (a panic, or a non-zero exit) without a memory finding.
+    pub fn test_failure(stderr: &str, exit: &str, test: &str) -> Finding {
+        let (location, message) = match parse_panic(stderr) {
+            Some((loc, msg)) => (Some(loc), msg),
+            None => (None, format!("the test failed: {exit}")),
+        };
+        Finding {
+            id: finding_id("test-failure", location.as_ref(), test),
+            kind: "test-failure".into(),
+            message,
+            location,
+            access: None,
+            instruction: None,
+            signal: None,
+            thread: None,
+            backtrace: Vec::new(),
+            threads: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+/// The location and message of the first panic in a test's stderr:
+/// `thread 'NAME' panicked at FILE:LINE:COL:` followed by the message.
+pub fn parse_panic(stderr: &str) -> Option<(Location, String)> {
+    let mut lines = stderr.lines();
+    // `thread 'NAME' panicked at` before Rust 1.88, `thread 'NAME' (TID) panicked at` since.
+    let at = lines
+        .by_ref()
+        .filter(|l| l.starts_with("thread '"))
+        .find_map(|l| l.split_once(" panicked at ").map(|(_, rest)| rest))?;
+    let at = at.trim_end().trim_end_matches(':');
+    let mut parts = at.rsplitn(3, ':');
+    let column = parts.next()?.parse().ok();
+    let line = parts.next()?.parse().ok();
+    let file = parts.next()?.to_string();
+    let message: Vec<&str> = lines
+        .take_while(|l| {
+            !l.starts_with("note: ") && !l.starts_with("stack backtrace:") && !l.is_empty()
+        })
+        .collect();
+    let location = Location {
+        file: Some(file),
+        line,
+        column,
+        function: None,
+        module: None,
+        module_offset: None,
+    };
+    Some((location, message.join("\n")))
+}
+
+/// A distinct finding and everywhere it was seen.
+#[derive(Debug, Clone, Serialize)]
+pub struct Distinct {
+    /// The first occurrence (its fields appear at the top level in JSON).
+    #[serde(flatten)]
+    pub finding: Finding,
+    /// Tests that showed it (display names).
+    pub tests: BTreeSet<String>,
+    /// Seeds that showed it.
+    pub seeds: BTreeSet<u64>,
+    /// How many times it was seen.
+    pub count: usize,
+    /// The libtest name of the first test that showed it (for the rerun command).
+    pub first_test: String,
+}
+
+/// Findings deduplicated by id, in the order first seen.
+#[derive(Debug, Default)]
+pub struct Findings {
+    order: Vec<Distinct>,
+    index: HashMap<String, usize>,
+}
+
+impl Findings {
+    /// Records one occurrence; returns true if it was not seen before.
+    pub fn add(&mut self, f: &Finding, test_display: &str, test_name: &str, seed: u64) -> bool {
+        let i = match self.index.get(&f.id) {
+            Some(&i) => i,
+            None => {
+                self.index.insert(f.id.clone(), self.order.len());
+                self.order.push(Distinct {
+                    finding: f.clone(),
+                    tests: BTreeSet::new(),
+                    seeds: BTreeSet::new(),
+                    count: 0,
+                    first_test: test_name.to_string(),
+                });
+                self.order.len() - 1
+            }
+        };
+        let d = &mut self.order[i];
+        let new = d.count == 0;
+        d.count += 1;
+        d.tests.insert(test_display.to_string());
+        d.seeds.insert(seed);
+        new
+    }
+
+    /// The distinct findings, in the order first seen.
+    pub fn all(&self) -> &[Distinct] {
+        &self.order
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_a_panic_with_a_thread_id() {
+        let stderr = "\nthread 'tests::fails' (6817) panicked at src/lib.rs:6:26:\nassertion failed: math\nstack backtrace:\n   0: x\n";
+        let (loc, msg) = parse_panic(stderr).unwrap();
+        assert_eq!(loc.short(), "src/lib.rs:6:26");
+        assert_eq!(msg, "assertion failed: math");
+    }
+
+    #[test]
+    fn parses_a_libtest_panic() {
+        let stderr = "thread 'tests::p' panicked at src/lib.rs:12:9:\nassertion `left == right` failed: arithmetic is broken\n  left: 2\n right: 3\nnote: run with `RUST_BACKTRACE=1`\n";
+        let (loc, msg) = parse_panic(stderr).unwrap();
+        assert_eq!(loc.short(), "src/lib.rs:12:9");
+        assert_eq!(
+            msg,
+            "assertion `left == right` failed: arithmetic is broken\n  left: 2\n right: 3"
+        );
+    }
+
+    fn frame(function: &str, file: Option<&str>) -> tracer::Frame {
+        tracer::Frame {
+            pc: 0,
+            function: Some(function.into()),
+            file: file.map(Into::into),
+            line: file.map(|_| 7),
+            column: None,
+            module: Some("/lib/libc.so.6".into()),
+            module_offset: 0x10,
+            inlined: false,
+        }
+    }
+
+    #[test]
+    fn locations_prefer_the_workspace_over_system_libraries() {
+        let root = Path::new("/ws");
+        let frames = [
+            frame(
+                "__pthread_kill_implementation",
+                Some("./nptl/pthread_kill.c"),
+            ),
+            frame("abort", None),
+            frame("c_abort", Some("/ws/pkg/csrc/bugs.c")),
+        ];
+        let loc = location_of(&frames, root).unwrap();
+        assert_eq!(loc.file.as_deref(), Some("pkg/csrc/bugs.c"));
+        assert_eq!(loc.function.as_deref(), Some("c_abort"));
+        // Nothing in the workspace: the innermost frame with a line.
+        let loc = location_of(&frames[..2], root).unwrap();
+        assert_eq!(
+            loc.function.as_deref(),
+            Some("__pthread_kill_implementation")
+        );
+        // No lines at all: the innermost frame, by module and offset.
+        let loc = location_of(&frames[1..2], root).unwrap();
+        assert_eq!(loc.short(), "abort (libc.so.6+0x10)");
+    }
+
+    #[test]
+    fn ids_depend_on_kind_and_location_only() {
+        let loc = |line| Location {
+            file: Some("a.c".into()),
+            line: Some(line),
+            column: None,
+            function: Some("f".into()),
+            module: None,
+            module_offset: None,
+        };
+        assert_eq!(
+            finding_id("wild-access", Some(&loc(3)), "t1"),
+            finding_id("wild-access", Some(&loc(3)), "t2")
+        );
+        assert_ne!(
+            finding_id("wild-access", Some(&loc(3)), "t1"),
+            finding_id("wild-access", Some(&loc(4)), "t1")
+        );
+        assert_ne!(
+            finding_id("wild-access", Some(&loc(3)), "t"),
+            finding_id("null-dereference", Some(&loc(3)), "t")
+        );
+        assert_ne!(
+            finding_id("timeout", None, "t1"),
+            finding_id("timeout", None, "t2")
+        );
+        assert!(finding_id("crash", None, "t").starts_with("FFC-"));
+    }
+
+    #[test]
+    fn deduplicates_across_tests_and_seeds() {
+        let f = Finding::test_failure(
+            "thread 'x' panicked at src/a.rs:1:1:\nboom\n",
+            "exit status: 101",
+            "x",
+        );
+        let mut all = Findings::default();
+        assert!(all.add(&f, "pkg x", "x", 0));
+        assert!(!all.add(&f, "pkg y", "y", 3));
+        assert_eq!(all.all().len(), 1);
+        assert_eq!(all.all()[0].count, 2);
+        assert_eq!(
+            all.all()[0].seeds.iter().copied().collect::<Vec<_>>(),
+            [0, 3]
+        );
+    }
+}

@@ -1,0 +1,34 @@
+//! `cargo ffi-check`: run a workspace's tests under a ptrace supervisor and
+//! report memory bugs at the Rust/C boundary.
+//!
+//! The binary only wires the pieces together: [`build`] and [`list`] find the
+//! tests, [`schedule`] runs them under `tracer`, [`outcome`] and [`findings`]
+//! say what each result means, and [`report`] shows it.
+
+mod build;
+mod cli;
+mod duration;
+mod exit_code;
+mod findings;
+mod list;
+mod outcome;
+mod report;
+mod run;
+mod schedule;
+mod seeds;
+
+fn main() {
+    let cli = cli::Cli::from_env();
+    let code = match run::run(cli) {
+        Ok(code) => code,
+        Err(e) if e.is::<build::BuildFailed>() => {
+            eprintln!("{}: {e}", console::style("error").red().bold());
+            exit_code::BUILD_FAILED
+        }
+        Err(e) => {
+            eprintln!("{}: {e:#}", console::style("error").red().bold());
+            exit_code::SETUP_ERROR
+        }
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,202 @@
+//! Text for people: status lines, rustc-style finding blocks, the summary.
+
+use crate::findings::{short_backtrace_len, Distinct, Finding};
+use crate::outcome::{JobReport, Status};
+use crate::report::Counts;
+use console::Style;
+use std::fmt::Write;
+use std::time::Duration;
+
+/// Frames shown in a backtrace unless `-v`.
+const SHORT_BACKTRACE: usize = 12;
+
+fn status_style(status: Status) -> Style {
+    match status {
+        Status::Passed => Style::new().green().bold(),
+        Status::Failed | Status::Findings | Status::Error => Style::new().red().bold(),
+        Status::TimedOut | Status::Cancelled => Style::new().yellow().bold(),
+    }
+}
+
+/// `        PASS [   0.012s] pkg tests::name` (plus the seed when several run).
+pub fn status_line(r: &JobReport, test: &str, seed: Option<u64>) -> String {
+    let word = status_style(r.status).apply_to(format!("{:>12}", r.word));
+    let seed = seed.map(|s| format!(" (seed {s})")).unwrap_or_default();
+    format!("{word} [{:>8.3}s] {test}{seed}", r.duration.as_secs_f64())
+}
+
+/// The captured output of a failed job, as nextest shows it.
+pub fn output_block(r: &JobReport, test: &str) -> String {
+    let mut s = String::new();
+    let head = Style::new().bold();
+    for (name, text) in [("STDOUT", &r.stdout), ("STDERR", &r.stderr)] {
+        if text.trim().is_empty() {
+            continue;
+        }
+        let _ = writeln!(s, "{}", head.apply_to(format!("--- {name}: {test} ---")));
+        let _ = writeln!(s, "{}", text.trim_end());
+    }
+    s.trim_end().to_string()
+}
+
+fn frame_line(i: usize, f: &tracer::Frame) -> String {
+    let func = f.function.as_deref().unwrap_or("??");
+    let place = match (&f.file, f.line) {
+        (Some(file), Some(line)) => format!(" at {file}:{line}"),
+        _ => {
+            let module = f
+                .module
+                .as_deref()
+                .map(|m| m.rsplit('/').next().unwrap_or(m))
+                .unwrap_or("??");
+            format!(" ({module}+{:#x})", f.module_offset)
+        }
+    };
+    let inl = if f.inlined { " [inlined]" } else { "" };
+    format!("{i:>6}: {func}{place}{inl}")
+}
+
+fn backtrace_lines(frames: &[tracer::Frame], verbose: bool) -> Vec<String> {
+    let shown = if verbose {
+        frames.len()
+    } else {
+        short_backtrace_len(frames).clamp(1, SHORT_BACKTRACE)
+    };
+    let mut out: Vec<String> = frames
+        .iter()
+        .take(shown)
+        .enumerate()
+        .map(|(i, f)| frame_line(i, f))
+        .collect();
+    if shown < frames.len() {
+        out.push("           ...".into());
+    }
+    out
+}
+
+/// The rerun command for one seed of one test.
+pub fn rerun_command(test: &str, seed: u64) -> String {
+    format!("cargo ffi-check --seeds {seed} --exact {test}")
+}
+
+/// A finding, rustc-style, as printed when first seen.
+pub fn finding_block(f: &Finding, test: &str, test_name: &str, seed: u64, verbose: bool) -> String {
+    let mut s = String::new();
+    let error = Style::new().red().bold();
+    let blue = Style::new().blue().bold();
+    let _ = writeln!(
+        s,
+        "{}: {}",
+        error.apply_to(format!("error[{}]", f.kind)),
+        Style::new().bold().apply_to(&f.message)
+    );
+    if let Some(loc) = &f.location {
+        let func = loc
+            .function
+            .as_deref()
+            .map(|n| format!(" in {n}"))
+            .unwrap_or_default();
+        let module = match (&loc.module, loc.module_offset) {
+            (Some(m), Some(o)) if loc.file.is_some() => format!(" ({m}+{o:#x})"),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            s,
+            "  {} {}{func}{module}",
+            blue.apply_to("-->"),
+            loc.short()
+        );
+    }
+    let bar = blue.apply_to("   =");
+    if let Some(insn) = &f.instruction {
+        let _ = writeln!(s, "{bar} instruction: {insn}");
+    }
+    if let Some(t) = &f.thread {
+        let _ = writeln!(
+            s,
+            "{bar} thread: '{}' (pid {}, tid {})",
+            t.name, t.pid, t.tid
+        );
+    }
+    let _ = writeln!(s, "{bar} test: {test} (seed {seed})");
+    for n in &f.notes {
+        let _ = writeln!(s, "{bar} note: {n}");
+    }
+    if !f.backtrace.is_empty() {
+        let _ = writeln!(s, "{bar} backtrace:");
+        for l in backtrace_lines(&f.backtrace, verbose) {
+            let _ = writeln!(s, "{l}");
+        }
+    }
+    for t in &f.threads {
+        let what = t
+            .syscall
+            .as_deref()
+            .map_or("running".to_string(), |c| format!("blocked in {c}"));
+        let _ = writeln!(
+            s,
+            "{bar} thread '{}' (pid {}, tid {}): {what}",
+            t.thread.name, t.thread.pid, t.thread.tid
+        );
+        for l in backtrace_lines(&t.backtrace, verbose) {
+            let _ = writeln!(s, "{l}");
+        }
+    }
+    let _ = write!(s, "{bar} rerun: {}", rerun_command(test_name, seed));
+    s
+}
+
+/// One line per distinct finding for the summary.
+pub fn summary_findings(all: &[Distinct]) -> String {
+    let mut s = String::new();
+    for d in all {
+        let loc = d
+            .finding
+            .location
+            .as_ref()
+            .map_or("-".to_string(), |l| l.short());
+        let seeds: Vec<String> = d.seeds.iter().map(|s| s.to_string()).collect();
+        let tests: Vec<&str> = d.tests.iter().map(String::as_str).collect();
+        let _ = writeln!(
+            s,
+            "  {} {:<18} {loc}  ({} x, seeds {}) {}",
+            d.finding.id,
+            d.finding.kind,
+            d.count,
+            seeds.join(","),
+            tests.join(", ")
+        );
+    }
+    s.trim_end().to_string()
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `Summary [   1.234s] 10 tests x 2 seeds: 18 passed, 1 failed, 1 with findings, 0 hung`
+pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -> String {
+    let style = if c.any_problem() {
+        Style::new().red().bold()
+    } else {
+        Style::new().green().bold()
+    };
+    let mut s = format!(
+        "{} [{:>8.3}s] {} x {}: {} passed, {} failed, {} with findings, {} hung",
+        style.apply_to(format!("{:>12}", "Summary")),
+        elapsed.as_secs_f64(),
+        plural(tests, "test", "tests"),
+        plural(seeds, "seed", "seeds"),
+        c.passed,
+        c.failed,
+        c.with_findings,
+        c.hung
+    );
+    if c.errors > 0 {
+        let _ = write!(s, ", {} could not run", c.errors);
+    }
+    if c.not_run > 0 {
+        let _ = write!(s, ", {} not run", c.not_run);
+    }
+    s
+}

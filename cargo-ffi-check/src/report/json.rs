@@ -1,0 +1,104 @@
+//! `--message-format json`: one JSON object per line on stdout. The schema is
+//! documented in the README; `version` changes when a field changes meaning
+//! or disappears (adding fields does not change it).
+
+use crate::findings::{Distinct, Finding};
+use crate::outcome::{JobReport, Status};
+use crate::report::Counts;
+use serde::Serialize;
+use std::io::Write;
+
+/// The schema version of every event.
+pub const VERSION: u32 = 1;
+
+/// One line of JSON output.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Event<'a> {
+    /// Before the first test runs.
+    RunStarted {
+        /// Schema version.
+        version: u32,
+        /// Number of tests.
+        tests: usize,
+        /// The seeds.
+        seeds: &'a [u64],
+        /// Parallel jobs.
+        jobs: usize,
+    },
+    /// One test under one seed finished.
+    TestFinished {
+        /// Schema version.
+        version: u32,
+        /// nextest-style binary id.
+        binary_id: &'a str,
+        /// Test name.
+        test: &'a str,
+        /// Seed.
+        seed: u64,
+        /// Status.
+        status: Status,
+        /// How the process ended.
+        exit: &'a str,
+        /// Wall time in milliseconds.
+        duration_ms: u64,
+        /// Findings of this job.
+        findings: &'a [Finding],
+        /// Captured standard output.
+        stdout: &'a str,
+        /// Captured standard error.
+        stderr: &'a str,
+    },
+    /// A distinct finding with every test and seed that showed it (after the last test).
+    Finding {
+        /// Schema version.
+        version: u32,
+        /// The finding and where it was seen.
+        #[serde(flatten)]
+        distinct: &'a Distinct,
+    },
+    /// The end of the run.
+    RunFinished {
+        /// Schema version.
+        version: u32,
+        /// Counts of job results.
+        #[serde(flatten)]
+        counts: &'a Counts,
+        /// Distinct findings.
+        distinct_findings: usize,
+        /// Wall time in milliseconds.
+        duration_ms: u64,
+        /// The process exit code.
+        exit_code: i32,
+    },
+}
+
+/// Writes one event as a line on stdout.
+pub fn emit(event: &Event<'_>) {
+    let mut out = std::io::stdout().lock();
+    // Serializing these types cannot fail (no maps with non-string keys).
+    let _ = serde_json::to_writer(&mut out, event);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// The `test-finished` event of a job.
+pub fn test_finished<'a>(
+    binary_id: &'a str,
+    test: &'a str,
+    seed: u64,
+    r: &'a JobReport,
+) -> Event<'a> {
+    Event::TestFinished {
+        version: VERSION,
+        binary_id,
+        test,
+        seed,
+        status: r.status,
+        exit: &r.exit,
+        duration_ms: r.duration.as_millis() as u64,
+        findings: &r.findings,
+        stdout: &r.stdout,
+        stderr: &r.stderr,
+    }
+}

@@ -1,0 +1,50 @@
+//! Reporting: live status and findings for people, JSON lines for machines,
+//! and the final summary.
+
+pub mod human;
+pub mod json;
+pub mod progress;
+
+use crate::outcome::Status;
+use serde::Serialize;
+
+/// Counts of job results, for the summary line and `run-finished`.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Counts {
+    /// Jobs that passed.
+    pub passed: usize,
+    /// Jobs that failed without findings.
+    pub failed: usize,
+    /// Jobs with findings.
+    pub with_findings: usize,
+    /// Jobs that timed out.
+    pub hung: usize,
+    /// Jobs that could not run.
+    pub errors: usize,
+    /// Jobs cancelled or skipped.
+    pub not_run: usize,
+}
+
+impl Counts {
+    /// Counts one job.
+    pub fn add(&mut self, s: Status) {
+        match s {
+            Status::Passed => self.passed += 1,
+            Status::Failed => self.failed += 1,
+            Status::Findings => self.with_findings += 1,
+            Status::TimedOut => self.hung += 1,
+            Status::Error => self.errors += 1,
+            Status::Cancelled => self.not_run += 1,
+        }
+    }
+
+    /// Jobs that finished.
+    pub fn finished(&self) -> usize {
+        self.passed + self.failed + self.with_findings + self.hung + self.errors
+    }
+
+    /// True if anything needs the user's attention.
+    pub fn any_problem(&self) -> bool {
+        self.failed + self.with_findings + self.hung + self.errors > 0
+    }
+}

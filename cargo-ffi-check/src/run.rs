@@ -1,0 +1,224 @@
+//! One invocation from start to end: build, list, run, report.
+
+use crate::cli::{Cli, Color, MessageFormat};
+use crate::findings::Findings;
+use crate::list::TestCase;
+use crate::outcome::{self, Status};
+use crate::report::{human, json, progress::Progress, Counts};
+use crate::schedule::{self, Settings};
+use crate::{build, exit_code, list};
+use anyhow::{Context, Result};
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Runs the command line; returns the exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let started = Instant::now();
+    let stderr_tty = std::io::stderr().is_terminal();
+    console::set_colors_enabled_stderr(match cli.output.color {
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => stderr_tty,
+    });
+
+    let built = build::build(&cli.cargo, cli.output.verbose)?;
+    let tests = list::list_all(built.binaries)?;
+    let tests = list::select(tests, &cli.filters, &cli.run);
+
+    if cli.run.list {
+        let mut out = std::io::stdout().lock();
+        for t in &tests {
+            writeln!(out, "{}", t.display_name())?;
+        }
+        return Ok(exit_code::OK);
+    }
+    if tests.is_empty() {
+        eprintln!(
+            "{}: no tests to run (the filters matched none; `--list` shows what there is)",
+            console::style("error").red().bold()
+        );
+        return Ok(exit_code::NO_TESTS_RUN);
+    }
+    tracer::check_ptrace_permitted().context("cannot supervise tests")?;
+
+    let cancel = Arc::new(AtomicBool::new(false));
+    let on_interrupt = Arc::clone(&cancel);
+    // A second Ctrl-C exits at once; EXITKILL takes the tracees with us.
+    let _ = ctrlc::set_handler(move || {
+        if on_interrupt.swap(true, Ordering::SeqCst) {
+            std::process::exit(exit_code::INTERRUPTED);
+        }
+    });
+    let seeds = cli.run.seeds.as_slice().to_vec();
+    let jobs = schedule::jobs(tests.len(), &seeds);
+    let width = cli
+        .run
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let settings = Settings {
+        jobs: width,
+        timeout: cli.run.timeout,
+        test_args: cli.test_args.clone(),
+        cancel: Arc::clone(&cancel),
+        stop: Arc::new(AtomicBool::new(false)),
+    };
+    let json_out = cli.output.message_format == MessageFormat::Json;
+    if json_out {
+        json::emit(&json::Event::RunStarted {
+            version: json::VERSION,
+            tests: tests.len(),
+            seeds: &seeds,
+            jobs: width,
+        });
+    }
+    let total = jobs.len();
+    let progress = Progress::new(total, stderr_tty && !cli.output.quiet);
+    if !cli.output.quiet {
+        progress.println(&format!(
+            "{} {} x {} with {width} job(s)",
+            console::style(format!("{:>12}", "Starting")).green().bold(),
+            plural(tests.len(), "test"),
+            plural(seeds.len(), "seed"),
+        ));
+    }
+    let mut reporter = Reporter {
+        tests: &tests,
+        multi_seed: seeds.len() > 1,
+        verbose: cli.output.verbose,
+        quiet: cli.output.quiet,
+        json: json_out,
+        fail_fast: cli.run.fail_fast,
+        progress: &progress,
+        counts: Counts::default(),
+        findings: Findings::default(),
+        stop: Arc::clone(&settings.stop),
+    };
+    schedule::run(&tests, jobs, &settings, |f| {
+        reporter.job_finished(f, &built.root)
+    })?;
+    progress.finish();
+
+    let mut counts = reporter.counts;
+    counts.not_run += total - counts.finished() - counts.not_run;
+    let distinct = reporter.findings.all();
+    let interrupted = cancel.load(Ordering::SeqCst);
+    let code = if interrupted {
+        exit_code::INTERRUPTED
+    } else if counts.any_problem() {
+        exit_code::TEST_RUN_FAILED
+    } else {
+        exit_code::OK
+    };
+    if !distinct.is_empty() {
+        eprintln!(
+            "{}\n{}",
+            console::style(format!("{:>12} {} distinct", "Findings", distinct.len()))
+                .red()
+                .bold(),
+            human::summary_findings(distinct)
+        );
+    }
+    eprintln!(
+        "{}",
+        human::summary_line(tests.len(), seeds.len(), &counts, started.elapsed())
+    );
+    if interrupted {
+        eprintln!(
+            "{}: interrupted; every test process was killed",
+            console::style("warning").yellow().bold()
+        );
+    }
+    if json_out {
+        for d in distinct {
+            json::emit(&json::Event::Finding {
+                version: json::VERSION,
+                distinct: d,
+            });
+        }
+        json::emit(&json::Event::RunFinished {
+            version: json::VERSION,
+            counts: &counts,
+            distinct_findings: distinct.len(),
+            duration_ms: started.elapsed().as_millis() as u64,
+            exit_code: code,
+        });
+    }
+    Ok(code)
+}
+
+fn plural(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
+}
+
+/// Reports each job as it finishes.
+struct Reporter<'a> {
+    tests: &'a [TestCase],
+    multi_seed: bool,
+    verbose: u8,
+    quiet: bool,
+    json: bool,
+    fail_fast: bool,
+    progress: &'a Progress,
+    counts: Counts,
+    findings: Findings,
+    stop: Arc<AtomicBool>,
+}
+
+impl Reporter<'_> {
+    fn job_finished(&mut self, f: schedule::Finished, root: &std::path::Path) {
+        let test = &self.tests[f.job.test];
+        let seed = f.job.seed;
+        let r = outcome::classify(test, &f.outcome, root);
+        self.counts.add(r.status);
+        let display = test.display_name();
+        if self.json {
+            json::emit(&json::test_finished(&test.binary.id, &test.name, seed, &r));
+        }
+        let problem = !matches!(r.status, Status::Passed | Status::Cancelled);
+        if problem && self.fail_fast {
+            self.stop.store(true, Ordering::SeqCst);
+        }
+        let mut new_findings = Vec::new();
+        for finding in &r.findings {
+            if self.findings.add(finding, &display, &test.name, seed) {
+                new_findings.push(finding);
+            }
+        }
+        let seed_shown = self.multi_seed.then_some(seed);
+        if r.status != Status::Cancelled
+            && (problem || (!self.quiet && !self.progress.interactive()))
+        {
+            self.progress
+                .println(&human::status_line(&r, &display, seed_shown));
+        }
+        if (problem && !new_findings.is_empty()) || (self.verbose > 0 && r.status == Status::Passed)
+        {
+            let out = human::output_block(&r, &display);
+            if !out.is_empty() {
+                self.progress.println(&out);
+            }
+        }
+        if r.status == Status::Error {
+            self.progress.println(&format!(
+                "{}: {}",
+                console::style("error").red().bold(),
+                r.exit
+            ));
+        }
+        for finding in new_findings {
+            self.progress.println(&human::finding_block(
+                finding,
+                &display,
+                &test.name,
+                seed,
+                self.verbose > 0,
+            ));
+        }
+        self.progress.advance(format!(
+            "{} passed, {} failed, {} with findings, {} hung",
+            self.counts.passed, self.counts.failed, self.counts.with_findings, self.counts.hung
+        ));
+    }
+}

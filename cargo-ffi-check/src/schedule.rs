@@ -1,0 +1,115 @@
+//! Running every (test, seed) job on a rayon pool, each under its own
+//! supervisor, and handing results back to the caller's thread in the order
+//! they finish.
+
+use crate::list::TestCase;
+use rayon::prelude::*;
+use std::ffi::OsString;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::Duration;
+
+/// One test under one seed.
+#[derive(Debug, Clone, Copy)]
+pub struct Job {
+    /// Index into the test list.
+    pub test: usize,
+    /// The seed, exported to the test as `FFI_CHECK_SEED`.
+    pub seed: u64,
+}
+
+/// A finished job.
+pub struct Finished {
+    /// Which job.
+    pub job: Job,
+    /// What the supervisor saw, or why it could not run the test.
+    pub outcome: Result<tracer::Outcome, tracer::TraceError>,
+}
+
+/// How jobs run.
+pub struct Settings {
+    /// Parallel jobs.
+    pub jobs: usize,
+    /// Per-job timeout.
+    pub timeout: Duration,
+    /// Extra arguments for every test binary.
+    pub test_args: Vec<String>,
+    /// Set on Ctrl-C: running jobs are killed, pending ones skipped.
+    pub cancel: Arc<AtomicBool>,
+    /// Set by the caller to skip pending jobs (fail-fast).
+    pub stop: Arc<AtomicBool>,
+}
+
+/// Every test under every seed, tests in order, seeds inner.
+pub fn jobs(tests: usize, seeds: &[u64]) -> Vec<Job> {
+    (0..tests)
+        .flat_map(|test| seeds.iter().map(move |&seed| Job { test, seed }))
+        .collect()
+}
+
+/// The command for one job: `BIN --exact NAME --nocapture --test-threads=1`
+/// for libtest binaries, the bare binary otherwise.
+pub fn command(test: &TestCase, seed: u64, test_args: &[String]) -> tracer::Command {
+    let mut args: Vec<OsString> = Vec::new();
+    if test.binary.libtest {
+        args.extend(["--exact", &test.name, "--nocapture", "--test-threads=1"].map(OsString::from));
+        if test.ignored {
+            args.push("--include-ignored".into());
+        }
+    }
+    args.extend(test_args.iter().map(OsString::from));
+    let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
+        .filter(|(k, _)| !test.binary.env.iter().any(|(bk, _)| bk == k) && k != "FFI_CHECK_SEED")
+        .collect();
+    env.extend(test.binary.env.iter().cloned());
+    env.push(("FFI_CHECK_SEED".into(), seed.to_string().into()));
+    tracer::Command {
+        program: test.binary.path.clone(),
+        args,
+        env,
+        cwd: test.binary.cwd.clone(),
+    }
+}
+
+/// Runs `jobs` on a pool `settings.jobs` wide and calls `on_finished` on the
+/// calling thread for each, as they finish. Jobs skipped because of `stop`
+/// or `cancel` are not reported.
+pub fn run(
+    tests: &[TestCase],
+    jobs: Vec<Job>,
+    settings: &Settings,
+    mut on_finished: impl FnMut(Finished),
+) -> anyhow::Result<()> {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(settings.jobs.max(1))
+        .thread_name(|i| format!("ffi-check-job-{i}"))
+        .build()?;
+    let (tx, rx) = mpsc::channel::<Finished>();
+    std::thread::scope(|scope| {
+        scope.spawn(move || {
+            pool.install(|| {
+                jobs.into_par_iter()
+                    .with_max_len(1)
+                    .for_each_with(tx, |tx, job| {
+                        if settings.stop.load(Ordering::SeqCst)
+                            || settings.cancel.load(Ordering::SeqCst)
+                        {
+                            return;
+                        }
+                        let cmd = command(&tests[job.test], job.seed, &settings.test_args);
+                        let options = tracer::Options {
+                            timeout: settings.timeout,
+                            cancel: Arc::clone(&settings.cancel),
+                            ..tracer::Options::default()
+                        };
+                        let outcome = tracer::run(&cmd, &options);
+                        let _ = tx.send(Finished { job, outcome });
+                    });
+            });
+        });
+        for finished in rx {
+            on_finished(finished);
+        }
+    });
+    Ok(())
+}

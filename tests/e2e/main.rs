@@ -1,0 +1,12 @@
+//! End-to-end tests: the real `cargo-ffi-check` binary on the fixture
+//! workspace in `tests/fixtures`, whose crates carry real C and Rust bugs.
+//! Assertions go through `--message-format json` (and the human output where
+//! that is what is being tested); expected lines come from the `BUG:` markers
+//! in the fixture sources, so editing a fixture cannot silently skew them.
+
+mod support;
+
+mod cli;
+mod crashes;
+mod processes;
+mod report;

@@ -1,0 +1,177 @@
+//! Tests that fork, spawn, use signals, panic, hang, or are not libtest.
+
+use crate::support::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn forks_signals_threads_and_subprocesses_pass_as_natively() {
+    let names = [
+        "tests::forks_and_exits",
+        "tests::forks_child_crashes",
+        "tests::handles_sigusr1",
+        "tests::spawns_a_process",
+        "tests::threads_and_channels",
+        "tests::prints_output",
+    ];
+    let mut args = vec!["-p", "misc-behaviour", "--exact"];
+    args.extend(names);
+    let run = run_json(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for name in names {
+        let ev = run.one(name);
+        assert_eq!(ev["status"], "passed", "{ev:#}");
+        assert_eq!(ev["findings"], serde_json::json!([]), "{ev:#}");
+    }
+    let out = run.one("tests::prints_output");
+    assert!(out["stdout"]
+        .as_str()
+        .unwrap()
+        .contains("hello from prints_output"));
+    assert!(out["stderr"]
+        .as_str()
+        .unwrap()
+        .contains("warning from prints_output"));
+}
+
+#[test]
+fn a_panicking_test_is_a_test_failure_with_its_message_and_line() {
+    let run = run_json(&[
+        "-p",
+        "misc-behaviour",
+        "--exact",
+        "tests::panics_with_message",
+    ]);
+    assert_eq!(run.code, 100);
+    let ev = run.one("tests::panics_with_message");
+    assert_eq!(ev["status"], "failed");
+    let f = only_finding(ev);
+    assert_eq!(f["kind"], "test-failure");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("arithmetic is broken"),
+        "{f:#}"
+    );
+    assert_eq!(f["location"]["file"], "misc-behaviour/src/lib.rs");
+    assert_eq!(
+        f["location"]["line"],
+        line_of("misc-behaviour/src/lib.rs", "arithmetic is broken")
+    );
+}
+
+#[test]
+fn a_test_that_never_ends_times_out_with_a_thread_dump() {
+    let start = Instant::now();
+    let run = run_json(&[
+        "-p",
+        "misc-behaviour",
+        "--ignored",
+        "--exact",
+        "tests::never_ends",
+        "--timeout",
+        "1s",
+    ]);
+    assert!(start.elapsed() < Duration::from_secs(60));
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let ev = run.one("tests::never_ends");
+    assert_eq!(ev["status"], "timed-out");
+    let f = only_finding(ev);
+    assert_eq!(f["kind"], "timeout");
+    let threads = f["threads"].as_array().unwrap();
+    let test_thread = threads
+        .iter()
+        .find(|t| {
+            t["thread"]["name"]
+                .as_str()
+                .unwrap()
+                .starts_with("tests::never_")
+        })
+        .unwrap_or_else(|| panic!("no test thread in {f:#}"));
+    assert!(
+        test_thread["syscall"]
+            .as_str()
+            .unwrap()
+            .contains("nanosleep"),
+        "{test_thread:#}"
+    );
+    let frames: Vec<&str> = test_thread["backtrace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|fr| fr["function"].as_str())
+        .collect();
+    assert!(
+        frames.iter().any(|n| n.ends_with("tests::never_ends")),
+        "{frames:?}"
+    );
+    assert_eq!(run.summary()["hung"], 1);
+}
+
+#[test]
+fn a_binary_without_libtest_runs_as_one_job() {
+    let run = run_json(&["-p", "not-libtest"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let ev = run.one("not-libtest::plain");
+    assert_eq!(ev["status"], "passed");
+    assert!(ev["stdout"].as_str().unwrap().contains("plain harness ran"));
+}
+
+#[test]
+fn ctrl_c_kills_every_test_process() {
+    use std::process::Stdio;
+    // Build first so the interrupt lands while tests run, not while cargo builds.
+    let built = run_json(&["-p", "misc-behaviour", "--list"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let mut child = ffi_check()
+        .args([
+            "-p",
+            "misc-behaviour",
+            "--ignored",
+            "--exact",
+            "tests::deadlocks",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    // Wait until the test runs under the supervisor.
+    while test_processes().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(test_processes().len(), 1, "the test never started");
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(
+        test_processes(),
+        Vec::<i32>::new(),
+        "test processes survived Ctrl-C"
+    );
+}
+
+/// Live processes running the `deadlocks` fixture test.
+fn test_processes() -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let cmdline = String::from_utf8_lossy(&cmdline);
+        let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let zombie = state
+            .rsplit(')')
+            .next()
+            .is_some_and(|s| s.trim_start().starts_with('Z'));
+        if cmdline.contains("misc_behaviour-") && cmdline.contains("tests::deadlocks") && !zombie {
+            pids.push(pid);
+        }
+    }
+    pids
+}

@@ -1,0 +1,144 @@
+//! Running the tool on the fixtures and reading what it says.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The fixture workspace.
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
+}
+
+/// One target directory shared by every e2e test, so fixtures build once.
+pub fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("fixtures")
+}
+
+/// `cargo-ffi-check` with the fixture manifest and shared target dir.
+pub fn ffi_check() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_cargo-ffi-check"));
+    cmd.arg("--manifest-path")
+        .arg(fixtures().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir())
+        .env_remove("RUST_BACKTRACE")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// A finished run: exit code, JSON events, stderr text.
+pub struct Run {
+    pub code: i32,
+    pub events: Vec<Value>,
+    pub stderr: String,
+    pub stdout: String,
+}
+
+impl Run {
+    /// The `test-finished` events for `test` (any binary).
+    pub fn finished(&self, test: &str) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["type"] == "test-finished" && e["test"] == test)
+            .collect()
+    }
+
+    /// The single `test-finished` event for `test`.
+    pub fn one(&self, test: &str) -> &Value {
+        let f = self.finished(test);
+        assert_eq!(
+            f.len(),
+            1,
+            "expected one result for {test}:\n{}",
+            self.stderr
+        );
+        f[0]
+    }
+
+    /// The distinct `finding` events.
+    pub fn findings(&self) -> Vec<&Value> {
+        self.events
+            .iter()
+            .filter(|e| e["type"] == "finding")
+            .collect()
+    }
+
+    /// The `run-finished` event.
+    pub fn summary(&self) -> &Value {
+        self.events
+            .iter()
+            .find(|e| e["type"] == "run-finished")
+            .unwrap_or_else(|| panic!("no run-finished event:\n{}", self.stderr))
+    }
+}
+
+/// Runs with `--message-format json` and the given arguments.
+pub fn run_json(args: &[&str]) -> Run {
+    let out = ffi_check()
+        .args(["--message-format", "json"])
+        .args(args)
+        .output()
+        .expect("running cargo-ffi-check");
+    parse(out)
+}
+
+/// Runs with human output.
+pub fn run_human(args: &[&str]) -> Run {
+    parse(
+        ffi_check()
+            .args(args)
+            .output()
+            .expect("running cargo-ffi-check"),
+    )
+}
+
+fn parse(out: Output) -> Run {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let events = stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("bad JSON line {l}: {e}")))
+        .collect();
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        events,
+        stderr,
+        stdout,
+    }
+}
+
+/// The 1-based line of `file` (relative to the fixtures) holding `marker`.
+pub fn line_of(file: &str, marker: &str) -> u64 {
+    let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
+    let hits: Vec<usize> = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| l.contains(marker))
+        .map(|(i, _)| i + 1)
+        .collect();
+    assert_eq!(hits.len(), 1, "marker {marker:?} must occur once in {file}");
+    hits[0] as u64
+}
+
+/// The line of the `BUG:` marker inside C function `function` of `file`.
+pub fn bug_line(file: &str, function: &str) -> u64 {
+    let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    let start = lines
+        .iter()
+        .position(|l| l.contains(&format!("{function}(")) && !l.trim_end().ends_with(';'))
+        .unwrap_or_else(|| panic!("no function {function} in {file}"));
+    let bug = lines[start..]
+        .iter()
+        .position(|l| l.contains("BUG:"))
+        .unwrap_or_else(|| panic!("no BUG: marker in {function} of {file}"));
+    (start + bug + 1) as u64
+}
+
+/// The only finding of a test-finished event.
+pub fn only_finding(event: &Value) -> &Value {
+    let f = event["findings"].as_array().expect("findings array");
+    assert_eq!(f.len(), 1, "expected exactly one finding: {event:#}");
+    &f[0]
+}

@@ -1,0 +1,137 @@
+//! What the supervisor reports: findings, the memory access behind them and
+//! the stack frames where they happened.
+
+use serde::Serialize;
+
+/// Whether an instruction read or wrote the memory it faulted on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum AccessKind {
+    /// The instruction loaded from memory.
+    Read,
+    /// The instruction stored to memory (read-modify-write counts as a write).
+    Write,
+}
+
+impl std::fmt::Display for AccessKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            AccessKind::Read => "READ",
+            AccessKind::Write => "WRITE",
+        })
+    }
+}
+
+/// One memory access made by one instruction.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Access {
+    /// READ or WRITE.
+    pub kind: AccessKind,
+    /// Effective address of the first byte accessed.
+    pub address: u64,
+    /// Number of bytes accessed.
+    pub size: u32,
+}
+
+/// The kind of a finding, named as users know them from ASan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FindingKind {
+    /// An access near address zero (below 64 KiB, where nothing is ever mapped).
+    NullDereference,
+    /// An access to memory that is not mapped or not accessible.
+    WildAccess,
+    /// A thread ran into its stack guard.
+    StackOverflow,
+    /// The process was killed by a signal without a decoded access violation.
+    Crash,
+    /// The command ran past its timeout and was killed.
+    Timeout,
+}
+
+impl FindingKind {
+    /// The kebab-case name used in reports (`null-dereference`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FindingKind::NullDereference => "null-dereference",
+            FindingKind::WildAccess => "wild-access",
+            FindingKind::StackOverflow => "stack-overflow",
+            FindingKind::Crash => "crash",
+            FindingKind::Timeout => "timeout",
+        }
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One symbolized stack frame. Inlined functions produce several frames with
+/// the same `pc`, innermost first, all but the last marked `inlined`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Frame {
+    /// Program counter (for caller frames: the return address minus one).
+    pub pc: u64,
+    /// Demangled function name, without Rust's hash suffix.
+    pub function: Option<String>,
+    /// Source file as recorded in the debug info.
+    pub file: Option<String>,
+    /// 1-based source line.
+    pub line: Option<u32>,
+    /// 1-based source column, when known.
+    pub column: Option<u32>,
+    /// Path of the mapped object (executable or shared library) holding `pc`.
+    pub module: Option<String>,
+    /// Offset of `pc` from the module's load base (what `addr2line -e` takes).
+    pub module_offset: u64,
+    /// True when this frame was inlined into the next one.
+    pub inlined: bool,
+}
+
+/// The thread a finding happened on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadInfo {
+    /// Process id (thread group id).
+    pub pid: i32,
+    /// Thread id.
+    pub tid: i32,
+    /// Thread name from `/proc/PID/task/TID/comm` (at most 15 bytes on Linux).
+    pub name: String,
+}
+
+/// Something the supervisor observed that the user should see.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Finding {
+    /// What kind of problem.
+    pub kind: FindingKind,
+    /// One-line description ("WRITE of size 4 at 0x0 (NULL + 0)").
+    pub message: String,
+    /// The faulting access, for access violations.
+    pub access: Option<Access>,
+    /// The faulting instruction as text (`mov dword ptr [rax], 0x2a`).
+    pub instruction: Option<String>,
+    /// The signal involved (`SIGSEGV`, `SIGABRT`, ...).
+    pub signal: Option<String>,
+    /// Where it happened; innermost frame first. Empty if unwinding failed.
+    pub backtrace: Vec<Frame>,
+    /// The thread it happened on.
+    pub thread: Option<ThreadInfo>,
+    /// Extra lines of explanation.
+    pub notes: Vec<String>,
+    /// For timeouts: every thread of every process, what it was doing and where.
+    pub threads: Vec<ThreadState>,
+}
+
+/// What one thread was doing when the supervisor stopped it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ThreadState {
+    /// Which thread.
+    pub thread: ThreadInfo,
+    /// The system call it was blocked in, with its arguments
+    /// (`futex(0x7f.., 0x80, 0x2, 0x0, ..)`), or `None` if it was running.
+    pub syscall: Option<String>,
+    /// Its stack, innermost frame first.
+    pub backtrace: Vec<Frame>,
+}

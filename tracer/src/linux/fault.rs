@@ -1,0 +1,219 @@
+//! Turning a stopped tracee into a finding: decode the faulting access,
+//! classify it, unwind and symbolize the stack.
+
+use crate::linux::decode::{self, Decoder};
+use crate::linux::maps::{self, Mapping};
+use crate::linux::symbolize::Symbolizer;
+use crate::linux::unwind::{self, Unwinder};
+use crate::linux::{memory, ptrace, threads};
+use crate::{Access, Finding, FindingKind, Frame};
+
+/// Addresses below this are "NULL plus a field offset": Linux never maps them
+/// (vm.mmap_min_addr defaults to 64 KiB).
+const NULL_PAGE_LIMIT: u64 = 0x1_0000;
+
+/// A fault this close to the stack pointer, outside any accessible mapping,
+/// is the thread running into its stack guard.
+const STACK_GUARD_REACH: u64 = 0x1_0000;
+
+/// What the kernel said about a SIGSEGV/SIGBUS.
+#[derive(Debug, Clone, Copy)]
+pub struct Signal {
+    /// Signal number.
+    pub signo: i32,
+    /// `si_code` (SEGV_MAPERR, SEGV_ACCERR, SI_KERNEL, ...).
+    pub code: i32,
+    /// `si_addr`: the page start for accesses that straddle into a guard page,
+    /// and 0 for general-protection faults on non-canonical addresses.
+    pub addr: u64,
+}
+
+/// Decoder, unwinder and symbolizer, built on the first fault and kept for
+/// the rest of the run (they cache parsed debug info).
+pub struct Analyzer {
+    decoder: Decoder,
+    unwinder: Unwinder,
+    symbolizer: Symbolizer,
+    max_frames: usize,
+}
+
+impl Analyzer {
+    /// Builds the analyzer; fails only if capstone cannot be initialized.
+    pub fn new(max_frames: usize) -> Result<Analyzer, String> {
+        Ok(Analyzer {
+            decoder: Decoder::new()?,
+            unwinder: Unwinder::new(),
+            symbolizer: Symbolizer::new(),
+            max_frames,
+        })
+    }
+
+    /// Changes the backtrace depth for later findings.
+    pub fn set_max_frames(&mut self, max_frames: usize) {
+        self.max_frames = max_frames;
+    }
+
+    /// The symbolized stack of a stopped thread.
+    pub fn backtrace(&mut self, tid: i32, regs: &libc::user_regs_struct) -> Vec<Frame> {
+        unwind::backtrace(
+            &mut self.unwinder,
+            &mut self.symbolizer,
+            tid,
+            regs,
+            self.max_frames,
+        )
+    }
+
+    /// A finding for an access violation of thread `tid` of process `pid`.
+    pub fn access_violation(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        regs: &libc::user_regs_struct,
+        sig: Signal,
+    ) -> Finding {
+        let mut code = [0u8; 16];
+        let n = memory::read(tid, regs.rip, &mut code);
+        let decoded = self.decoder.decode(&code[..n], regs.rip, regs);
+        let access = decoded
+            .as_ref()
+            .and_then(|d| decode::faulting_access(&d.accesses, sig.addr))
+            .cloned();
+        let address = access.as_ref().map_or(sig.addr, |a| a.address);
+        let maps = maps::read_maps(pid).unwrap_or_default();
+        let kind = classify(address, regs.rsp, &maps);
+        let thread = threads::info(pid, tid);
+        let message = describe(kind, access.as_ref(), address, sig, &maps, &thread.name);
+        Finding {
+            kind,
+            message,
+            access,
+            instruction: decoded.map(|d| d.text),
+            signal: Some(ptrace::signal_name(sig.signo)),
+            backtrace: self.backtrace(tid, regs),
+            thread: Some(thread),
+            notes: Vec::new(),
+            threads: Vec::new(),
+        }
+    }
+
+    /// A finding for a process killed by a signal with no decoded violation;
+    /// `regs` are the registers when the signal was about to be delivered.
+    pub fn crash(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        regs: &libc::user_regs_struct,
+        signo: i32,
+    ) -> Finding {
+        let name = ptrace::signal_name(signo);
+        Finding {
+            kind: FindingKind::Crash,
+            message: format!("process {pid} was killed by {name}"),
+            access: None,
+            instruction: None,
+            signal: Some(name),
+            backtrace: self.backtrace(tid, regs),
+            thread: Some(threads::info(pid, tid)),
+            notes: Vec::new(),
+            threads: Vec::new(),
+        }
+    }
+}
+
+/// Null dereference, stack overflow or wild access.
+pub fn classify(address: u64, sp: u64, maps: &[Mapping]) -> FindingKind {
+    if address < NULL_PAGE_LIMIT {
+        return FindingKind::NullDereference;
+    }
+    let accessible = maps::find(maps, address).is_some_and(|m| m.readable || m.writable);
+    if !accessible && address.abs_diff(sp) <= STACK_GUARD_REACH {
+        return FindingKind::StackOverflow;
+    }
+    FindingKind::WildAccess
+}
+
+fn describe(
+    kind: FindingKind,
+    access: Option<&Access>,
+    address: u64,
+    sig: Signal,
+    maps: &[Mapping],
+    thread: &str,
+) -> String {
+    let what = match access {
+        Some(a) => format!("{} of size {} at {:#x}", a.kind, a.size, a.address),
+        None => format!("access at {address:#x}"),
+    };
+    match kind {
+        FindingKind::NullDereference => format!("{what} (NULL + {address:#x})"),
+        FindingKind::StackOverflow => format!("thread '{thread}' overflowed its stack: {what}"),
+        _ => {
+            let why = match maps::find(maps, address) {
+                Some(m) if !m.readable && !m.writable => "the address is mapped but not accessible",
+                Some(_) if sig.signo == libc::SIGBUS => "the mapping has no backing (SIGBUS)",
+                Some(_) => "the access is not permitted on this mapping",
+                None if sig.code == 0x80 => "the address is not canonical",
+                None => "the address is not mapped",
+            };
+            format!("{what}: {why}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mapping(start: u64, end: u64, rw: bool) -> Mapping {
+        Mapping {
+            start,
+            end,
+            readable: rw,
+            writable: rw,
+            executable: false,
+            offset: 0,
+            path: None,
+        }
+    }
+
+    #[test]
+    fn low_addresses_are_null_dereferences() {
+        assert_eq!(classify(0, 0x7fff_0000, &[]), FindingKind::NullDereference);
+        assert_eq!(
+            classify(0xfff8, 0x7fff_0000, &[]),
+            FindingKind::NullDereference
+        );
+        assert_eq!(
+            classify(0x1_0000, 0x7fff_0000, &[]),
+            FindingKind::WildAccess
+        );
+    }
+
+    #[test]
+    fn a_fault_just_below_the_stack_pointer_in_a_guard_is_a_stack_overflow() {
+        let maps = [
+            mapping(0x7000_0000, 0x7000_1000, false),
+            mapping(0x7000_1000, 0x7010_0000, true),
+        ];
+        assert_eq!(
+            classify(0x7000_0ff8, 0x7000_1000, &maps),
+            FindingKind::StackOverflow
+        );
+        // Unmapped but right below the stack pointer (main thread's guard gap).
+        assert_eq!(
+            classify(0x6fff_fff8, 0x7000_0000, &[]),
+            FindingKind::StackOverflow
+        );
+        // Far from the stack pointer: a wild access.
+        assert_eq!(
+            classify(0x7000_0ff8, 0x7f00_0000, &maps),
+            FindingKind::WildAccess
+        );
+        // Close to the stack pointer but accessible memory: not a guard hit.
+        assert_eq!(
+            classify(0x7000_2000, 0x7000_2008, &maps),
+            FindingKind::WildAccess
+        );
+    }
+}

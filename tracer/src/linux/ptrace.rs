@@ -1,0 +1,155 @@
+//! Thin, typed wrappers over the raw ptrace and wait calls the supervisor uses.
+//!
+//! nix's `Signal` enum cannot represent real-time signals, and a test may use
+//! them, so waiting and continuing go through libc with plain signal numbers.
+
+use std::io;
+
+/// The PTRACE_O_* options every tracee gets.
+pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACECLONE
+    | libc::PTRACE_O_TRACEFORK
+    | libc::PTRACE_O_TRACEVFORK
+    | libc::PTRACE_O_TRACEEXEC
+    | libc::PTRACE_O_EXITKILL;
+
+/// A ptrace event number, from `status >> 16` of a stop.
+pub const EVENT_STOP: i32 = libc::PTRACE_EVENT_STOP;
+
+fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
+    if ret == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// Issues one ptrace request. Requests that write through `data` must pass a
+/// pointer to memory of the size the request writes.
+fn request(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
+    // SAFETY: ptrace with these requests either reads plain integers or writes
+    // through `data`, which every caller points at a live, correctly sized
+    // value owned by the caller for the duration of the call.
+    check(unsafe {
+        libc::ptrace(
+            req,
+            tid,
+            addr as *mut libc::c_void,
+            data as *mut libc::c_void,
+        )
+    })
+}
+
+/// Attaches to `tid` without stopping it, with [`OPTIONS`].
+pub fn seize(tid: i32) -> io::Result<()> {
+    request(libc::PTRACE_SEIZE, tid, 0, OPTIONS as usize).map(drop)
+}
+
+/// Resumes a stopped tracee, delivering signal `sig` (0 for none).
+pub fn cont(tid: i32, sig: i32) -> io::Result<()> {
+    request(libc::PTRACE_CONT, tid, 0, sig as usize).map(drop)
+}
+
+/// Keeps a tracee in group-stop while letting the tracer see further events.
+pub fn listen(tid: i32) -> io::Result<()> {
+    request(libc::PTRACE_LISTEN, tid, 0, 0).map(drop)
+}
+
+/// Asks a running (seized) tracee to stop with a `PTRACE_EVENT_STOP`.
+pub fn interrupt(tid: i32) -> io::Result<()> {
+    request(libc::PTRACE_INTERRUPT, tid, 0, 0).map(drop)
+}
+
+/// The general-purpose registers of a stopped tracee.
+pub fn getregs(tid: i32) -> io::Result<libc::user_regs_struct> {
+    // SAFETY: user_regs_struct is plain integers; all-zero is a valid value.
+    let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    request(libc::PTRACE_GETREGS, tid, 0, &mut regs as *mut _ as usize)?;
+    Ok(regs)
+}
+
+/// The siginfo of the signal a tracee is stopped for.
+pub fn getsiginfo(tid: i32) -> io::Result<libc::siginfo_t> {
+    // SAFETY: siginfo_t is plain data; all-zero is a valid value.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    request(
+        libc::PTRACE_GETSIGINFO,
+        tid,
+        0,
+        &mut info as *mut _ as usize,
+    )?;
+    Ok(info)
+}
+
+/// The message of the last ptrace event (the new tid for clone/fork/vfork).
+pub fn geteventmsg(tid: i32) -> io::Result<u64> {
+    let mut msg: libc::c_ulong = 0;
+    request(
+        libc::PTRACE_GETEVENTMSG,
+        tid,
+        0,
+        &mut msg as *mut _ as usize,
+    )?;
+    Ok(msg as u64)
+}
+
+/// What `waitpid` reported for one task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// The task exited with a status code.
+    Exited(i32, i32),
+    /// The task was killed by a signal.
+    Killed(i32, i32),
+    /// Signal-delivery-stop: the task is about to receive this signal.
+    Signal(i32, i32),
+    /// A ptrace event stop (`PTRACE_EVENT_*`), with the stop signal.
+    Event(i32, i32, i32),
+}
+
+/// Waits for the next state change of any tracee of the calling thread.
+/// `Err` with `EINTR` when the wake signal interrupted the wait, `ECHILD`
+/// when nothing is left to wait for.
+pub fn wait_any() -> io::Result<Wait> {
+    wait_for(-1)
+}
+
+/// Waits for a state change of `tid` (or of any tracee, with -1).
+pub fn wait_for(tid: i32) -> io::Result<Wait> {
+    loop {
+        let mut status = 0;
+        // SAFETY: status is a valid out-pointer; __WNOTHREAD limits the wait
+        // to tasks of this thread, so supervisors on other threads never see
+        // each other's tracees.
+        let got = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::__WNOTHREAD) };
+        if got == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::WIFEXITED(status) {
+            return Ok(Wait::Exited(got, libc::WEXITSTATUS(status)));
+        }
+        if libc::WIFSIGNALED(status) {
+            return Ok(Wait::Killed(got, libc::WTERMSIG(status)));
+        }
+        if libc::WIFSTOPPED(status) {
+            let event = status >> 16;
+            let sig = libc::WSTOPSIG(status);
+            return Ok(if event != 0 {
+                Wait::Event(got, sig, event)
+            } else {
+                Wait::Signal(got, sig)
+            });
+        }
+        // WIFCONTINUED and anything else: not interesting, wait again.
+    }
+}
+
+/// The name of a signal number (`SIGSEGV`, `SIGRTMIN+2`, `signal 99`).
+pub fn signal_name(sig: i32) -> String {
+    if let Ok(s) = nix::sys::signal::Signal::try_from(sig) {
+        return s.as_str().to_string();
+    }
+    let rtmin = libc::SIGRTMIN();
+    if (rtmin..=libc::SIGRTMAX()).contains(&sig) {
+        return format!("SIGRTMIN+{}", sig - rtmin);
+    }
+    format!("signal {sig}")
+}

@@ -1,0 +1,257 @@
+//! Starting the command as a seized tracee.
+//!
+//! The child is forked by hand (not with `std::process::Command`) because the
+//! supervisor must attach with `PTRACE_SEIZE` *between* fork and exec: the
+//! child blocks on a pipe until the parent has seized it, then execs, so not
+//! one instruction of the test runs untraced. Between fork and exec the child
+//! only makes async-signal-safe calls on data prepared before the fork.
+
+use crate::linux::ptrace;
+use crate::{Command, TraceError};
+use std::ffi::{CString, OsStr};
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+
+/// A started tracee and the read ends of its output pipes.
+pub struct Spawned {
+    /// Process id of the test process (also its process group id).
+    pub pid: i32,
+    /// Everything the process tree writes to standard output.
+    pub stdout: File,
+    /// Everything the process tree writes to standard error.
+    pub stderr: File,
+}
+
+fn cstring(s: &OsStr, what: &'static str) -> Result<CString, TraceError> {
+    CString::new(s.as_bytes()).map_err(|_| TraceError::Os {
+        what,
+        source: io::Error::new(io::ErrorKind::InvalidInput, "contains a NUL byte"),
+    })
+}
+
+fn pipe() -> Result<(OwnedFd, OwnedFd), TraceError> {
+    let mut fds = [0; 2];
+    // SAFETY: fds is a valid array of two ints for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } == -1 {
+        return Err(TraceError::Os {
+            what: "creating a pipe",
+            source: io::Error::last_os_error(),
+        });
+    }
+    // SAFETY: pipe2 succeeded, so both descriptors are open and owned by us.
+    Ok(unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) })
+}
+
+/// Everything the child needs, prepared before fork so the child allocates nothing.
+struct Prepared {
+    program: CString,
+    cwd: CString,
+    _strings: Vec<CString>,
+    argv: Vec<*const libc::c_char>,
+    envp: Vec<*const libc::c_char>,
+}
+
+fn prepare(cmd: &Command) -> Result<Prepared, TraceError> {
+    let program = cstring(cmd.program.as_os_str(), "program path")?;
+    let cwd = cstring(cmd.cwd.as_os_str(), "working directory")?;
+    let mut strings = vec![program.clone()];
+    for a in &cmd.args {
+        strings.push(cstring(a, "argument")?);
+    }
+    let argc = strings.len();
+    for (k, v) in &cmd.env {
+        let mut kv = k.as_bytes().to_vec();
+        kv.push(b'=');
+        kv.extend_from_slice(v.as_bytes());
+        strings.push(cstring(OsStr::from_bytes(&kv), "environment variable")?);
+    }
+    let mut argv: Vec<_> = strings[..argc].iter().map(|s| s.as_ptr()).collect();
+    argv.push(std::ptr::null());
+    let mut envp: Vec<_> = strings[argc..].iter().map(|s| s.as_ptr()).collect();
+    envp.push(std::ptr::null());
+    Ok(Prepared {
+        program,
+        cwd,
+        _strings: strings,
+        argv,
+        envp,
+    })
+}
+
+/// What failed in the child before exec, sent back over the error pipe.
+const STAGE_CHDIR: u8 = 1;
+const STAGE_EXEC: u8 = 2;
+
+/// The child side: runs between fork and exec. Never returns.
+///
+/// # Safety
+/// Must only be called in a freshly forked child; it only makes
+/// async-signal-safe calls on memory prepared before the fork.
+unsafe fn child(p: &Prepared, devnull: i32, out: i32, err: i32, sync: i32, report: i32) -> ! {
+    let fail = |stage: u8| -> ! {
+        let errno = *libc::__errno_location();
+        let mut msg = [0u8; 5];
+        msg[0] = stage;
+        msg[1..].copy_from_slice(&errno.to_le_bytes());
+        libc::write(report, msg.as_ptr().cast(), msg.len());
+        libc::_exit(127)
+    };
+    // Own process group, so a timeout can kill the whole tree at once and a
+    // Ctrl-C on the terminal reaches only the supervisor.
+    libc::setpgid(0, 0);
+    libc::dup2(devnull, 0);
+    libc::dup2(out, 1);
+    libc::dup2(err, 2);
+    // Undo what the supervisor's runtime set up: Rust ignores SIGPIPE, and an
+    // ignored disposition would survive exec.
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    let mut none: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut none);
+    libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+    if libc::chdir(p.cwd.as_ptr()) != 0 {
+        fail(STAGE_CHDIR);
+    }
+    // Wait until the parent has seized us (or died: then read returns 0).
+    let mut byte = 0u8;
+    loop {
+        let n = libc::read(sync, (&mut byte as *mut u8).cast(), 1);
+        if n == 1 {
+            break;
+        }
+        if n == 0 || *libc::__errno_location() != libc::EINTR {
+            libc::_exit(127);
+        }
+    }
+    libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
+    fail(STAGE_EXEC)
+}
+
+/// Forks, seizes and execs `cmd`. On return the tracee is running (or about
+/// to report its `PTRACE_EVENT_EXEC` stop) and `exec` has succeeded.
+pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
+    let prepared = prepare(cmd)?;
+    let devnull = File::open("/dev/null").map_err(|source| TraceError::Os {
+        what: "opening /dev/null",
+        source,
+    })?;
+    let (out_r, out_w) = pipe()?;
+    let (err_r, err_w) = pipe()?;
+    let (sync_r, sync_w) = pipe()?;
+    let (report_r, report_w) = pipe()?;
+
+    // SAFETY: the child branch only calls `child`, which is async-signal-safe
+    // and never returns; the parent continues normally.
+    let pid = unsafe { libc::fork() };
+    if pid == -1 {
+        return Err(TraceError::Os {
+            what: "fork",
+            source: io::Error::last_os_error(),
+        });
+    }
+    if pid == 0 {
+        // SAFETY: we are the freshly forked child.
+        unsafe {
+            child(
+                &prepared,
+                devnull.as_raw_fd(),
+                out_w.as_raw_fd(),
+                err_w.as_raw_fd(),
+                sync_r.as_raw_fd(),
+                report_w.as_raw_fd(),
+            )
+        }
+    }
+    drop((out_w, err_w, sync_r, report_w, devnull));
+
+    if let Err(e) = ptrace::seize(pid) {
+        kill_and_reap(pid);
+        return Err(not_permitted(e));
+    }
+    // Release the child; it execs now.
+    let mut sync = File::from(sync_w);
+    let released = std::io::Write::write_all(&mut sync, &[1]);
+    drop(sync);
+    if let Err(source) = released {
+        kill_and_reap(pid);
+        return Err(TraceError::Os {
+            what: "releasing the child",
+            source,
+        });
+    }
+    // EOF means exec succeeded (the pipe is close-on-exec); otherwise the
+    // child tells us which step failed and why.
+    let mut msg = Vec::new();
+    let _ = File::from(report_r).read_to_end(&mut msg);
+    if msg.len() == 5 {
+        kill_and_reap(pid);
+        let errno = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
+        let source = io::Error::from_raw_os_error(errno);
+        return Err(match msg[0] {
+            STAGE_CHDIR => TraceError::Spawn {
+                program: cmd.cwd.clone(),
+                source: io::Error::new(source.kind(), format!("cannot enter directory: {source}")),
+            },
+            _ => TraceError::Spawn {
+                program: cmd.program.clone(),
+                source,
+            },
+        });
+    }
+    Ok(Spawned {
+        pid,
+        stdout: File::from(out_r),
+        stderr: File::from(err_r),
+    })
+}
+
+fn kill_and_reap(pid: i32) {
+    // SAFETY: plain syscalls on our own child.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+    while let Ok(w) = ptrace::wait_for(pid) {
+        if matches!(w, ptrace::Wait::Exited(..) | ptrace::Wait::Killed(..)) {
+            break;
+        }
+    }
+}
+
+/// The error for a refused `PTRACE_SEIZE`, with how to allow it.
+pub fn not_permitted(e: io::Error) -> TraceError {
+    let yama = std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()
+        .and_then(|s| s.trim().parse::<u32>().ok());
+    let hint = match yama {
+        Some(3) => "kernel.yama.ptrace_scope is 3, which forbids ptrace until reboot; boot with a lower value (sysctl kernel.yama.ptrace_scope=1 in /etc/sysctl.d)",
+        Some(2) => "kernel.yama.ptrace_scope is 2 (admin only): run `sudo sysctl kernel.yama.ptrace_scope=1`, or give the tool CAP_SYS_PTRACE",
+        _ => "In a container, allow the ptrace system call (Docker: `--cap-add=SYS_PTRACE --security-opt seccomp=unconfined`); otherwise check kernel.yama.ptrace_scope",
+    };
+    TraceError::PtraceNotPermitted {
+        reason: format!("PTRACE_SEIZE of the test process failed: {e}"),
+        hint,
+    }
+}
+
+/// Checks that this process may trace its own children, by seizing a child
+/// that does nothing.
+pub fn check_ptrace_permitted() -> Result<(), TraceError> {
+    // SAFETY: the child only calls pause/_exit (async-signal-safe).
+    let pid = unsafe { libc::fork() };
+    if pid == -1 {
+        return Err(TraceError::Os {
+            what: "fork",
+            source: io::Error::last_os_error(),
+        });
+    }
+    if pid == 0 {
+        // SAFETY: freshly forked child; pause and _exit are async-signal-safe.
+        unsafe {
+            loop {
+                libc::pause();
+            }
+        }
+    }
+    let res = ptrace::seize(pid).map_err(not_permitted);
+    kill_and_reap(pid);
+    res
+}

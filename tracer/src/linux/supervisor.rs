@@ -1,0 +1,407 @@
+//! The supervisor: runs one command with every thread and process of it
+//! traced, and turns what happens into an [`Outcome`].
+//!
+//! One supervisor runs entirely on the calling thread (ptrace requests must
+//! come from the tracer thread), so several can run side by side on a thread
+//! pool. It blocks in `waitpid` and handles each stop with as few ptrace calls
+//! as possible; a [`Watchdog`] interrupts the wait on timeout or cancellation.
+
+use crate::linux::capture::Capture;
+use crate::linux::fault::{self, Analyzer};
+use crate::linux::ptrace::{self, Wait};
+use crate::linux::watchdog::{Reason, Watchdog};
+use crate::linux::{spawn, threads};
+use crate::{Command, Exit, Finding, FindingKind, Options, Outcome, ThreadState, TraceError};
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::time::{Duration, Instant};
+
+pub use spawn::check_ptrace_permitted;
+
+/// How long to wait for output pipes to close after the last tracee is gone.
+const OUTPUT_GRACE: Duration = Duration::from_secs(2);
+
+/// How long to wait for threads to stop for a thread dump.
+const DUMP_GRACE: Duration = Duration::from_secs(2);
+
+/// Runs `command` under a ptrace supervisor until every process of it has
+/// ended, and returns how it ended, its output and its findings.
+pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> {
+    let start = Instant::now();
+    let spawned = spawn::spawn(command)?;
+    let stdout = Capture::start(spawned.stdout, "stdout");
+    let stderr = Capture::start(spawned.stderr, "stderr");
+    let watchdog = Watchdog::start(options.timeout, options.cancel.clone());
+    let mut sup = Supervisor::new(spawned.pid, options.max_frames);
+    sup.analyzer = CACHED_ANALYZER.with(|c| c.borrow_mut().take());
+    let result = sup.run(&watchdog);
+    drop(watchdog);
+    CACHED_ANALYZER.with(|c| *c.borrow_mut() = sup.analyzer.take());
+    let duration = start.elapsed();
+    let deadline = Instant::now() + OUTPUT_GRACE;
+    let stdout = stdout.finish(deadline);
+    let stderr = stderr.finish(deadline);
+    result?;
+    Ok(Outcome {
+        exit: sup.exit.unwrap_or(Exit::Code(-1)),
+        stdout,
+        stderr,
+        findings: sup.findings,
+        duration,
+    })
+}
+
+thread_local! {
+    /// The analyzer of the last run on this thread: its parsed debug info and
+    /// unwind tables stay valid for the next test of the same binary, so only
+    /// the first finding of a thread pays for loading them.
+    static CACHED_ANALYZER: std::cell::RefCell<Option<Analyzer>> = const { std::cell::RefCell::new(None) };
+}
+
+/// What the supervisor knows about one traced thread.
+struct Task {
+    /// The process it belongs to.
+    pid: i32,
+    /// The last access violation reported for it (rip, si_addr), so that the
+    /// re-execution of the same instruction after a handler returned is not
+    /// reported twice.
+    last_fault: Option<(u64, u64)>,
+}
+
+/// The state of one run.
+struct Supervisor {
+    main: i32,
+    max_frames: usize,
+    tasks: HashMap<i32, Task>,
+    exit: Option<Exit>,
+    findings: Vec<Finding>,
+    /// Processes with a decoded access violation: their death by signal is
+    /// explained already and needs no separate crash finding.
+    violated: HashSet<i32>,
+    /// Per process: the signal and a crash finding built (while the thread
+    /// was stopped) when a fatal signal was about to be delivered, reported
+    /// if the process then dies of it.
+    pending_crash: HashMap<i32, (i32, Finding)>,
+    /// Built on first use; handed back to the thread's cache at the end.
+    analyzer: Option<Analyzer>,
+    /// Set once the supervisor has killed the tree; remaining events only drain.
+    killing: bool,
+}
+
+fn is_esrch(e: &io::Error) -> bool {
+    e.raw_os_error() == Some(libc::ESRCH)
+}
+
+/// Continues a tracee; a tracee that vanished in between (ESRCH) is not an error.
+fn resume(tid: i32, sig: i32) {
+    if let Err(e) = ptrace::cont(tid, sig) {
+        debug_assert!(is_esrch(&e), "PTRACE_CONT {tid}: {e}");
+    }
+}
+
+impl Supervisor {
+    fn new(main: i32, max_frames: usize) -> Supervisor {
+        let mut tasks = HashMap::new();
+        tasks.insert(
+            main,
+            Task {
+                pid: main,
+                last_fault: None,
+            },
+        );
+        Supervisor {
+            main,
+            max_frames,
+            tasks,
+            exit: None,
+            findings: Vec::new(),
+            violated: HashSet::new(),
+            pending_crash: HashMap::new(),
+            analyzer: None,
+            killing: false,
+        }
+    }
+
+    fn run(&mut self, watchdog: &Watchdog) -> Result<(), TraceError> {
+        loop {
+            match ptrace::wait_any() {
+                Ok(w) => self.handle(w),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                    if let (Some(reason), false) = (watchdog.reason(), self.killing) {
+                        self.stop_everything(reason);
+                    }
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(()),
+                Err(source) => {
+                    self.kill_all();
+                    return Err(TraceError::Os {
+                        what: "waiting for the test process",
+                        source,
+                    });
+                }
+            }
+            // The test is over when its first process is; whatever it left
+            // running would only hold on to the output pipes.
+            if self.exit.is_some() && !self.killing && !self.tasks.is_empty() {
+                self.kill_all();
+            }
+        }
+    }
+
+    fn analyzer(&mut self) -> &mut Analyzer {
+        let max = self.max_frames;
+        let analyzer = self
+            .analyzer
+            .get_or_insert_with(|| Analyzer::new(max).expect("initializing the x86-64 decoder"));
+        analyzer.set_max_frames(max);
+        analyzer
+    }
+
+    /// The process of `tid`, registering threads we had not seen yet (a new
+    /// thread's first stop can arrive before its parent's clone event).
+    fn pid_of(&mut self, tid: i32) -> i32 {
+        if let Some(t) = self.tasks.get(&tid) {
+            return t.pid;
+        }
+        let pid = threads::tgid(tid).unwrap_or(tid);
+        self.tasks.insert(
+            tid,
+            Task {
+                pid,
+                last_fault: None,
+            },
+        );
+        pid
+    }
+
+    fn handle(&mut self, w: Wait) {
+        match w {
+            Wait::Exited(tid, code) => {
+                self.tasks.remove(&tid);
+                if tid == self.main && self.exit.is_none() {
+                    self.exit = Some(Exit::Code(code));
+                }
+            }
+            Wait::Killed(tid, sig) => self.on_killed(tid, sig),
+            Wait::Signal(tid, sig) => self.on_signal(tid, sig),
+            Wait::Event(tid, sig, event) => self.on_event(tid, sig, event),
+        }
+    }
+
+    fn on_killed(&mut self, tid: i32, sig: i32) {
+        let task = self.tasks.remove(&tid);
+        if tid == self.main && self.exit.is_none() {
+            self.exit = Some(Exit::Signal(sig, ptrace::signal_name(sig)));
+        }
+        // Only a process's leader reports the process's death; and a death the
+        // supervisor caused, or a violation already explains, is no crash.
+        let pid = task.map_or(tid, |t| t.pid);
+        if pid != tid || self.killing || self.violated.contains(&pid) {
+            return;
+        }
+        let finding = match self.pending_crash.remove(&pid) {
+            Some((signo, finding)) if signo == sig => finding,
+            _ => {
+                let name = ptrace::signal_name(sig);
+                Finding {
+                    kind: FindingKind::Crash,
+                    message: format!("process {pid} was killed by {name}"),
+                    access: None,
+                    instruction: None,
+                    signal: Some(name),
+                    backtrace: Vec::new(),
+                    thread: None,
+                    notes: Vec::new(),
+                    threads: Vec::new(),
+                }
+            }
+        };
+        self.findings.push(finding);
+    }
+
+    fn on_signal(&mut self, tid: i32, sig: i32) {
+        let pid = self.pid_of(tid);
+        match sig {
+            libc::SIGSEGV | libc::SIGBUS => self.on_fault(pid, tid, sig),
+            libc::SIGABRT | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS => {
+                self.note_fatal_signal(pid, tid, sig)
+            }
+            _ => {}
+        }
+        // Every signal is delivered unchanged: the test sees what it would natively.
+        resume(tid, sig);
+    }
+
+    /// A signal that kills unless handled is about to be delivered: describe
+    /// the thread now, while it is stopped and its memory readable.
+    fn note_fatal_signal(&mut self, pid: i32, tid: i32, sig: i32) {
+        if let Ok(regs) = ptrace::getregs(tid) {
+            let finding = self.analyzer().crash(pid, tid, &regs, sig);
+            self.pending_crash.insert(pid, (sig, finding));
+        }
+    }
+
+    fn on_fault(&mut self, pid: i32, tid: i32, sig: i32) {
+        let (Ok(info), Ok(regs)) = (ptrace::getsiginfo(tid), ptrace::getregs(tid)) else {
+            return;
+        };
+        // Sent with kill/tgkill/sigqueue: not a fault, but fatal if unhandled.
+        if info.si_code <= 0 {
+            self.note_fatal_signal(pid, tid, sig);
+            return;
+        }
+        // SAFETY: for SIGSEGV/SIGBUS with si_code > 0 the kernel filled si_addr.
+        let addr = unsafe { info.si_addr() } as u64;
+        let key = (regs.rip, addr);
+        if let Some(task) = self.tasks.get_mut(&tid) {
+            if task.last_fault == Some(key) {
+                return; // The same fault again after a handler returned.
+            }
+            task.last_fault = Some(key);
+        }
+        let signal = fault::Signal {
+            signo: sig,
+            code: info.si_code,
+            addr,
+        };
+        let finding = self.analyzer().access_violation(pid, tid, &regs, signal);
+        self.violated.insert(pid);
+        self.findings.push(finding);
+    }
+
+    fn on_event(&mut self, tid: i32, sig: i32, event: i32) {
+        let pid = self.pid_of(tid);
+        match event {
+            libc::PTRACE_EVENT_CLONE | libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK => {
+                if let Ok(new) = ptrace::geteventmsg(tid) {
+                    let new = new as i32;
+                    let new_pid = if event == libc::PTRACE_EVENT_CLONE {
+                        threads::tgid(new).unwrap_or(pid)
+                    } else {
+                        new
+                    };
+                    self.tasks.insert(
+                        new,
+                        Task {
+                            pid: new_pid,
+                            last_fault: None,
+                        },
+                    );
+                }
+                resume(tid, 0);
+            }
+            libc::PTRACE_EVENT_EXEC => {
+                // A non-leader thread that execs takes over the leader's tid;
+                // its old tid is gone without an exit report.
+                if let Ok(former) = ptrace::geteventmsg(tid) {
+                    if former as i32 != tid {
+                        self.tasks.remove(&(former as i32));
+                    }
+                }
+                self.pending_crash.remove(&pid);
+                resume(tid, 0);
+            }
+            ptrace::EVENT_STOP => match sig {
+                // Group-stop (SIGSTOP and friends): stay stopped, as natively.
+                libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
+                    let _ = ptrace::listen(tid);
+                }
+                // A new task's first stop, or our own PTRACE_INTERRUPT.
+                _ => resume(tid, 0),
+            },
+            _ => resume(tid, 0),
+        }
+    }
+
+    /// Timeout or cancellation: dump the threads (for a timeout), kill the tree.
+    fn stop_everything(&mut self, reason: Reason) {
+        match reason {
+            Reason::Timeout => {
+                let threads = self.dump_threads();
+                let blocked = threads.iter().filter(|t| t.syscall.is_some()).count();
+                self.findings.push(Finding {
+                    kind: FindingKind::Timeout,
+                    message: format!(
+                        "timed out with {} thread(s) in {} process(es), {blocked} blocked in a system call",
+                        threads.len(),
+                        threads.iter().map(|t| t.thread.pid).collect::<HashSet<_>>().len()
+                    ),
+                    access: None,
+                    instruction: None,
+                    signal: None,
+                    backtrace: Vec::new(),
+                    thread: None,
+                    notes: Vec::new(),
+                    threads,
+                });
+                self.exit = Some(Exit::TimedOut);
+            }
+            Reason::Cancel => self.exit = Some(Exit::Cancelled),
+        }
+        self.kill_all();
+    }
+
+    /// Stops every thread and records what it was doing and where.
+    fn dump_threads(&mut self) -> Vec<ThreadState> {
+        let mut tids: Vec<i32> = self.tasks.keys().copied().collect();
+        tids.sort_unstable();
+        // What each was blocked in, read before the interrupt disturbs it.
+        let syscalls: HashMap<i32, Option<String>> = tids
+            .iter()
+            .map(|&t| (t, threads::blocked_syscall(self.tasks[&t].pid, t)))
+            .collect();
+        let mut waiting: HashSet<i32> = tids
+            .iter()
+            .copied()
+            .filter(|&t| ptrace::interrupt(t).is_ok())
+            .collect();
+        let give_up = Instant::now() + DUMP_GRACE;
+        while !waiting.is_empty() && Instant::now() < give_up {
+            match ptrace::wait_any() {
+                Ok(Wait::Exited(t, _) | Wait::Killed(t, _)) => {
+                    waiting.remove(&t);
+                    self.tasks.remove(&t);
+                }
+                // Any stop will do: the thread is stopped and we can read it.
+                Ok(Wait::Signal(t, _) | Wait::Event(t, _, _)) => {
+                    waiting.remove(&t);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => break,
+            }
+        }
+        let mut out = Vec::new();
+        for tid in tids {
+            let Some(pid) = self.tasks.get(&tid).map(|t| t.pid) else {
+                continue;
+            };
+            let backtrace = if waiting.contains(&tid) {
+                Vec::new()
+            } else {
+                match ptrace::getregs(tid) {
+                    Ok(regs) => self.analyzer().backtrace(tid, &regs),
+                    Err(_) => Vec::new(),
+                }
+            };
+            out.push(ThreadState {
+                thread: threads::info(pid, tid),
+                syscall: syscalls.get(&tid).cloned().flatten(),
+                backtrace,
+            });
+        }
+        out
+    }
+
+    /// Kills every traced process (and the test's process group).
+    fn kill_all(&mut self) {
+        self.killing = true;
+        let pids: HashSet<i32> = self.tasks.values().map(|t| t.pid).collect();
+        // SAFETY: kill has no memory-safety preconditions; the pids are our tracees.
+        unsafe {
+            for pid in pids {
+                libc::kill(pid, libc::SIGKILL);
+            }
+            libc::kill(-self.main, libc::SIGKILL);
+        }
+    }
+}

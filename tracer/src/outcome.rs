@@ -1,0 +1,32 @@
+//! How a traced command ended.
+
+use crate::Finding;
+use std::time::Duration;
+
+/// How the traced command's first process ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// It exited with this status code.
+    Code(i32),
+    /// It was killed by this signal (number and name).
+    Signal(i32, String),
+    /// It ran past the timeout and the supervisor killed it.
+    TimedOut,
+    /// The run was cancelled (Ctrl-C) and the supervisor killed it.
+    Cancelled,
+}
+
+/// Everything observed while running one command.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// How the command ended.
+    pub exit: Exit,
+    /// Everything it wrote to standard output.
+    pub stdout: Vec<u8>,
+    /// Everything it wrote to standard error.
+    pub stderr: Vec<u8>,
+    /// Findings in the order they were observed.
+    pub findings: Vec<Finding>,
+    /// Wall time from spawn to the end of the last traced task.
+    pub duration: Duration,
+}
