@@ -85,6 +85,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     let mut reporter = Reporter {
         tests: &tests,
+        manifest_path: cli.cargo.manifest_path.clone(),
         multi_seed: seeds.len() > 1,
         verbose: cli.output.verbose,
         quiet: cli.output.quiet,
@@ -155,6 +156,7 @@ fn plural(n: usize, what: &str) -> String {
 /// Reports each job as it finishes.
 struct Reporter<'a> {
     tests: &'a [TestCase],
+    manifest_path: Option<std::path::PathBuf>,
     multi_seed: bool,
     verbose: u8,
     quiet: bool,
@@ -167,6 +169,18 @@ struct Reporter<'a> {
 }
 
 impl Reporter<'_> {
+    /// `cargo ffi-check` with what selects `test`'s binary from where the
+    /// user ran us: their manifest path, and the package.
+    fn rerun_base(&self, test: &TestCase) -> String {
+        let mut base = String::from("cargo ffi-check");
+        if let Some(m) = &self.manifest_path {
+            base.push_str(&format!(" --manifest-path {}", m.display()));
+        }
+        let package = test.binary.id.split("::").next().unwrap_or(&test.binary.id);
+        base.push_str(&format!(" -p {package}"));
+        base
+    }
+
     fn job_finished(&mut self, f: schedule::Finished, root: &std::path::Path) {
         let test = &self.tests[f.job.test];
         let seed = f.job.seed;
@@ -207,11 +221,12 @@ impl Reporter<'_> {
                 r.exit
             ));
         }
+        let rerun = human::rerun_command(&self.rerun_base(test), &test.name, seed);
         for finding in new_findings {
             self.progress.println(&human::finding_block(
                 finding,
                 &display,
-                &test.name,
+                &rerun,
                 seed,
                 self.verbose > 0,
             ));

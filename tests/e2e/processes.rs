@@ -175,3 +175,19 @@ fn test_processes() -> Vec<i32> {
     }
     pids
 }
+
+#[test]
+fn a_test_that_kills_itself_is_a_crash_and_keeps_its_output() {
+    let run = run_json(&["-p", "misc-behaviour", "--exact", "tests::kills_itself"]);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let ev = run.one("tests::kills_itself");
+    assert_eq!(ev["status"], "findings");
+    assert_eq!(ev["exit"], "signal: 9 (SIGKILL)");
+    assert!(ev["stdout"]
+        .as_str()
+        .unwrap()
+        .contains("about to SIGKILL myself"));
+    let f = only_finding(ev);
+    assert_eq!(f["kind"], "crash");
+    assert_eq!(f["signal"], "SIGKILL");
+}

@@ -27,15 +27,16 @@ fn human_output_shows_the_finding_once_with_its_location_and_a_summary() {
         "{e}"
     );
     assert!(e.contains("in write_result"), "{e}");
-    // Printed when first seen, by whichever seed finished first.
-    assert!(
-        e.contains(
-            "rerun: cargo ffi-check --seeds 0 --exact tests::null_write_through_out_pointer"
-        ) || e.contains(
-            "rerun: cargo ffi-check --seeds 1 --exact tests::null_write_through_out_pointer"
-        ),
-        "{e}"
-    );
+    // Printed when first seen (by whichever seed finished first), with what
+    // selects the same binary from the same place.
+    let manifest = fixtures().join("Cargo.toml");
+    let rerun = |seed| {
+        format!(
+            "rerun: cargo ffi-check --manifest-path {} -p ffi-bugs --seeds {seed} --exact tests::null_write_through_out_pointer",
+            manifest.display()
+        )
+    };
+    assert!(e.contains(&rerun(0)) || e.contains(&rerun(1)), "{e}");
     assert!(e.contains("SIGSEGV [") && e.contains("PASS ["), "{e}");
     assert!(
         e.contains("2 tests x 2 seeds: 2 passed, 0 failed, 2 with findings, 0 hung"),

@@ -74,13 +74,14 @@ fn backtrace_lines(frames: &[tracer::Frame], verbose: bool) -> Vec<String> {
     out
 }
 
-/// The rerun command for one seed of one test.
-pub fn rerun_command(test: &str, seed: u64) -> String {
-    format!("cargo ffi-check --seeds {seed} --exact {test}")
+/// The rerun command for one seed of one test: `base` is `cargo ffi-check`
+/// with the manifest path and package that select the test's binary.
+pub fn rerun_command(base: &str, test: &str, seed: u64) -> String {
+    format!("{base} --seeds {seed} --exact {test}")
 }
 
 /// A finding, rustc-style, as printed when first seen.
-pub fn finding_block(f: &Finding, test: &str, test_name: &str, seed: u64, verbose: bool) -> String {
+pub fn finding_block(f: &Finding, test: &str, rerun: &str, seed: u64, verbose: bool) -> String {
     let mut s = String::new();
     let error = Style::new().red().bold();
     let blue = Style::new().blue().bold();
@@ -142,7 +143,7 @@ pub fn finding_block(f: &Finding, test: &str, test_name: &str, seed: u64, verbos
             let _ = writeln!(s, "{l}");
         }
     }
-    let _ = write!(s, "{bar} rerun: {}", rerun_command(test_name, seed));
+    let _ = write!(s, "{bar} rerun: {rerun}");
     s
 }
 
