@@ -101,3 +101,66 @@ fn help_names_the_subcommand() {
     assert!(help.contains("Usage: cargo ffi-check"), "{help}");
     assert!(help.contains("--seeds"), "{help}");
 }
+
+/// Makes `ptrace` fail with EPERM in the command, as in a container whose
+/// seccomp profile forbids it.
+fn deny_ptrace(cmd: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    const LD_NR: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS: A = seccomp_data.nr
+    const JEQ: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const RET: u16 = 0x06; // BPF_RET | BPF_K
+    let filter = [
+        libc::sock_filter {
+            code: LD_NR,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        libc::sock_filter {
+            code: JEQ,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_ptrace as u32,
+        },
+        libc::sock_filter {
+            code: RET,
+            jt: 0,
+            jf: 0,
+            k: 0x0005_0000 | libc::EPERM as u32,
+        },
+        libc::sock_filter {
+            code: RET,
+            jt: 0,
+            jf: 0,
+            k: 0x7fff_0000,
+        },
+    ];
+    // SAFETY: the closure runs in the forked child before exec and only
+    // makes two prctl calls on data owned by the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let prog = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr() as *mut _,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(libc::PR_SET_SECCOMP, 2, &prog as *const libc::sock_fprog) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+#[test]
+fn ptrace_not_permitted_is_a_setup_error_that_says_how_to_allow_it() {
+    let mut cmd = ffi_check();
+    cmd.args(["-p", "clean"]);
+    deny_ptrace(&mut cmd);
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(96), "{stderr}");
+    assert!(stderr.contains("ptrace is not permitted here"), "{stderr}");
+    assert!(stderr.contains("--cap-add=SYS_PTRACE"), "{stderr}");
+}
