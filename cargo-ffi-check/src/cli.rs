@@ -119,6 +119,14 @@ pub struct RunArgs {
     /// List the tests that would run, one per line, and exit.
     #[arg(long)]
     pub list: bool,
+    /// Do not preload the guard allocator (heap bugs then go unnoticed).
+    #[arg(long)]
+    pub no_guard: bool,
+    /// Place every allocation's end exactly against its guard page (catches
+    /// one-byte overruns where they happen; breaks code that relies on
+    /// malloc's 16-byte alignment, such as Rust's hash maps).
+    #[arg(long)]
+    pub exact_end: bool,
 }
 
 /// Output format for results.

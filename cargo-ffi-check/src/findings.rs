@@ -66,6 +66,8 @@ pub struct Finding {
     pub threads: Vec<tracer::ThreadState>,
     /// Extra lines.
     pub notes: Vec<String>,
+    /// For heap findings: the allocation, where it was made and freed.
+    pub allocation: Option<tracer::Allocation>,
 }
 
 /// Frames from the Rust standard library and the test harness are not the
@@ -81,6 +83,51 @@ pub fn is_runtime_frame(f: &tracer::Frame) -> bool {
         ]
         .iter()
         .any(|p| fun.starts_with(p))
+}
+
+/// A frame of the guard allocator or of Rust's allocation machinery: not
+/// where the user's code allocated or freed.
+pub fn is_allocator_frame(f: &tracer::Frame) -> bool {
+    let in_guard = f.module.as_deref().is_some_and(|m| {
+        m.rsplit('/')
+            .next()
+            .is_some_and(|n| n.starts_with("guard-") && n.ends_with(".so"))
+    });
+    let fun = f.function.as_deref().unwrap_or("");
+    in_guard
+        || [
+            "malloc",
+            "calloc",
+            "realloc",
+            "free",
+            "posix_memalign",
+            "aligned_alloc",
+            "memalign",
+        ]
+        .contains(&fun)
+        || [
+            "alloc::",
+            "<alloc::",
+            "__rdl_",
+            "__rust_",
+            "std::sys::alloc",
+            "<std::alloc::",
+            "core::ptr::drop_in_place",
+            "core::mem::drop",
+        ]
+        .iter()
+        .any(|p| fun.starts_with(p))
+        || fun.contains(" as alloc::")
+}
+
+/// The frames after the leading allocator frames.
+pub fn user_frames(frames: &[tracer::Frame]) -> &[tracer::Frame] {
+    let skip = frames.iter().take_while(|f| is_allocator_frame(f)).count();
+    if skip == frames.len() {
+        frames
+    } else {
+        &frames[skip..]
+    }
 }
 
 /// Where a short backtrace ends: at libtest's entry into the test, or at the
@@ -173,29 +220,29 @@ pub fn finding_id(kind: &str, location: Option<&Location>, test: &str) -> String
 impl Finding {
     /// Converts a supervisor finding, with paths made relative to `root`.
     pub fn from_tracer(f: &tracer::Finding, root: &Path, test: &str) -> Finding {
-        let backtrace: Vec<tracer::Frame> = f
-            .backtrace
-            .iter()
-            .map(|fr| tracer::Frame {
-                file: fr.file.as_deref().map(|p| relative(p, root)),
-                ..fr.clone()
-            })
-            .collect();
+        let relative_frames = |frames: &[tracer::Frame]| -> Vec<tracer::Frame> {
+            frames
+                .iter()
+                .map(|fr| tracer::Frame {
+                    file: fr.file.as_deref().map(|p| relative(p, root)),
+                    ..fr.clone()
+                })
+                .collect()
+        };
+        let backtrace = relative_frames(&f.backtrace);
         let threads = f
             .threads
             .iter()
             .map(|t| tracer::ThreadState {
-                backtrace: t
-                    .backtrace
-                    .iter()
-                    .map(|fr| tracer::Frame {
-                        file: fr.file.as_deref().map(|p| relative(p, root)),
-                        ..fr.clone()
-                    })
-                    .collect(),
+                backtrace: relative_frames(&t.backtrace),
                 ..t.clone()
             })
             .collect();
+        let allocation = f.allocation.as_ref().map(|a| tracer::Allocation {
+            allocated_at: relative_frames(&a.allocated_at),
+            freed_at: relative_frames(&a.freed_at),
+            ..a.clone()
+        });
         let kind = f.kind.as_str().to_string();
         let location = if f.kind == tracer::FindingKind::Timeout {
             None
@@ -214,6 +261,7 @@ impl Finding {
             backtrace,
             threads,
             notes: f.notes.clone(),
+            allocation,
         }
     }
 
@@ -235,6 +283,7 @@ impl Finding {
             backtrace: Vec::new(),
             threads: Vec::new(),
             notes: Vec::new(),
+            allocation: None,
         }
     }
 }
@@ -382,6 +431,28 @@ mod tests {
         // No lines at all: the innermost frame, by module and offset.
         let loc = location_of(&frames[1..2], root).unwrap();
         assert_eq!(loc.short(), "abort (libc.so.6+0x10)");
+    }
+
+    #[test]
+    fn allocation_sites_skip_the_allocator_and_rusts_alloc_machinery() {
+        let mut guard = frame("free", None);
+        guard.module = Some("/home/u/.cache/cargo-ffi-check/guard-0123456789abcdef.so".into());
+        let frames = [
+            guard,
+            frame(
+                "<u8 as alloc::vec::spec_from_elem::SpecFromElem>::from_elem",
+                Some("/rustc/x/library/alloc/src/vec/spec_from_elem.rs"),
+            ),
+            frame(
+                "alloc::vec::from_elem",
+                Some("/rustc/x/library/alloc/src/vec/mod.rs"),
+            ),
+            frame("my_crate::tests::t", Some("/ws/src/lib.rs")),
+        ];
+        let user = user_frames(&frames);
+        assert_eq!(user[0].function.as_deref(), Some("my_crate::tests::t"));
+        // Nothing but allocator frames: keep them rather than show nothing.
+        assert_eq!(user_frames(&frames[..1]).len(), 1);
     }
 
     #[test]

@@ -151,6 +151,8 @@ mod tests {
             fail_fast: false,
             no_fail_fast: false,
             list: false,
+            no_guard: false,
+            exact_end: false,
         }
     }
 

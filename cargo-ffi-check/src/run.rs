@@ -63,6 +63,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         test_args: cli.test_args.clone(),
         cancel: Arc::clone(&cancel),
         stop: Arc::new(AtomicBool::new(false)),
+        guard: !cli.run.no_guard,
+        exact_end: cli.run.exact_end,
     };
     let json_out = cli.output.message_format == MessageFormat::Json;
     if json_out {

@@ -38,6 +38,10 @@ pub struct Settings {
     pub cancel: Arc<AtomicBool>,
     /// Set by the caller to skip pending jobs (fail-fast).
     pub stop: Arc<AtomicBool>,
+    /// Preload the guard allocator.
+    pub guard: bool,
+    /// Exact-end placement in the guard allocator.
+    pub exact_end: bool,
 }
 
 /// Every test under every seed, tests in order, seeds inner.
@@ -100,6 +104,8 @@ pub fn run(
                         let options = tracer::Options {
                             timeout: settings.timeout,
                             cancel: Arc::clone(&settings.cancel),
+                            guard: settings.guard,
+                            exact_end: settings.exact_end,
                             ..tracer::Options::default()
                         };
                         let outcome = tracer::run(&cmd, &options);

@@ -29,6 +29,14 @@ pub struct Options {
     pub cancel: Arc<AtomicBool>,
     /// At most this many frames in each backtrace.
     pub max_frames: usize,
+    /// Preload the guard allocator into every process of the command.
+    pub guard: bool,
+    /// Place the end of every allocation exactly against its guard page
+    /// (alignment: the lowest set bit of the size, at most 16) instead of
+    /// keeping malloc's 16-byte alignment. Catches one-byte overruns at the
+    /// faulting instruction, but breaks code that relies on malloc's
+    /// alignment for sizes that are not a multiple of 16 (Rust's hash maps).
+    pub exact_end: bool,
 }
 
 impl Default for Options {
@@ -37,6 +45,8 @@ impl Default for Options {
             timeout: Duration::from_secs(60),
             cancel: Arc::new(AtomicBool::new(false)),
             max_frames: 32,
+            guard: true,
+            exact_end: false,
         }
     }
 }

@@ -37,6 +37,16 @@ pub struct Access {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FindingKind {
+    /// An access past the end of a heap allocation.
+    HeapBufferOverflow,
+    /// An access before the start of a heap allocation.
+    HeapBufferUnderflow,
+    /// An access to a heap allocation after it was freed (or realloc of one).
+    HeapUseAfterFree,
+    /// A heap allocation freed twice.
+    DoubleFree,
+    /// free of a pointer that no allocation starts at.
+    InvalidFree,
     /// An access near address zero (below 64 KiB, where nothing is ever mapped).
     NullDereference,
     /// An access to memory that is not mapped or not accessible.
@@ -53,6 +63,11 @@ impl FindingKind {
     /// The kebab-case name used in reports (`null-dereference`, ...).
     pub fn as_str(self) -> &'static str {
         match self {
+            FindingKind::HeapBufferOverflow => "heap-buffer-overflow",
+            FindingKind::HeapBufferUnderflow => "heap-buffer-underflow",
+            FindingKind::HeapUseAfterFree => "heap-use-after-free",
+            FindingKind::DoubleFree => "double-free",
+            FindingKind::InvalidFree => "invalid-free",
             FindingKind::NullDereference => "null-dereference",
             FindingKind::WildAccess => "wild-access",
             FindingKind::StackOverflow => "stack-overflow",
@@ -122,6 +137,25 @@ pub struct Finding {
     pub notes: Vec<String>,
     /// For timeouts: every thread of every process, what it was doing and where.
     pub threads: Vec<ThreadState>,
+    /// For heap findings: the allocation involved.
+    pub allocation: Option<Allocation>,
+}
+
+/// A heap allocation made through the guard allocator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Allocation {
+    /// The pointer the allocator handed out.
+    pub address: u64,
+    /// Bytes requested.
+    pub size: u64,
+    /// Thread that allocated it.
+    pub allocated_tid: i32,
+    /// Where it was allocated, innermost first (allocator frames included).
+    pub allocated_at: Vec<Frame>,
+    /// Thread that freed it, if freed.
+    pub freed_tid: Option<i32>,
+    /// Where it was freed, innermost first.
+    pub freed_at: Vec<Frame>,
 }
 
 /// What one thread was doing when the supervisor stopped it.

@@ -14,11 +14,14 @@ mod command;
 mod error;
 mod finding;
 mod outcome;
+pub mod preload;
 
 pub use command::{Command, Options};
 pub use error::TraceError;
-pub use finding::{Access, AccessKind, Finding, FindingKind, Frame, ThreadInfo, ThreadState};
-pub use outcome::{Exit, Outcome};
+pub use finding::{
+    Access, AccessKind, Allocation, Finding, FindingKind, Frame, ThreadInfo, ThreadState,
+};
+pub use outcome::{Exit, GuardStats, Outcome};
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
 mod linux;

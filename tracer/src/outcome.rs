@@ -29,4 +29,16 @@ pub struct Outcome {
     pub findings: Vec<Finding>,
     /// Wall time from spawn to the end of the last traced task.
     pub duration: Duration,
+    /// What the guard allocator did, summed over the processes that used it.
+    pub guard: GuardStats,
+}
+
+/// How many allocations the guard allocator guarded (the rest, over its
+/// VMA budget, came from glibc).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GuardStats {
+    /// Allocation requests.
+    pub allocations: u64,
+    /// Of which guarded.
+    pub guarded: u64,
 }

@@ -1,6 +1,6 @@
 //! Text for people: status lines, rustc-style finding blocks, the summary.
 
-use crate::findings::{short_backtrace_len, Distinct, Finding};
+use crate::findings::{short_backtrace_len, user_frames, Distinct, Finding};
 use crate::outcome::{JobReport, Status};
 use crate::report::Counts;
 use console::Style;
@@ -125,8 +125,29 @@ pub fn finding_block(f: &Finding, test: &str, rerun: &str, seed: u64, verbose: b
     }
     if !f.backtrace.is_empty() {
         let _ = writeln!(s, "{bar} backtrace:");
-        for l in backtrace_lines(&f.backtrace, verbose) {
+        let frames = if verbose {
+            &f.backtrace[..]
+        } else {
+            user_frames(&f.backtrace)
+        };
+        for l in backtrace_lines(frames, verbose) {
             let _ = writeln!(s, "{l}");
+        }
+    }
+    if let Some(a) = &f.allocation {
+        let _ = writeln!(
+            s,
+            "{bar} allocated: {} bytes at {:#x}, by thread {} at:",
+            a.size, a.address, a.allocated_tid
+        );
+        for l in backtrace_lines(user_frames(&a.allocated_at), verbose) {
+            let _ = writeln!(s, "{l}");
+        }
+        if let Some(tid) = a.freed_tid {
+            let _ = writeln!(s, "{bar} freed by thread {tid} at:");
+            for l in backtrace_lines(user_frames(&a.freed_at), verbose) {
+                let _ = writeln!(s, "{l}");
+            }
         }
     }
     for t in &f.threads {

@@ -5,8 +5,9 @@ use crate::linux::decode::{self, Decoder};
 use crate::linux::maps::{self, Mapping};
 use crate::linux::symbolize::Symbolizer;
 use crate::linux::unwind::{self, Unwinder};
-use crate::linux::{memory, ptrace, threads};
-use crate::{Access, Finding, FindingKind, Frame};
+use crate::linux::{heap, memory, ptrace, threads};
+use crate::preload::{ErrorRecord, Slot, SLOT_FREED};
+use crate::{Access, Allocation, Finding, FindingKind, Frame};
 
 /// Addresses below this are "NULL plus a field offset": Linux never maps them
 /// (vm.mmap_min_addr defaults to 64 KiB).
@@ -81,9 +82,23 @@ impl Analyzer {
             .cloned();
         let address = access.as_ref().map_or(sig.addr, |a| a.address);
         let maps = maps::read_maps(pid).unwrap_or_default();
-        let kind = classify(address, regs.rsp, &maps);
         let thread = threads::info(pid, tid);
-        let message = describe(kind, access.as_ref(), address, sig, &maps, &thread.name);
+        let heap_slot = access.as_ref().and_then(|a| {
+            heap::header(pid)
+                .and_then(|h| heap::slot_at(pid, &h, a.address))
+                .map(|s| (a, s))
+        });
+        let (kind, message, allocation) = match heap_slot {
+            Some((a, slot)) => {
+                let (kind, message) = heap::classify_access(a, &slot);
+                (kind, message, Some(self.allocation(pid, &slot, &maps)))
+            }
+            None => {
+                let kind = classify(address, regs.rsp, &maps);
+                let message = describe(kind, access.as_ref(), address, sig, &maps, &thread.name);
+                (kind, message, None)
+            }
+        };
         Finding {
             kind,
             message,
@@ -94,7 +109,60 @@ impl Analyzer {
             thread: Some(thread),
             notes: Vec::new(),
             threads: Vec::new(),
+            allocation,
         }
+    }
+
+    /// A finding for an error the guard allocator detected (double free,
+    /// invalid free, ...) and reported by trapping; `None` if the trap was
+    /// not the allocator's.
+    pub fn allocator_error(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        regs: &libc::user_regs_struct,
+    ) -> Option<Finding> {
+        let record: ErrorRecord = heap::error_record(tid, regs.rax)?;
+        let slot = heap::slot(pid, record.slot);
+        let (kind, message) = heap::classify_error(&record, slot.as_ref())?;
+        let maps = maps::read_maps(pid).unwrap_or_default();
+        Some(Finding {
+            kind,
+            message,
+            access: None,
+            instruction: None,
+            signal: None,
+            backtrace: self.backtrace(tid, regs),
+            thread: Some(threads::info(pid, tid)),
+            notes: Vec::new(),
+            threads: Vec::new(),
+            allocation: slot.map(|s| self.allocation(pid, &s, &maps)),
+        })
+    }
+
+    /// Where a slot was allocated and freed, symbolized.
+    fn allocation(&mut self, pid: i32, slot: &Slot, maps: &[Mapping]) -> Allocation {
+        let freed = slot.state == SLOT_FREED;
+        Allocation {
+            address: slot.user,
+            size: slot.size,
+            allocated_tid: slot.alloc_tid,
+            allocated_at: self.call_site(pid, &slot.alloc_pcs, maps),
+            freed_tid: freed.then_some(slot.free_tid),
+            freed_at: if freed {
+                self.call_site(pid, &slot.free_pcs, maps)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    /// Symbolizes recorded return addresses (each minus one, to name the call).
+    fn call_site(&mut self, _pid: i32, pcs: &[u64], maps: &[Mapping]) -> Vec<Frame> {
+        pcs.iter()
+            .take_while(|&&pc| pc != 0)
+            .flat_map(|&pc| self.symbolizer.symbolize(maps, pc - 1))
+            .collect()
     }
 
     /// A finding for a process killed by a signal with no decoded violation;
@@ -117,6 +185,7 @@ impl Analyzer {
             thread: Some(threads::info(pid, tid)),
             notes: Vec::new(),
             threads: Vec::new(),
+            allocation: None,
         }
     }
 }

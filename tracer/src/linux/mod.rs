@@ -3,6 +3,7 @@
 mod capture;
 pub mod decode;
 mod fault;
+mod heap;
 pub mod maps;
 pub mod memory;
 mod ptrace;

@@ -206,12 +206,18 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
     })
 }
 
+/// Kills a (seized) child and waits until it is gone. A tracee dying of
+/// SIGKILL still stops at its exit event (`PTRACE_O_TRACEEXIT`), so stops
+/// are resumed until the exit is reported.
 fn kill_and_reap(pid: i32) {
     // SAFETY: plain syscalls on our own child.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     while let Ok(w) = ptrace::wait_for(pid) {
-        if matches!(w, ptrace::Wait::Exited(..) | ptrace::Wait::Killed(..)) {
-            break;
+        match w {
+            ptrace::Wait::Exited(..) | ptrace::Wait::Killed(..) => break,
+            ptrace::Wait::Signal(..) | ptrace::Wait::Event(..) => {
+                let _ = ptrace::cont(pid, 0);
+            }
         }
     }
 }

@@ -8,15 +8,25 @@
 
 use crate::linux::capture::Capture;
 use crate::linux::fault::{self, Analyzer};
+use crate::linux::heap;
 use crate::linux::ptrace::{self, Wait};
 use crate::linux::watchdog::{Reason, Watchdog};
 use crate::linux::{spawn, threads};
-use crate::{Command, Exit, Finding, FindingKind, Options, Outcome, ThreadState, TraceError};
+use crate::{
+    Command, Exit, Finding, FindingKind, GuardStats, Options, Outcome, ThreadState, TraceError,
+};
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::io;
+use std::path::PathBuf;
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use spawn::check_ptrace_permitted;
+
+/// `si_code` of a SIGTRAP raised by `int3`.
+const SI_KERNEL: i32 = 0x80;
 
 /// How long to wait for output pipes to close after the last tracee is gone.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
@@ -27,6 +37,7 @@ const DUMP_GRACE: Duration = Duration::from_secs(2);
 /// Runs `command` under a ptrace supervisor until every process of it has
 /// ended, and returns how it ended, its output and its findings.
 pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> {
+    let command = &with_guard(command, options)?;
     let start = Instant::now();
     let spawned = spawn::spawn(command)?;
     let stdout = Capture::start(spawned.stdout, "stdout");
@@ -48,7 +59,46 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
         stderr,
         findings: sup.findings,
         duration,
+        guard: sup.guard,
     })
+}
+
+/// Where the guard allocator was installed (once per process).
+fn guard_path() -> Result<PathBuf, TraceError> {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PATH.get_or_init(|| crate::preload::install().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| TraceError::Os {
+            what: "installing the guard allocator",
+            source: io::Error::other(e),
+        })
+}
+
+/// The command with the guard allocator preloaded (first, before any
+/// LD_PRELOAD of the user's) and told that a supervisor handles its traps.
+fn with_guard<'a>(command: &'a Command, options: &Options) -> Result<Cow<'a, Command>, TraceError> {
+    if !options.guard {
+        return Ok(Cow::Borrowed(command));
+    }
+    let path = guard_path()?;
+    let mut cmd = command.clone();
+    let mut preload = OsString::from(path);
+    if let Some((_, old)) = cmd.env.iter().find(|(k, _)| k == "LD_PRELOAD") {
+        if !old.is_empty() {
+            preload.push(":");
+            preload.push(old);
+        }
+    }
+    let mut set = |key: &str, value: OsString| {
+        cmd.env.retain(|(k, _)| k != key);
+        cmd.env.push((key.into(), value));
+    };
+    set("LD_PRELOAD", preload);
+    set("FFI_CHECK_SUPERVISED", "1".into());
+    if options.exact_end {
+        set("FFI_CHECK_EXACT_END", "1".into());
+    }
+    Ok(Cow::Owned(cmd))
 }
 
 thread_local! {
@@ -86,6 +136,8 @@ struct Supervisor {
     analyzer: Option<Analyzer>,
     /// Set once the supervisor has killed the tree; remaining events only drain.
     killing: bool,
+    /// The guard allocator's counters, read as each process exits.
+    guard: GuardStats,
 }
 
 fn is_esrch(e: &io::Error) -> bool {
@@ -119,6 +171,7 @@ impl Supervisor {
             pending_crash: HashMap::new(),
             analyzer: None,
             killing: false,
+            guard: GuardStats::default(),
         }
     }
 
@@ -213,6 +266,7 @@ impl Supervisor {
                     thread: None,
                     notes: Vec::new(),
                     threads: Vec::new(),
+                    allocation: None,
                 }
             }
         };
@@ -221,6 +275,11 @@ impl Supervisor {
 
     fn on_signal(&mut self, tid: i32, sig: i32) {
         let pid = self.pid_of(tid);
+        if sig == libc::SIGTRAP && self.on_allocator_trap(pid, tid) {
+            // Reported; the allocator returns without freeing and the test goes on.
+            resume(tid, 0);
+            return;
+        }
         match sig {
             libc::SIGSEGV | libc::SIGBUS => self.on_fault(pid, tid, sig),
             libc::SIGABRT | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS => {
@@ -238,6 +297,24 @@ impl Supervisor {
         if let Ok(regs) = ptrace::getregs(tid) {
             let finding = self.analyzer().crash(pid, tid, &regs, sig);
             self.pending_crash.insert(pid, (sig, finding));
+        }
+    }
+
+    /// The guard allocator traps (int3, SI_KERNEL) with its error record's
+    /// address in rax. True if this SIGTRAP was that and is reported.
+    fn on_allocator_trap(&mut self, pid: i32, tid: i32) -> bool {
+        let (Ok(info), Ok(regs)) = (ptrace::getsiginfo(tid), ptrace::getregs(tid)) else {
+            return false;
+        };
+        if info.si_code != SI_KERNEL {
+            return false;
+        }
+        match self.analyzer().allocator_error(pid, tid, &regs) {
+            Some(finding) => {
+                self.findings.push(finding);
+                true
+            }
+            None => false,
         }
     }
 
@@ -301,6 +378,16 @@ impl Supervisor {
                 self.pending_crash.remove(&pid);
                 resume(tid, 0);
             }
+            libc::PTRACE_EVENT_EXIT => {
+                // The process's memory is still there: keep its counters.
+                if tid == pid {
+                    if let Some(h) = heap::header(pid) {
+                        self.guard.allocations += h.allocations;
+                        self.guard.guarded += h.guarded;
+                    }
+                }
+                resume(tid, 0);
+            }
             ptrace::EVENT_STOP => match sig {
                 // Group-stop (SIGSTOP and friends): stay stopped, as natively.
                 libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
@@ -333,6 +420,7 @@ impl Supervisor {
                     thread: None,
                     notes: Vec::new(),
                     threads,
+                    allocation: None,
                 });
                 self.exit = Some(Exit::TimedOut);
             }
