@@ -122,11 +122,32 @@ pub struct RunArgs {
     /// Do not preload the guard allocator (heap bugs then go unnoticed).
     #[arg(long)]
     pub no_guard: bool,
-    /// Place every allocation's end exactly against its guard page (catches
-    /// one-byte overruns where they happen; breaks code that relies on
-    /// malloc's 16-byte alignment, such as Rust's hash maps).
-    #[arg(long)]
-    pub exact_end: bool,
+    /// Where each allocation's guard page goes: `seeded` (after for about
+    /// three in four, before for the rest, chosen by the seed), `after`
+    /// (every overflow faults) or `before` (every underflow faults).
+    #[arg(long, value_enum, default_value = "seeded", value_name = "SIDE")]
+    pub guard_side: GuardSideArg,
+}
+
+/// `--guard-side`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum GuardSideArg {
+    /// Chosen per allocation by the seed.
+    Seeded,
+    /// Always after the allocation.
+    After,
+    /// Always before the allocation.
+    Before,
+}
+
+impl From<GuardSideArg> for tracer::GuardSide {
+    fn from(s: GuardSideArg) -> Self {
+        match s {
+            GuardSideArg::Seeded => tracer::GuardSide::Seeded,
+            GuardSideArg::After => tracer::GuardSide::After,
+            GuardSideArg::Before => tracer::GuardSide::Before,
+        }
+    }
 }
 
 /// Output format for results.

@@ -152,7 +152,7 @@ mod tests {
             no_fail_fast: false,
             list: false,
             no_guard: false,
-            exact_end: false,
+            guard_side: crate::cli::GuardSideArg::Seeded,
         }
     }
 

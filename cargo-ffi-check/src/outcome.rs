@@ -42,6 +42,8 @@ pub struct JobReport {
     pub stdout: String,
     /// Its standard error.
     pub stderr: String,
+    /// Allocations made, and how many of them the guard allocator guarded.
+    pub guard: tracer::GuardStats,
 }
 
 fn exit_text(exit: &Exit) -> String {
@@ -70,6 +72,7 @@ pub fn classify(
                 findings: Vec::new(),
                 stdout: String::new(),
                 stderr: e.to_string(),
+                guard: tracer::GuardStats::default(),
             }
         }
     };
@@ -121,5 +124,6 @@ pub fn classify(
         findings,
         stdout,
         stderr,
+        guard: o.guard,
     }
 }

@@ -64,7 +64,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         cancel: Arc::clone(&cancel),
         stop: Arc::new(AtomicBool::new(false)),
         guard: !cli.run.no_guard,
-        exact_end: cli.run.exact_end,
+        guard_side: cli.run.guard_side.into(),
     };
     let json_out = cli.output.message_format == MessageFormat::Json;
     if json_out {
@@ -188,6 +188,8 @@ impl Reporter<'_> {
         let seed = f.job.seed;
         let r = outcome::classify(test, &f.outcome, root);
         self.counts.add(r.status);
+        self.counts.allocations += r.guard.allocations;
+        self.counts.guarded += r.guard.guarded;
         let display = test.display_name();
         if self.json {
             json::emit(&json::test_finished(&test.binary.id, &test.name, seed, &r));

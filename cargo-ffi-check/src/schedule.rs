@@ -40,8 +40,8 @@ pub struct Settings {
     pub stop: Arc<AtomicBool>,
     /// Preload the guard allocator.
     pub guard: bool,
-    /// Exact-end placement in the guard allocator.
-    pub exact_end: bool,
+    /// Which side guard pages go.
+    pub guard_side: tracer::GuardSide,
 }
 
 /// Every test under every seed, tests in order, seeds inner.
@@ -105,7 +105,7 @@ pub fn run(
                             timeout: settings.timeout,
                             cancel: Arc::clone(&settings.cancel),
                             guard: settings.guard,
-                            exact_end: settings.exact_end,
+                            guard_side: settings.guard_side,
                             ..tracer::Options::default()
                         };
                         let outcome = tracer::run(&cmd, &options);

@@ -8,5 +8,6 @@ mod support;
 
 mod cli;
 mod crashes;
+mod heap;
 mod processes;
 mod report;

@@ -47,15 +47,24 @@ static struct guard_header *hdr;
 static uint32_t *page_index;
 static struct guard_slot *slots;
 static volatile int lock_word;
-/* Exact-end placement (opt-in): alignment min(16, lowest set bit of the
- * size), so the last byte touches the guard. The default keeps malloc's
- * 16-byte alignment, which Rust's System allocator relies on for layouts
- * whose size is not a multiple of their alignment (hashbrown's tables). */
-static int exact_end;
+/* Every allocation keeps malloc's 16-byte alignment: placing the end
+ * exactly against the guard (alignment = lowest set bit of the size) would
+ * break Rust's System allocator, which relies on malloc's alignment for
+ * layouts whose size is not a multiple of their alignment (hashbrown's
+ * tables, used by libtest itself). Overruns into the alignment gap are
+ * caught by the slack check on free instead. */
 static int supervised;
 static unsigned frames_wanted = GUARD_FRAMES;
 
+/* Which side of an allocation its guard page goes: 0 seeded, 1 always after
+ * (overflows), 2 always before (underflows). FFI_CHECK_GUARD_SIDE. */
+static int guard_side;
+
 static __thread int in_guard __attribute__((tls_model("initial-exec")));
+/* Allocations made by this thread: placement is decided from the seed, this
+ * index and the size, so a thread's own allocations are placed the same way
+ * under the same seed however other threads interleave. */
+static __thread uint64_t thread_allocs __attribute__((tls_model("initial-exec")));
 static __thread int32_t cached_tid __attribute__((tls_model("initial-exec")));
 
 static void lock(void) {
@@ -76,7 +85,7 @@ static void after_fork_child(void) {
     cached_tid = 0;
 }
 
-/* splitmix64: the decision for allocation number n under the run's seed. */
+/* splitmix64 of the run's seed and n. */
 static uint64_t decide(uint64_t n) {
     uint64_t z = hdr->seed + (n + 1) * 0x9e3779b97f4a7c15ULL;
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -132,7 +141,8 @@ static void init(void) {
      * map count (and some) to the test itself. */
     uint64_t mmc = read_max_map_count();
     hdr->budget = mmc > 8192 ? (mmc - 8192) / 4 : mmc / 8;
-    exact_end = env_u64("FFI_CHECK_EXACT_END", 0) != 0;
+    const char *side = getenv("FFI_CHECK_GUARD_SIDE");
+    guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
     supervised = getenv("FFI_CHECK_SUPERVISED") != NULL;
     frames_wanted = (unsigned)env_u64("FFI_CHECK_ALLOC_FRAMES", GUARD_FRAMES);
     if (frames_wanted > GUARD_FRAMES) frames_wanted = GUARD_FRAMES;
@@ -231,9 +241,8 @@ static int64_t slot_of(const void *p) {
 }
 
 static size_t natural_align(size_t size) {
-    if (!exact_end) return 16;
-    size_t low = size ? (size & -size) : 16;
-    return low < 16 ? low : 16;
+    (void)size;
+    return 16;
 }
 
 /* The end of a slot's accessible pages: the bytes from the end of the
@@ -262,7 +271,9 @@ static void *guarded(size_t size, size_t align) {
     uint64_t live = hdr->live;
     /* Over half the budget: a seeded sample; over the budget: none. */
     int guard = live < hdr->budget / 2 || (live < hdr->budget && decide(n) % 8 == 0);
-    int underflow = (decide(n) >> 8) % 4 == 0 && align <= PAGE;
+    uint64_t mine = thread_allocs++;
+    int underflow = align <= PAGE &&
+                    (guard_side == 2 || (guard_side == 0 && decide(mine * 0x100000001b3ULL ^ size) % 4 == 0));
     size_t data_pages = (size + PAGE - 1) / PAGE;
     if (!data_pages) data_pages = 1;
     if (align > PAGE) data_pages += align / PAGE;

@@ -31,12 +31,22 @@ pub struct Options {
     pub max_frames: usize,
     /// Preload the guard allocator into every process of the command.
     pub guard: bool,
-    /// Place the end of every allocation exactly against its guard page
-    /// (alignment: the lowest set bit of the size, at most 16) instead of
-    /// keeping malloc's 16-byte alignment. Catches one-byte overruns at the
-    /// faulting instruction, but breaks code that relies on malloc's
-    /// alignment for sizes that are not a multiple of 16 (Rust's hash maps).
-    pub exact_end: bool,
+    /// Which side of each allocation its guard page goes.
+    pub guard_side: GuardSide,
+}
+
+/// Where the guard allocator puts the guard page of an allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum GuardSide {
+    /// Chosen per allocation by the seed: after for about three in four
+    /// (overflows fault), before for the rest (underflows fault).
+    #[default]
+    Seeded,
+    /// Always after: every overflow faults, no underflow does.
+    After,
+    /// Always before: every underflow faults, overflows are caught when the
+    /// allocation is freed (slack check) at best.
+    Before,
 }
 
 impl Default for Options {
@@ -46,7 +56,7 @@ impl Default for Options {
             cancel: Arc::new(AtomicBool::new(false)),
             max_frames: 32,
             guard: true,
-            exact_end: false,
+            guard_side: GuardSide::Seeded,
         }
     }
 }

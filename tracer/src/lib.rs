@@ -16,7 +16,7 @@ mod finding;
 mod outcome;
 pub mod preload;
 
-pub use command::{Command, Options};
+pub use command::{Command, GuardSide, Options};
 pub use error::TraceError;
 pub use finding::{
     Access, AccessKind, Allocation, Finding, FindingKind, Frame, ThreadInfo, ThreadState,

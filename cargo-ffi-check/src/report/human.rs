@@ -220,5 +220,12 @@ pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -
     if c.not_run > 0 {
         let _ = write!(s, ", {} not run", c.not_run);
     }
+    if c.guarded < c.allocations {
+        let _ = write!(
+            s,
+            "\n{:>12} {} of {} allocations were guarded (the rest exceeded the VMA budget; other seeds guard others)",
+            "note:", c.guarded, c.allocations
+        );
+    }
     s
 }

@@ -44,6 +44,8 @@ pub enum Event<'a> {
         duration_ms: u64,
         /// Findings of this job.
         findings: &'a [Finding],
+        /// Allocation requests and how many were guarded.
+        allocations: Allocations,
         /// Captured standard output.
         stdout: &'a str,
         /// Captured standard error.
@@ -73,6 +75,15 @@ pub enum Event<'a> {
     },
 }
 
+/// How many allocations the guard allocator saw and guarded.
+#[derive(Debug, Serialize)]
+pub struct Allocations {
+    /// Allocation requests in every process of the test.
+    pub total: u64,
+    /// Of which guarded (the rest exceeded the VMA budget).
+    pub guarded: u64,
+}
+
 /// Writes one event as a line on stdout.
 pub fn emit(event: &Event<'_>) {
     let mut out = std::io::stdout().lock();
@@ -98,6 +109,10 @@ pub fn test_finished<'a>(
         exit: &r.exit,
         duration_ms: r.duration.as_millis() as u64,
         findings: &r.findings,
+        allocations: Allocations {
+            total: r.guard.allocations,
+            guarded: r.guard.guarded,
+        },
         stdout: &r.stdout,
         stderr: &r.stderr,
     }

@@ -23,6 +23,10 @@ pub struct Counts {
     pub errors: usize,
     /// Jobs cancelled or skipped.
     pub not_run: usize,
+    /// Allocation requests, over every job.
+    pub allocations: u64,
+    /// Of which guarded.
+    pub guarded: u64,
 }
 
 impl Counts {

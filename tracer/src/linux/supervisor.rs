@@ -95,8 +95,10 @@ fn with_guard<'a>(command: &'a Command, options: &Options) -> Result<Cow<'a, Com
     };
     set("LD_PRELOAD", preload);
     set("FFI_CHECK_SUPERVISED", "1".into());
-    if options.exact_end {
-        set("FFI_CHECK_EXACT_END", "1".into());
+    match options.guard_side {
+        crate::GuardSide::Seeded => {}
+        crate::GuardSide::After => set("FFI_CHECK_GUARD_SIDE", "after".into()),
+        crate::GuardSide::Before => set("FFI_CHECK_GUARD_SIDE", "before".into()),
     }
     Ok(Cow::Owned(cmd))
 }

@@ -1,0 +1,277 @@
+//! Heap bugs found by the guard allocator: kind, access, offset against the
+//! allocation, faulting line, and where the memory was allocated and freed.
+
+use crate::support::*;
+use serde_json::Value;
+
+const C: &str = "heap-bugs/csrc/heap.c";
+const RS: &str = "heap-bugs/src/lib.rs";
+
+/// Runs one heap-bugs test with the guard page on the given side.
+fn heap_finding(test: &str, side: &str) -> (Value, Value) {
+    let run = run_json(&["-p", "heap-bugs", "--guard-side", side, "--exact", test]);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let ev = run.one(test).clone();
+    let f = only_finding(&ev).clone();
+    (ev, f)
+}
+
+fn functions(frames: &Value) -> Vec<String> {
+    frames
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["function"].as_str().map(String::from))
+        .collect()
+}
+
+fn assert_location(f: &Value, file: &str, line: u64) {
+    assert_eq!(f["location"]["file"], file, "{f:#}");
+    assert_eq!(f["location"]["line"], line, "{f:#}");
+}
+
+#[test]
+fn c_writing_one_byte_past_a_rust_vec() {
+    let (ev, f) = heap_finding("tests::c_writes_past_a_rust_vec", "after");
+    assert_eq!(ev["exit"], "signal: 11 (SIGSEGV)");
+    assert_eq!(f["kind"], "heap-buffer-overflow");
+    assert_eq!(f["access"]["kind"], "WRITE");
+    assert_eq!(f["access"]["size"], 1);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("1 byte past the end of a 64-byte allocation"),
+        "{f:#}"
+    );
+    assert_location(&f, C, line_of(C, "BUG: writes buf[len]"));
+    assert_eq!(f["location"]["function"], "fill_one_too_many");
+    let a = &f["allocation"];
+    assert_eq!(a["size"], 64);
+    assert_eq!(a["freed_tid"], Value::Null);
+    assert!(
+        functions(&a["allocated_at"])
+            .iter()
+            .any(|n| n.ends_with("tests::c_writes_past_a_rust_vec")),
+        "{a:#}"
+    );
+}
+
+#[test]
+fn rust_reading_past_a_c_buffer_names_the_c_allocation_site() {
+    let (_, f) = heap_finding("tests::rust_reads_past_a_c_buffer", "after");
+    assert_eq!(f["kind"], "heap-buffer-overflow");
+    assert_eq!(f["access"]["kind"], "READ");
+    assert_eq!(f["access"]["size"], 1);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("1 byte past the end of a 32-byte allocation"),
+        "{f:#}"
+    );
+    assert_eq!(f["location"]["file"], RS);
+    assert_eq!(
+        f["location"]["line"],
+        line_of(RS, "BUG: reads byte 32 of 32")
+    );
+    assert!(
+        functions(&f["allocation"]["allocated_at"]).contains(&"make_buffer".to_string()),
+        "{f:#}"
+    );
+}
+
+#[test]
+fn cstr_on_a_buffer_without_nul_reads_past_its_end() {
+    let (_, f) = heap_finding("tests::cstr_from_a_buffer_without_nul", "after");
+    assert_eq!(f["kind"], "heap-buffer-overflow");
+    assert_eq!(f["access"]["kind"], "READ");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("past the end of a 16-byte allocation"),
+        "{f:#}"
+    );
+    assert_eq!(
+        f["location"]["line"],
+        line_of(RS, "BUG: no NUL in the 16 bytes")
+    );
+}
+
+#[test]
+fn c_using_a_dropped_cstring_is_a_use_after_free_with_both_sites() {
+    let (_, f) = heap_finding("tests::c_keeps_a_pointer_to_a_dropped_cstring", "after");
+    assert_eq!(f["kind"], "heap-use-after-free");
+    assert_eq!(f["access"]["kind"], "READ");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("0 bytes into a 8-byte allocation freed earlier"),
+        "{f:#}"
+    );
+    assert_location(&f, C, line_of(C, "BUG: the string was freed"));
+    let a = &f["allocation"];
+    assert!(a["freed_tid"].is_i64(), "{a:#}");
+    let freed = functions(&a["freed_at"]);
+    assert!(
+        freed
+            .iter()
+            .any(|n| n.ends_with("c_keeps_a_pointer_to_a_dropped_cstring")),
+        "{freed:?}"
+    );
+}
+
+#[test]
+fn a_pointer_into_a_vec_that_grew_dangles() {
+    let (_, f) = heap_finding("tests::c_keeps_a_pointer_into_a_vec_that_grows", "after");
+    assert_eq!(f["kind"], "heap-use-after-free");
+    assert_eq!(f["access"]["size"], 4);
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("a 16-byte allocation freed earlier"),
+        "{f:#}"
+    );
+    assert_location(&f, C, line_of(C, "BUG: the vector grew and moved"));
+}
+
+#[test]
+fn c_freeing_then_rust_freeing_again_is_a_double_free_and_the_test_goes_on() {
+    let (ev, f) = heap_finding("tests::c_frees_then_rust_frees_again", "after");
+    // The allocator refuses the second free and the test finishes normally.
+    assert_eq!(ev["exit"], "exit status: 0");
+    assert_eq!(f["kind"], "double-free");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("a 48-byte allocation that was already freed"),
+        "{f:#}"
+    );
+    assert_location(&f, RS, line_of(RS, "BUG: second free"));
+    assert!(
+        functions(&f["allocation"]["freed_at"]).contains(&"free_buffer".to_string()),
+        "{f:#}"
+    );
+}
+
+#[test]
+fn c_freeing_an_interior_pointer_is_an_invalid_free() {
+    let (_, f) = heap_finding("tests::c_frees_an_interior_pointer", "after");
+    assert_eq!(f["kind"], "invalid-free");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("4 bytes into a 32-byte allocation"),
+        "{f:#}"
+    );
+    assert_location(&f, C, line_of(C, "BUG: not the start of the allocation"));
+}
+
+#[test]
+fn a_write_before_the_start_is_an_underflow() {
+    let (_, f) = heap_finding("tests::c_writes_before_the_start", "before");
+    assert_eq!(f["kind"], "heap-buffer-underflow");
+    assert_eq!(f["access"]["kind"], "WRITE");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("1 byte before the start of a 32-byte allocation"),
+        "{f:#}"
+    );
+    assert_location(&f, C, line_of(C, "BUG: one byte before the start"));
+}
+
+#[test]
+fn an_overrun_inside_mallocs_alignment_is_found_when_freed() {
+    let (ev, f) = heap_finding("tests::c_writes_past_an_odd_sized_rust_vec", "after");
+    assert_eq!(ev["exit"], "exit status: 0");
+    assert_eq!(f["kind"], "heap-buffer-overflow");
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("10-byte allocation"),
+        "{f:#}"
+    );
+    assert!(
+        f["message"]
+            .as_str()
+            .unwrap()
+            .contains("found when it was freed"),
+        "{f:#}"
+    );
+}
+
+#[test]
+fn the_bug_on_a_c_thread_and_in_a_forked_child_is_found_too() {
+    let (_, f) = heap_finding("tests::c_thread_writes_past_a_buffer", "after");
+    assert_eq!(f["kind"], "heap-buffer-overflow");
+    assert_location(&f, C, line_of(C, "BUG: writes buf[len]"));
+    let (ev, f) = heap_finding("tests::forked_child_writes_past_a_buffer", "after");
+    // The child died of it, so the test fails, as it must.
+    assert_eq!(ev["exit"], "exit status: 101");
+    assert_eq!(f["kind"], "heap-buffer-overflow");
+    // In the child: its only thread is its main thread, whereas libtest runs
+    // the test itself on a thread of its own.
+    assert_eq!(f["thread"]["pid"], f["thread"]["tid"], "{f:#}");
+}
+
+#[test]
+fn the_same_seed_places_the_test_threads_allocations_the_same_way() {
+    let statuses = || {
+        let run = run_json(&[
+            "-p",
+            "heap-bugs",
+            "--seeds",
+            "0..8",
+            "--exact",
+            "tests::c_writes_past_a_rust_vec",
+        ]);
+        let mut v: Vec<(u64, String)> = run
+            .finished("tests::c_writes_past_a_rust_vec")
+            .iter()
+            .map(|e| {
+                (
+                    e["seed"].as_u64().unwrap(),
+                    e["exit"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let first = statuses();
+    assert_eq!(first.len(), 8);
+    assert_eq!(first, statuses());
+}
+
+#[test]
+fn guarded_allocations_are_counted() {
+    let run = run_json(&[
+        "-p",
+        "clean",
+        "--exact",
+        "tests::clean_malloc_in_c_free_in_c",
+    ]);
+    let ev = run.one("tests::clean_malloc_in_c_free_in_c");
+    let total = ev["allocations"]["total"].as_u64().unwrap();
+    let guarded = ev["allocations"]["guarded"].as_u64().unwrap();
+    assert!(total > 10 && guarded == total, "{ev:#}");
+    let off = run_json(&[
+        "-p",
+        "clean",
+        "--no-guard",
+        "--exact",
+        "tests::clean_malloc_in_c_free_in_c",
+    ]);
+    assert_eq!(
+        off.one("tests::clean_malloc_in_c_free_in_c")["allocations"]["total"],
+        0
+    );
+}
