@@ -106,6 +106,7 @@ pub fn run(
                             cancel: Arc::clone(&settings.cancel),
                             guard: settings.guard,
                             guard_side: settings.guard_side,
+                            harness_main_unguarded: tests[job.test].binary.libtest,
                             ..tracer::Options::default()
                         };
                         let outcome = tracer::run(&cmd, &options);

@@ -59,6 +59,11 @@ static unsigned frames_wanted = GUARD_FRAMES;
 /* Which side of an allocation its guard page goes: 0 seeded, 1 always after
  * (overflows), 2 always before (underflows). FFI_CHECK_GUARD_SIDE. */
 static int guard_side;
+/* FFI_CHECK_HARNESS_MAIN=1: this is a libtest binary, whose main thread only
+ * runs the harness (the test runs on a thread of its own): its allocations
+ * go to glibc. Cleared in a forked child, whose main thread is test code. */
+static int skip_main_thread;
+static pid_t main_pid;
 
 static __thread int in_guard __attribute__((tls_model("initial-exec")));
 /* Allocations made by this thread: placement is decided from the seed, this
@@ -83,6 +88,7 @@ static int32_t tid(void) {
 static void after_fork_child(void) {
     lock_word = 0;
     cached_tid = 0;
+    skip_main_thread = 0;
 }
 
 /* splitmix64 of the run's seed and n. */
@@ -141,6 +147,10 @@ static void init(void) {
      * map count (and some) to the test itself. */
     uint64_t mmc = read_max_map_count();
     hdr->budget = mmc > 8192 ? (mmc - 8192) / 4 : mmc / 8;
+    skip_main_thread = env_u64("FFI_CHECK_HARNESS_MAIN", 0) != 0;
+    main_pid = getpid();
+    /* Programs the test execs are not libtest harnesses. */
+    unsetenv("FFI_CHECK_HARNESS_MAIN");
     const char *side = getenv("FFI_CHECK_GUARD_SIDE");
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
     supervised = getenv("FFI_CHECK_SUPERVISED") != NULL;
@@ -357,8 +367,13 @@ static int release(void *p, int is_realloc, size_t *old) {
 
 /* --- the interface ------------------------------------------------------ */
 
+/* Whether this allocation should be guarded at all. */
+static int wanted(void) {
+    return ready() && !(skip_main_thread && tid() == main_pid);
+}
+
 static void *alloc_aligned(size_t size, size_t align) {
-    if (ready()) {
+    if (wanted()) {
         in_guard = 1;
         void *p = guarded(size, align);
         in_guard = 0;
@@ -386,7 +401,7 @@ EXPORT void *calloc(size_t n, size_t m) {
         errno = ENOMEM;
         return NULL;
     }
-    if (ready()) {
+    if (wanted()) {
         /* Arena pages are fresh, hence zero. */
         in_guard = 1;
         void *p = guarded(total, natural_align(total));

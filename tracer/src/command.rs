@@ -33,6 +33,10 @@ pub struct Options {
     pub guard: bool,
     /// Which side of each allocation its guard page goes.
     pub guard_side: GuardSide,
+    /// The command is a libtest harness running one test: its main thread
+    /// only runs the harness, so the guard allocator leaves that thread's
+    /// allocations to glibc (a forked child's are guarded again).
+    pub harness_main_unguarded: bool,
 }
 
 /// Where the guard allocator puts the guard page of an allocation.
@@ -57,6 +61,7 @@ impl Default for Options {
             max_frames: 32,
             guard: true,
             guard_side: GuardSide::Seeded,
+            harness_main_unguarded: false,
         }
     }
 }

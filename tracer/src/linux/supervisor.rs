@@ -95,6 +95,9 @@ fn with_guard<'a>(command: &'a Command, options: &Options) -> Result<Cow<'a, Com
     };
     set("LD_PRELOAD", preload);
     set("FFI_CHECK_SUPERVISED", "1".into());
+    if options.harness_main_unguarded {
+        set("FFI_CHECK_HARNESS_MAIN", "1".into());
+    }
     match options.guard_side {
         crate::GuardSide::Seeded => {}
         crate::GuardSide::After => set("FFI_CHECK_GUARD_SIDE", "after".into()),
