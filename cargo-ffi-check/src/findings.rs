@@ -68,6 +68,9 @@ pub struct Finding {
     pub notes: Vec<String>,
     /// For heap findings: the allocation, where it was made and freed.
     pub allocation: Option<tracer::Allocation>,
+    /// Times it happened in this job (heap accesses are performed for the
+    /// test, which goes on, so one can recur).
+    pub occurrences: u64,
 }
 
 /// Frames from the Rust standard library and the test harness are not the
@@ -262,6 +265,7 @@ impl Finding {
             threads,
             notes: f.notes.clone(),
             allocation,
+            occurrences: f.count,
         }
     }
 
@@ -284,6 +288,7 @@ impl Finding {
             threads: Vec::new(),
             notes: Vec::new(),
             allocation: None,
+            occurrences: 1,
         }
     }
 }
@@ -328,8 +333,8 @@ pub struct Distinct {
     pub tests: BTreeSet<String>,
     /// Seeds that showed it.
     pub seeds: BTreeSet<u64>,
-    /// How many times it was seen.
-    pub count: usize,
+    /// How many times it happened, over every job.
+    pub count: u64,
     /// The libtest name of the first test that showed it (for the rerun command).
     pub first_test: String,
 }
@@ -360,7 +365,7 @@ impl Findings {
         };
         let d = &mut self.order[i];
         let new = d.count == 0;
-        d.count += 1;
+        d.count += f.occurrences;
         d.tests.insert(test_display.to_string());
         d.seeds.insert(seed);
         new

@@ -139,6 +139,9 @@ pub struct Finding {
     pub threads: Vec<ThreadState>,
     /// For heap findings: the allocation involved.
     pub allocation: Option<Allocation>,
+    /// How many times it happened in this run (heap accesses are performed
+    /// for the test and it goes on, so the same one can recur).
+    pub count: u64,
 }
 
 /// A heap allocation made through the guard allocator.

@@ -120,6 +120,13 @@ pub fn finding_block(f: &Finding, test: &str, rerun: &str, seed: u64, verbose: b
         );
     }
     let _ = writeln!(s, "{bar} test: {test} (seed {seed})");
+    if f.occurrences > 1 {
+        let _ = writeln!(
+            s,
+            "{bar} occurrences: {} in this test; each was performed and the test went on",
+            f.occurrences
+        );
+    }
     for n in &f.notes {
         let _ = writeln!(s, "{bar} note: {n}");
     }

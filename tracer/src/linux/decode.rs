@@ -9,6 +9,7 @@
 //! cases come from the rules below, keyed on the mnemonic and the operand
 //! position, and the unit tests pin them on a table of real encodings.
 
+use crate::linux::emulate::{Extend, Op, Plan, Reg};
 use crate::{Access, AccessKind};
 use capstone::arch::x86::{ArchMode, ArchSyntax, X86OpMem, X86OperandType, X86Reg};
 use capstone::arch::{ArchOperand, BuildsCapstone, BuildsCapstoneSyntax};
@@ -95,6 +96,150 @@ impl Decoder {
         let accesses = accesses(mnemonic, ops_text, &operands, regs, next_rip);
         Some(Decoded { text, accesses })
     }
+}
+
+impl Decoder {
+    /// How to emulate the instruction at `rip` (a plain load or store
+    /// between a general-purpose register or an immediate and memory), and
+    /// the address it accesses; `None` for anything else.
+    pub fn plan(
+        &self,
+        code: &[u8],
+        rip: u64,
+        regs: &libc::user_regs_struct,
+    ) -> Option<(Plan, u64)> {
+        let insns = self.cs.disasm_count(code, rip, 1).ok()?;
+        let insn = insns.iter().next()?;
+        let len = u8::try_from(insn.len()).ok()?;
+        let detail = self.cs.insn_detail(insn).ok()?;
+        let mnemonic = insn.mnemonic()?;
+        let ops: Vec<(X86OperandType, u8)> = detail
+            .arch_detail()
+            .operands()
+            .into_iter()
+            .filter_map(|op| match op {
+                ArchOperand::X86Operand(o) => Some((o.op_type, o.size)),
+                _ => None,
+            })
+            .collect();
+        let next_rip = rip + u64::from(len);
+        let (op, mem) = match (mnemonic, ops.as_slice()) {
+            ("mov", [(X86OperandType::Reg(r), _), (X86OperandType::Mem(m), size)]) => {
+                let dst = gp_register(*r)?;
+                (
+                    Op::Load {
+                        dst,
+                        size: *size,
+                        extend: Extend::None,
+                    },
+                    m,
+                )
+            }
+            (
+                "movzx" | "movsx" | "movsxd",
+                [(X86OperandType::Reg(r), _), (X86OperandType::Mem(m), size)],
+            ) => {
+                let extend = if mnemonic == "movzx" {
+                    Extend::Zero
+                } else {
+                    Extend::Sign
+                };
+                (
+                    Op::Load {
+                        dst: gp_register(*r)?,
+                        size: *size,
+                        extend,
+                    },
+                    m,
+                )
+            }
+            ("mov", [(X86OperandType::Mem(m), size), (X86OperandType::Reg(r), _)]) => (
+                Op::StoreReg {
+                    src: gp_register(*r)?,
+                    size: *size,
+                },
+                m,
+            ),
+            ("mov", [(X86OperandType::Mem(m), size), (X86OperandType::Imm(i), _)]) => (
+                Op::StoreImm {
+                    value: *i as u64,
+                    size: *size,
+                },
+                m,
+            ),
+            _ => return None,
+        };
+        if !matches!(op_size(&op), 1 | 2 | 4 | 8) {
+            return None;
+        }
+        Some((Plan { op, len }, effective_address(mem, regs, next_rip)))
+    }
+}
+
+fn op_size(op: &Op) -> u8 {
+    match *op {
+        Op::Load { size, .. } | Op::StoreReg { size, .. } | Op::StoreImm { size, .. } => size,
+    }
+}
+
+/// A general-purpose register as an index into `user_regs_struct` (viewed
+/// as 27 u64), its width, and whether it is a high byte register.
+fn gp_register(reg: RegId) -> Option<Reg> {
+    use X86Reg::*;
+    // user_regs_struct order: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi ...
+    const FAMILIES: [[u32; 4]; 16] = [
+        [X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B],
+        [X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B],
+        [X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B],
+        [X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B],
+        [X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL],
+        [X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL],
+        [X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B],
+        [X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B],
+        [X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B],
+        [X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B],
+        [X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL],
+        [X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL],
+        [X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL],
+        [X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL],
+        [X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL],
+        [0, 0, 0, 0],
+    ];
+    let id = u32::from(reg.0);
+    let high = [
+        (X86_REG_AH, 10),
+        (X86_REG_CH, 11),
+        (X86_REG_DH, 12),
+        (X86_REG_BH, 5),
+    ];
+    if let Some(&(_, index)) = high.iter().find(|(r, _)| *r == id) {
+        return Some(Reg {
+            index,
+            width: 1,
+            high: true,
+        });
+    }
+    if id == X86_REG_RSP || id == X86_REG_ESP || id == X86_REG_SP || id == X86_REG_SPL {
+        let width = [8, 4, 2, 1][[X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL]
+            .iter()
+            .position(|&r| r == id)?];
+        return Some(Reg {
+            index: 19,
+            width,
+            high: false,
+        });
+    }
+    FAMILIES
+        .iter()
+        .take(15)
+        .enumerate()
+        .find_map(|(index, family)| {
+            family.iter().position(|&r| r == id).map(|w| Reg {
+                index,
+                width: [8, 4, 2, 1][w],
+                high: false,
+            })
+        })
 }
 
 /// The accesses of one instruction: string instructions and stack
@@ -394,6 +539,77 @@ mod tests {
             assert!(got.text.starts_with(text), "text {:?} for {text}", got.text);
             assert_eq!(got.accesses, expected, "accesses of {text}");
         }
+    }
+
+    #[test]
+    fn plans_plain_loads_and_stores_only() {
+        let d = Decoder::new().unwrap();
+        let r = regs();
+        let plan = |bytes: &[u8]| d.plan(bytes, RIP, &r);
+        // mov al, byte ptr [rsi]
+        let (p, addr) = plan(&[0x8a, 0x06]).unwrap();
+        assert_eq!(addr, 0x3000);
+        assert_eq!(
+            p,
+            Plan {
+                op: Op::Load {
+                    dst: Reg {
+                        index: 10,
+                        width: 1,
+                        high: false
+                    },
+                    size: 1,
+                    extend: Extend::None
+                },
+                len: 2
+            }
+        );
+        // movsx rax, byte ptr [rdi]
+        let (p, _) = plan(&[0x48, 0x0f, 0xbe, 0x07]).unwrap();
+        assert_eq!(
+            p.op,
+            Op::Load {
+                dst: Reg {
+                    index: 10,
+                    width: 8,
+                    high: false
+                },
+                size: 1,
+                extend: Extend::Sign
+            }
+        );
+        // mov qword ptr [rdi + 8], rax
+        let (p, addr) = plan(&[0x48, 0x89, 0x47, 0x08]).unwrap();
+        assert_eq!(
+            (p.op, addr),
+            (
+                Op::StoreReg {
+                    src: Reg {
+                        index: 10,
+                        width: 8,
+                        high: false
+                    },
+                    size: 8
+                },
+                0x4008
+            )
+        );
+        // mov dword ptr [rax], 0x2a
+        let (p, _) = plan(&[0xc7, 0x00, 0x2a, 0, 0, 0]).unwrap();
+        assert_eq!(
+            p,
+            Plan {
+                op: Op::StoreImm {
+                    value: 0x2a,
+                    size: 4
+                },
+                len: 6
+            }
+        );
+        // Not emulated: vector stores, read-modify-write, string instructions.
+        assert!(plan(&[0x0f, 0x11, 0x07]).is_none());
+        assert!(plan(&[0x01, 0x07]).is_none());
+        assert!(plan(&[0xf3, 0xa4]).is_none());
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! classify it, unwind and symbolize the stack.
 
 use crate::linux::decode::{self, Decoder};
+use crate::linux::emulate::Plan;
 use crate::linux::maps::{self, Mapping};
 use crate::linux::symbolize::Symbolizer;
 use crate::linux::unwind::{self, Unwinder};
@@ -47,6 +48,14 @@ impl Analyzer {
             symbolizer: Symbolizer::new(),
             max_frames,
         })
+    }
+
+    /// How to perform the faulting access for the tracee (a plain load or
+    /// store), and its address; `None` if it cannot be emulated.
+    pub fn plan(&self, tid: i32, regs: &libc::user_regs_struct) -> Option<(Plan, u64)> {
+        let mut code = [0u8; 16];
+        let n = memory::read(tid, regs.rip, &mut code);
+        self.decoder.plan(&code[..n], regs.rip, regs)
     }
 
     /// Changes the backtrace depth for later findings.
@@ -110,6 +119,7 @@ impl Analyzer {
             notes: Vec::new(),
             threads: Vec::new(),
             allocation,
+            count: 1,
         }
     }
 
@@ -137,6 +147,7 @@ impl Analyzer {
             notes: Vec::new(),
             threads: Vec::new(),
             allocation: slot.map(|s| self.allocation(pid, &s, &maps)),
+            count: 1,
         })
     }
 
@@ -186,6 +197,7 @@ impl Analyzer {
             notes: Vec::new(),
             threads: Vec::new(),
             allocation: None,
+            count: 1,
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod capture;
 pub mod decode;
+mod emulate;
 mod fault;
 mod heap;
 pub mod maps;

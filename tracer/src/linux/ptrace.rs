@@ -68,6 +68,11 @@ pub fn getregs(tid: i32) -> io::Result<libc::user_regs_struct> {
     Ok(regs)
 }
 
+/// Sets the general-purpose registers of a stopped tracee.
+pub fn setregs(tid: i32, regs: &libc::user_regs_struct) -> io::Result<()> {
+    request(libc::PTRACE_SETREGS, tid, 0, regs as *const _ as usize).map(drop)
+}
+
 /// The siginfo of the signal a tracee is stopped for.
 pub fn getsiginfo(tid: i32) -> io::Result<libc::siginfo_t> {
     // SAFETY: siginfo_t is plain data; all-zero is a valid value.

@@ -8,9 +8,9 @@
 
 use crate::linux::capture::Capture;
 use crate::linux::fault::{self, Analyzer};
-use crate::linux::heap;
 use crate::linux::ptrace::{self, Wait};
 use crate::linux::watchdog::{Reason, Watchdog};
+use crate::linux::{emulate, heap};
 use crate::linux::{spawn, threads};
 use crate::{
     Command, Exit, Finding, FindingKind, GuardStats, Options, Outcome, ThreadState, TraceError,
@@ -143,6 +143,11 @@ struct Supervisor {
     killing: bool,
     /// The guard allocator's counters, read as each process exits.
     guard: GuardStats,
+    /// Heap faults already reported, by (process, rip): the finding's index.
+    /// A recurrence is performed and counted without a new finding.
+    heap_faults: HashMap<(i32, u64), usize>,
+    /// `/proc/PID/mem` of processes whose heap accesses were performed.
+    mem_files: HashMap<i32, std::fs::File>,
 }
 
 fn is_esrch(e: &io::Error) -> bool {
@@ -177,6 +182,8 @@ impl Supervisor {
             analyzer: None,
             killing: false,
             guard: GuardStats::default(),
+            heap_faults: HashMap::new(),
+            mem_files: HashMap::new(),
         }
     }
 
@@ -272,6 +279,7 @@ impl Supervisor {
                     notes: Vec::new(),
                     threads: Vec::new(),
                     allocation: None,
+                    count: 1,
                 }
             }
         };
@@ -285,8 +293,13 @@ impl Supervisor {
             resume(tid, 0);
             return;
         }
+        if sig == libc::SIGSEGV && self.on_fault(pid, tid, sig) {
+            // The access was performed for the test: it goes on.
+            resume(tid, 0);
+            return;
+        }
         match sig {
-            libc::SIGSEGV | libc::SIGBUS => self.on_fault(pid, tid, sig),
+            libc::SIGSEGV | libc::SIGBUS => {}
             libc::SIGABRT | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS => {
                 self.note_fatal_signal(pid, tid, sig)
             }
@@ -323,21 +336,32 @@ impl Supervisor {
         }
     }
 
-    fn on_fault(&mut self, pid: i32, tid: i32, sig: i32) {
-        let (Ok(info), Ok(regs)) = (ptrace::getsiginfo(tid), ptrace::getregs(tid)) else {
-            return;
+    /// A SIGSEGV or SIGBUS: report it. Returns true if it was a heap access
+    /// that the supervisor performed for the tracee (resume without the
+    /// signal); false to deliver the signal.
+    fn on_fault(&mut self, pid: i32, tid: i32, sig: i32) -> bool {
+        let (Ok(info), Ok(mut regs)) = (ptrace::getsiginfo(tid), ptrace::getregs(tid)) else {
+            return false;
         };
         // Sent with kill/tgkill/sigqueue: not a fault, but fatal if unhandled.
         if info.si_code <= 0 {
             self.note_fatal_signal(pid, tid, sig);
-            return;
+            return false;
+        }
+        // The same heap access again (a loop running past the end): perform
+        // it and count it, without analysing it again.
+        if let Some(&index) = self.heap_faults.get(&(pid, regs.rip)) {
+            if self.perform(pid, tid, &mut regs) {
+                self.findings[index].count += 1;
+                return true;
+            }
         }
         // SAFETY: for SIGSEGV/SIGBUS with si_code > 0 the kernel filled si_addr.
         let addr = unsafe { info.si_addr() } as u64;
         let key = (regs.rip, addr);
         if let Some(task) = self.tasks.get_mut(&tid) {
             if task.last_fault == Some(key) {
-                return; // The same fault again after a handler returned.
+                return false; // The same fault again after a handler returned.
             }
             task.last_fault = Some(key);
         }
@@ -347,8 +371,43 @@ impl Supervisor {
             addr,
         };
         let finding = self.analyzer().access_violation(pid, tid, &regs, signal);
-        self.violated.insert(pid);
+        let heap = matches!(
+            finding.kind,
+            FindingKind::HeapBufferOverflow
+                | FindingKind::HeapBufferUnderflow
+                | FindingKind::HeapUseAfterFree
+        );
         self.findings.push(finding);
+        let rip = regs.rip;
+        if heap && self.perform(pid, tid, &mut regs) {
+            self.heap_faults.insert((pid, rip), self.findings.len() - 1);
+            return true;
+        }
+        self.violated.insert(pid);
+        false
+    }
+
+    /// Performs the faulting access for the tracee if it is a plain load or
+    /// store, writes back the registers (rip past the instruction), and
+    /// returns true; false if it cannot be emulated.
+    fn perform(&mut self, pid: i32, tid: i32, regs: &mut libc::user_regs_struct) -> bool {
+        let Some((plan, address)) = self.analyzer().plan(tid, regs) else {
+            return false;
+        };
+        let mem = match self.mem_files.entry(pid) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                match std::fs::File::options()
+                    .read(true)
+                    .write(true)
+                    .open(format!("/proc/{pid}/mem"))
+                {
+                    Ok(f) => e.insert(f),
+                    Err(_) => return false,
+                }
+            }
+        };
+        emulate::apply(mem, regs, &plan, address).is_ok() && ptrace::setregs(tid, regs).is_ok()
     }
 
     fn on_event(&mut self, tid: i32, sig: i32, event: i32) {
@@ -381,6 +440,9 @@ impl Supervisor {
                     }
                 }
                 self.pending_crash.remove(&pid);
+                // A new program: its code and memory are not the old ones.
+                self.heap_faults.retain(|&(p, _), _| p != pid);
+                self.mem_files.remove(&pid);
                 resume(tid, 0);
             }
             libc::PTRACE_EVENT_EXIT => {
@@ -426,6 +488,7 @@ impl Supervisor {
                     notes: Vec::new(),
                     threads,
                     allocation: None,
+                    count: 1,
                 });
                 self.exit = Some(Exit::TimedOut);
             }
