@@ -278,3 +278,39 @@ fn the_tests_allocations_are_guarded_and_counted() {
     let off = run_json(&["-p", "clean", "--no-guard", "--exact", test]);
     assert_eq!(off.one(test)["allocations"]["total"], 0);
 }
+
+#[test]
+fn each_bug_is_found_on_a_c_thread_and_in_a_forked_child() {
+    let run = run_json(&[
+        "-p",
+        "heap-bugs",
+        "--guard-side",
+        "after",
+        "_on_a_c_thread",
+        "_in_a_forked_child",
+    ]);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let cases = [
+        ("use_after_free", "heap-use-after-free", "kept_name_length"),
+        (
+            "double_free",
+            "double-free",
+            "heap_bugs::tests::everywhere::double_free",
+        ),
+        ("interior_free", "invalid-free", "free_interior"),
+    ];
+    for (bug, kind, function) in cases {
+        for (place, in_child) in [("on_a_c_thread", false), ("in_a_forked_child", true)] {
+            let f = only_finding(run.one(&format!("tests::{bug}_{place}"))).clone();
+            assert_eq!(f["kind"], kind, "{bug} {place}: {f:#}");
+            assert_eq!(f["location"]["function"], function, "{bug} {place}: {f:#}");
+            // A forked child's only thread is its main thread; a thread
+            // created by C never is.
+            let main_thread = f["thread"]["pid"] == f["thread"]["tid"];
+            assert_eq!(main_thread, in_child, "{bug} {place}: {f:#}");
+        }
+    }
+    let f = only_finding(run.one("tests::overflow_on_a_c_thread_through_a_rust_callback")).clone();
+    assert_eq!(f["kind"], "heap-buffer-overflow");
+    assert_ne!(f["thread"]["pid"], f["thread"]["tid"]);
+}
