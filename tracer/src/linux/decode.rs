@@ -63,39 +63,59 @@ impl Decoder {
         Ok(Decoder { cs })
     }
 
-    /// Decodes the instruction at the start of `code` (read at `rip`) and
-    /// computes its accesses from the registers. `None` if undecodable.
-    pub fn decode(&self, code: &[u8], rip: u64, regs: &libc::user_regs_struct) -> Option<Decoded> {
+    /// Disassembles the instruction at the start of `code` (read at `rip`):
+    /// `None` if undecodable or cut short.
+    fn disassemble(&self, code: &[u8], rip: u64) -> Option<Insn> {
         let insns = self.cs.disasm_count(code, rip, 1).ok()?;
         let insn = insns.iter().next()?;
         let detail = self.cs.insn_detail(insn).ok()?;
-        let full = insn.mnemonic()?.to_string();
-        let ops_text = insn.op_str().unwrap_or("");
-        let text = if ops_text.is_empty() {
-            full.clone()
-        } else {
-            format!("{full} {ops_text}")
-        };
-        let len = insn.len();
-        if len > code.len() {
+        if insn.len() > code.len() {
             return None;
         }
-        let mnemonic = PREFIXES
-            .iter()
-            .fold(full.as_str(), |m, p| m.strip_prefix(p).unwrap_or(m));
-        let operands: Vec<(X86OperandType, u8)> = detail
-            .arch_detail()
-            .operands()
-            .into_iter()
-            .filter_map(|op| match op {
-                ArchOperand::X86Operand(o) => Some((o.op_type, o.size)),
-                _ => None,
-            })
-            .collect();
-        let next_rip = rip + len as u64;
-        let accesses = accesses(mnemonic, ops_text, &operands, regs, next_rip);
+        Some(Insn {
+            mnemonic: insn.mnemonic()?.to_string(),
+            ops_text: insn.op_str().unwrap_or("").to_string(),
+            len: insn.len(),
+            operands: detail
+                .arch_detail()
+                .operands()
+                .into_iter()
+                .filter_map(|op| match op {
+                    ArchOperand::X86Operand(o) => Some((o.op_type, o.size)),
+                    _ => None,
+                })
+                .collect(),
+        })
+    }
+
+    /// Decodes the instruction at the start of `code` (read at `rip`) and
+    /// computes its accesses from the registers. `None` if undecodable.
+    pub fn decode(&self, code: &[u8], rip: u64, regs: &libc::user_regs_struct) -> Option<Decoded> {
+        let insn = self.disassemble(code, rip)?;
+        let text = if insn.ops_text.is_empty() {
+            insn.mnemonic.clone()
+        } else {
+            format!("{} {}", insn.mnemonic, insn.ops_text)
+        };
+        let mnemonic = PREFIXES.iter().fold(insn.mnemonic.as_str(), |m, p| {
+            m.strip_prefix(p).unwrap_or(m)
+        });
+        let next_rip = rip + insn.len as u64;
+        let accesses = accesses(mnemonic, &insn.ops_text, &insn.operands, regs, next_rip);
         Some(Decoded { text, accesses })
     }
+}
+
+/// One disassembled instruction, as the rules below need it.
+struct Insn {
+    /// The mnemonic with capstone's prefixes (`lock cmpxchg`).
+    mnemonic: String,
+    /// The operands as text.
+    ops_text: String,
+    /// Length in bytes.
+    len: usize,
+    /// Operand types and sizes, in Intel order.
+    operands: Vec<(X86OperandType, u8)>,
 }
 
 impl Decoder {
@@ -108,22 +128,12 @@ impl Decoder {
         rip: u64,
         regs: &libc::user_regs_struct,
     ) -> Option<(Plan, u64)> {
-        let insns = self.cs.disasm_count(code, rip, 1).ok()?;
-        let insn = insns.iter().next()?;
-        let len = u8::try_from(insn.len()).ok()?;
-        let detail = self.cs.insn_detail(insn).ok()?;
-        let mnemonic = insn.mnemonic()?;
-        let ops: Vec<(X86OperandType, u8)> = detail
-            .arch_detail()
-            .operands()
-            .into_iter()
-            .filter_map(|op| match op {
-                ArchOperand::X86Operand(o) => Some((o.op_type, o.size)),
-                _ => None,
-            })
-            .collect();
+        let insn = self.disassemble(code, rip)?;
+        let len = u8::try_from(insn.len).ok()?;
+        let mnemonic = insn.mnemonic.as_str();
+        let ops = insn.operands.as_slice();
         let next_rip = rip + u64::from(len);
-        let (op, mem) = match (mnemonic, ops.as_slice()) {
+        let (op, mem) = match (mnemonic, ops) {
             ("mov", [(X86OperandType::Reg(r), _), (X86OperandType::Mem(m), size)]) => {
                 let dst = gp_register(*r)?;
                 (

@@ -100,7 +100,7 @@ impl Analyzer {
         let (kind, message, allocation) = match heap_slot {
             Some((a, slot)) => {
                 let (kind, message) = heap::classify_access(a, &slot);
-                (kind, message, Some(self.allocation(pid, &slot, &maps)))
+                (kind, message, Some(self.allocation(&slot, &maps)))
             }
             None => {
                 let kind = classify(address, regs.rsp, &maps);
@@ -146,22 +146,22 @@ impl Analyzer {
             thread: Some(threads::info(pid, tid)),
             notes: Vec::new(),
             threads: Vec::new(),
-            allocation: slot.map(|s| self.allocation(pid, &s, &maps)),
+            allocation: slot.map(|s| self.allocation(&s, &maps)),
             count: 1,
         })
     }
 
     /// Where a slot was allocated and freed, symbolized.
-    fn allocation(&mut self, pid: i32, slot: &Slot, maps: &[Mapping]) -> Allocation {
+    fn allocation(&mut self, slot: &Slot, maps: &[Mapping]) -> Allocation {
         let freed = slot.state == SLOT_FREED;
         Allocation {
             address: slot.user,
             size: slot.size,
             allocated_tid: slot.alloc_tid,
-            allocated_at: self.call_site(pid, &slot.alloc_pcs, maps),
+            allocated_at: self.call_site(&slot.alloc_pcs, maps),
             freed_tid: freed.then_some(slot.free_tid),
             freed_at: if freed {
-                self.call_site(pid, &slot.free_pcs, maps)
+                self.call_site(&slot.free_pcs, maps)
             } else {
                 Vec::new()
             },
@@ -169,7 +169,7 @@ impl Analyzer {
     }
 
     /// Symbolizes recorded return addresses (each minus one, to name the call).
-    fn call_site(&mut self, _pid: i32, pcs: &[u64], maps: &[Mapping]) -> Vec<Frame> {
+    fn call_site(&mut self, pcs: &[u64], maps: &[Mapping]) -> Vec<Frame> {
         pcs.iter()
             .take_while(|&&pc| pc != 0)
             .flat_map(|&pc| self.symbolizer.symbolize(maps, pc - 1))
