@@ -122,11 +122,33 @@ pub struct RunArgs {
     /// Do not preload the guard allocator (heap bugs then go unnoticed).
     #[arg(long)]
     pub no_guard: bool,
+    /// Run at full speed: no seeded schedule (seeds then only change the
+    /// allocator's layout). By default, trapped system calls (futex, clone,
+    /// kill, pipe and socket I/O, wait, sleep) are delayed, signals held and
+    /// threads starved as the seed decides, to shake out ordering bugs.
+    #[arg(long)]
+    pub no_schedule: bool,
+    /// Declare a hang once every thread of the test has been blocked in a
+    /// wait without timeout, using no CPU, for this long (`off`: only the
+    /// timeout ends a stuck test).
+    #[arg(long, default_value = "2s", value_parser = parse_grace, value_name = "DURATION")]
+    pub hang_grace: Grace,
     /// Where each allocation's guard page goes: `seeded` (after for about
     /// three in four, before for the rest, chosen by the seed), `after`
     /// (every overflow faults) or `before` (every underflow faults).
     #[arg(long, value_enum, default_value = "seeded", value_name = "SIDE")]
     pub guard_side: GuardSideArg,
+}
+
+/// `--hang-grace`: a duration, or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grace(pub Option<Duration>);
+
+fn parse_grace(s: &str) -> Result<Grace, String> {
+    if s == "off" {
+        return Ok(Grace(None));
+    }
+    crate::duration::parse(s).map(|d| Grace(Some(d)))
 }
 
 /// `--guard-side`.

@@ -45,8 +45,8 @@ impl Location {
 pub struct Finding {
     /// Stable id: a hash of the kind and the location (see [`finding_id`]).
     pub id: String,
-    /// `null-dereference`, `wild-access`, `stack-overflow`, `crash`,
-    /// `timeout` or `test-failure`.
+    /// `heap-buffer-overflow`, ..., `null-dereference`, `wild-access`,
+    /// `stack-overflow`, `crash`, `hang`, `timeout` or `test-failure`.
     pub kind: String,
     /// One-line description.
     pub message: String,
@@ -71,6 +71,8 @@ pub struct Finding {
     /// Times it happened in this job (heap accesses are performed for the
     /// test, which goes on, so one can recur).
     pub occurrences: u64,
+    /// The last events of the seeded schedule before it, oldest first.
+    pub events: Vec<tracer::SchedEvent>,
 }
 
 /// Frames from the Rust standard library and the test harness are not the
@@ -247,7 +249,10 @@ impl Finding {
             ..a.clone()
         });
         let kind = f.kind.as_str().to_string();
-        let location = if f.kind == tracer::FindingKind::Timeout {
+        let location = if matches!(
+            f.kind,
+            tracer::FindingKind::Timeout | tracer::FindingKind::Hang
+        ) {
             None
         } else {
             location_of(&f.backtrace, root)
@@ -266,6 +271,7 @@ impl Finding {
             notes: f.notes.clone(),
             allocation,
             occurrences: f.count,
+            events: f.events.clone(),
         }
     }
 
@@ -289,6 +295,7 @@ impl Finding {
             notes: Vec::new(),
             allocation: None,
             occurrences: 1,
+            events: Vec::new(),
         }
     }
 }

@@ -152,6 +152,8 @@ mod tests {
             no_fail_fast: false,
             list: false,
             no_guard: false,
+            no_schedule: false,
+            hang_grace: crate::cli::Grace(None),
             guard_side: crate::cli::GuardSideArg::Seeded,
         }
     }

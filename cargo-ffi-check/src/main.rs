@@ -10,6 +10,7 @@ mod cli;
 mod duration;
 mod exit_code;
 mod findings;
+mod flaky;
 mod list;
 mod outcome;
 mod report;

@@ -19,6 +19,9 @@ pub enum Status {
     Findings,
     /// Ran past the timeout.
     TimedOut,
+    /// Every thread blocked for good (deadlock, lost wakeup): declared
+    /// before the timeout.
+    Hung,
     /// Could not be run, or libtest did not run it.
     Error,
     /// Killed by Ctrl-C.
@@ -51,6 +54,7 @@ fn exit_text(exit: &Exit) -> String {
         Exit::Code(c) => format!("exit status: {c}"),
         Exit::Signal(n, name) => format!("signal: {n} ({name})"),
         Exit::TimedOut => "timeout".into(),
+        Exit::Hung => "hang".into(),
         Exit::Cancelled => "cancelled".into(),
     }
 }
@@ -87,6 +91,7 @@ pub fn classify(
     let (status, word) = match &o.exit {
         Exit::Cancelled => (Status::Cancelled, "CANCEL".to_string()),
         Exit::TimedOut => (Status::TimedOut, "TIMEOUT".to_string()),
+        Exit::Hung => (Status::Hung, "HANG".to_string()),
         _ if !findings.is_empty() => {
             let word = match &o.exit {
                 Exit::Signal(_, name) => name.clone(),

@@ -6,7 +6,7 @@ use crate::list::TestCase;
 use crate::outcome::{self, Status};
 use crate::report::{human, json, progress::Progress, Counts};
 use crate::schedule::{self, Settings};
-use crate::{build, exit_code, list};
+use crate::{build, exit_code, flaky, list};
 use anyhow::{Context, Result};
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,6 +65,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         stop: Arc::new(AtomicBool::new(false)),
         guard: !cli.run.no_guard,
         guard_side: cli.run.guard_side.into(),
+        schedule: !cli.run.no_schedule,
+        hang_grace: cli.run.hang_grace.0,
     };
     let json_out = cli.output.message_format == MessageFormat::Json;
     if json_out {
@@ -97,13 +99,36 @@ pub fn run(cli: Cli) -> Result<i32> {
         counts: Counts::default(),
         findings: Findings::default(),
         stop: Arc::clone(&settings.stop),
+        flaky: flaky::Tracker::default(),
     };
     schedule::run(&tests, jobs, &settings, |f| {
         reporter.job_finished(f, &built.root)
     })?;
     progress.finish();
 
+    let flaky = reporter.flaky.flaky();
+    for (test, f) in &flaky {
+        let t = &tests[*test];
+        let first_bad = f
+            .other
+            .values()
+            .flat_map(|v| v.first())
+            .min()
+            .copied()
+            .unwrap_or(0);
+        let rerun = human::rerun_command(&reporter.rerun_base(t), &t.name, first_bad);
+        eprintln!("{}", human::flaky_block(&t.display_name(), f, &rerun));
+        if json_out {
+            json::emit(&json::Event::Flaky {
+                version: json::VERSION,
+                binary_id: &t.binary.id,
+                test: &t.name,
+                seeds: f,
+            });
+        }
+    }
     let mut counts = reporter.counts;
+    counts.flaky = flaky.len();
     counts.not_run += total - counts.finished() - counts.not_run;
     let distinct = reporter.findings.all();
     let interrupted = cancel.load(Ordering::SeqCst);
@@ -168,6 +193,7 @@ struct Reporter<'a> {
     counts: Counts,
     findings: Findings,
     stop: Arc<AtomicBool>,
+    flaky: flaky::Tracker,
 }
 
 impl Reporter<'_> {
@@ -188,6 +214,7 @@ impl Reporter<'_> {
         let seed = f.job.seed;
         let r = outcome::classify(test, &f.outcome, root);
         self.counts.add(r.status);
+        self.flaky.add(f.job.test, seed, r.status, &r.word);
         self.counts.allocations += r.guard.allocations;
         self.counts.guarded += r.guard.guarded;
         let display = test.display_name();

@@ -42,6 +42,10 @@ pub struct Settings {
     pub guard: bool,
     /// Which side guard pages go.
     pub guard_side: tracer::GuardSide,
+    /// Run each job under the seeded schedule.
+    pub schedule: bool,
+    /// Declare hangs after this much total blockage.
+    pub hang_grace: Option<Duration>,
 }
 
 /// Every test under every seed, tests in order, seeds inner.
@@ -107,6 +111,11 @@ pub fn run(
                             guard: settings.guard,
                             guard_side: settings.guard_side,
                             harness_main_unguarded: tests[job.test].binary.libtest,
+                            schedule: settings.schedule.then(|| tracer::Schedule {
+                                seed: job.seed,
+                                salt: tests[job.test].name.clone(),
+                            }),
+                            hang_grace: settings.hang_grace,
                             ..tracer::Options::default()
                         };
                         let outcome = tracer::run(&cmd, &options);

@@ -37,6 +37,25 @@ pub struct Options {
     /// only runs the harness, so the guard allocator leaves that thread's
     /// allocations to glibc (a forked child's are guarded again).
     pub harness_main_unguarded: bool,
+    /// Perturb the order of threads and processes by this seeded schedule
+    /// (`None`: run at full speed, only faults stop the tracee).
+    pub schedule: Option<Schedule>,
+    /// Declare a hang as soon as every thread of every process has been
+    /// blocked in an indefinite wait, without using CPU, for this long
+    /// (`None`: only the timeout ends a stuck test).
+    pub hang_grace: Option<Duration>,
+}
+
+/// The seeded schedule: which trapped system calls are delayed, which
+/// signals are held, which thread is starved. The same seed and salt make
+/// the same decisions at the same per-thread events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Schedule {
+    /// The seed (`--seeds`).
+    pub seed: u64,
+    /// Mixed into the seed so that tests under the same seed are perturbed
+    /// differently (the test's name).
+    pub salt: String,
 }
 
 /// Where the guard allocator puts the guard page of an allocation.
@@ -62,6 +81,8 @@ impl Default for Options {
             guard: true,
             guard_side: GuardSide::Seeded,
             harness_main_unguarded: false,
+            schedule: None,
+            hang_grace: Some(Duration::from_secs(2)),
         }
     }
 }

@@ -57,6 +57,9 @@ pub enum FindingKind {
     Crash,
     /// The command ran past its timeout and was killed.
     Timeout,
+    /// Every thread of every process was blocked in an indefinite wait
+    /// (deadlock, lost wakeup): declared before the timeout.
+    Hang,
 }
 
 impl FindingKind {
@@ -73,6 +76,7 @@ impl FindingKind {
             FindingKind::StackOverflow => "stack-overflow",
             FindingKind::Crash => "crash",
             FindingKind::Timeout => "timeout",
+            FindingKind::Hang => "hang",
         }
     }
 }
@@ -142,6 +146,25 @@ pub struct Finding {
     /// How many times it happened in this run (heap accesses are performed
     /// for the test and it goes on, so the same one can recur).
     pub count: u64,
+    /// The last scheduling events before it (trapped system calls, signals,
+    /// thread and process starts and ends), oldest first. Empty without the
+    /// seeded schedule.
+    pub events: Vec<SchedEvent>,
+}
+
+/// One event in the realised order of a run under the seeded schedule.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SchedEvent {
+    /// Microseconds since the command started.
+    pub at_us: u64,
+    /// Process id.
+    pub pid: i32,
+    /// Thread id.
+    pub tid: i32,
+    /// What happened: `write(5, 0x7ffd.., 4)`, `signal SIGSTOP`, `exit 0`.
+    pub what: String,
+    /// How long the schedule held the thread there, in microseconds.
+    pub held_us: Option<u64>,
 }
 
 /// A heap allocation made through the guard allocator.
@@ -171,4 +194,7 @@ pub struct ThreadState {
     pub syscall: Option<String>,
     /// Its stack, innermost frame first.
     pub backtrace: Vec<Frame>,
+    /// What it waits for, when the supervisor could tell (`the glibc mutex
+    /// at 0x.. held by thread 1235 "worker"`).
+    pub waiting_for: Option<String>,
 }

@@ -16,10 +16,11 @@ mod finding;
 mod outcome;
 pub mod preload;
 
-pub use command::{Command, GuardSide, Options};
+pub use command::{Command, GuardSide, Options, Schedule};
 pub use error::TraceError;
 pub use finding::{
-    Access, AccessKind, Allocation, Finding, FindingKind, Frame, ThreadInfo, ThreadState,
+    Access, AccessKind, Allocation, Finding, FindingKind, Frame, SchedEvent, ThreadInfo,
+    ThreadState,
 };
 pub use outcome::{Exit, GuardStats, Outcome};
 

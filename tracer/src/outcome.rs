@@ -12,6 +12,9 @@ pub enum Exit {
     Signal(i32, String),
     /// It ran past the timeout and the supervisor killed it.
     TimedOut,
+    /// Every thread was blocked in an indefinite wait (a deadlock or a lost
+    /// wakeup): the supervisor declared a hang and killed it.
+    Hung,
     /// The run was cancelled (Ctrl-C) and the supervisor killed it.
     Cancelled,
 }

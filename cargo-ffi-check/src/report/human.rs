@@ -14,7 +14,7 @@ fn status_style(status: Status) -> Style {
     match status {
         Status::Passed => Style::new().green().bold(),
         Status::Failed | Status::Findings | Status::Error => Style::new().red().bold(),
-        Status::TimedOut | Status::Cancelled => Style::new().yellow().bold(),
+        Status::TimedOut | Status::Hung | Status::Cancelled => Style::new().yellow().bold(),
     }
 }
 
@@ -167,8 +167,28 @@ pub fn finding_block(f: &Finding, test: &str, rerun: &str, seed: u64, verbose: b
             "{bar} thread '{}' (pid {}, tid {}): {what}",
             t.thread.name, t.thread.pid, t.thread.tid
         );
+        if let Some(w) = &t.waiting_for {
+            let _ = writeln!(s, "           waiting for {w}");
+        }
         for l in backtrace_lines(&t.backtrace, verbose) {
             let _ = writeln!(s, "{l}");
+        }
+    }
+    if !f.events.is_empty() {
+        let _ = writeln!(s, "{bar} last events before it (seeded schedule):");
+        for e in &f.events {
+            let held = e
+                .held_us
+                .map(|us| format!("  [held {:.1} ms]", us as f64 / 1000.0))
+                .unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "      {:>10.3} ms  {}/{}  {}{held}",
+                e.at_us as f64 / 1000.0,
+                e.pid,
+                e.tid,
+                e.what
+            );
         }
     }
     let _ = write!(s, "{bar} rerun: {rerun}");
@@ -199,6 +219,42 @@ pub fn summary_findings(all: &[Distinct]) -> String {
     s.trim_end().to_string()
 }
 
+/// Seeds as a short list: `0-3,7,9-10`.
+pub fn seed_list(seeds: &[u64]) -> String {
+    let mut out: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < seeds.len() {
+        let mut j = i;
+        while j + 1 < seeds.len() && seeds[j + 1] == seeds[j] + 1 {
+            j += 1;
+        }
+        out.push(if j > i {
+            format!("{}-{}", seeds[i], seeds[j])
+        } else {
+            seeds[i].to_string()
+        });
+        i = j + 1;
+    }
+    out.join(",")
+}
+
+/// The lines about one flaky test: which seeds passed and what the others did.
+pub fn flaky_block(test: &str, flaky: &crate::flaky::Flaky, rerun: &str) -> String {
+    let mut s = format!(
+        "{} {test}: passed on seeds {}",
+        Style::new()
+            .yellow()
+            .bold()
+            .apply_to(format!("{:>12}", "FLAKY")),
+        seed_list(&flaky.passed)
+    );
+    for (word, seeds) in &flaky.other {
+        let _ = write!(s, "; {word} on seeds {}", seed_list(seeds));
+    }
+    let _ = write!(s, "\n{:>12} rerun a failing seed: {rerun}", "");
+    s
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -221,6 +277,9 @@ pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -
         c.with_findings,
         c.hung
     );
+    if c.flaky > 0 {
+        let _ = write!(s, ", {} flaky", plural(c.flaky, "test", "tests"));
+    }
     if c.errors > 0 {
         let _ = write!(s, ", {} could not run", c.errors);
     }

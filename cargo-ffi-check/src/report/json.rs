@@ -59,6 +59,19 @@ pub enum Event<'a> {
         #[serde(flatten)]
         distinct: &'a Distinct,
     },
+    /// A test that passed under some seeds and not under others (after the
+    /// last test, before `run-finished`).
+    Flaky {
+        /// Schema version.
+        version: u32,
+        /// nextest-style binary id.
+        binary_id: &'a str,
+        /// Test name.
+        test: &'a str,
+        /// Seeds it passed under, and the seeds of each other outcome.
+        #[serde(flatten)]
+        seeds: &'a crate::flaky::Flaky,
+    },
     /// The end of the run.
     RunFinished {
         /// Schema version.

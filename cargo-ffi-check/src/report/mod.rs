@@ -17,8 +17,10 @@ pub struct Counts {
     pub failed: usize,
     /// Jobs with findings.
     pub with_findings: usize,
-    /// Jobs that timed out.
+    /// Jobs that timed out or hung.
     pub hung: usize,
+    /// Tests that passed under some seeds and not under others.
+    pub flaky: usize,
     /// Jobs that could not run.
     pub errors: usize,
     /// Jobs cancelled or skipped.
@@ -36,7 +38,7 @@ impl Counts {
             Status::Passed => self.passed += 1,
             Status::Failed => self.failed += 1,
             Status::Findings => self.with_findings += 1,
-            Status::TimedOut => self.hung += 1,
+            Status::TimedOut | Status::Hung => self.hung += 1,
             Status::Error => self.errors += 1,
             Status::Cancelled => self.not_run += 1,
         }

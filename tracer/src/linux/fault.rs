@@ -120,6 +120,7 @@ impl Analyzer {
             threads: Vec::new(),
             allocation,
             count: 1,
+            events: Vec::new(),
         }
     }
 
@@ -148,6 +149,7 @@ impl Analyzer {
             threads: Vec::new(),
             allocation: slot.map(|s| self.allocation(&s, &maps)),
             count: 1,
+            events: Vec::new(),
         })
     }
 
@@ -198,6 +200,7 @@ impl Analyzer {
             threads: Vec::new(),
             allocation: None,
             count: 1,
+            events: Vec::new(),
         }
     }
 }

@@ -11,7 +11,9 @@ pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACECLONE
     | libc::PTRACE_O_TRACEVFORK
     | libc::PTRACE_O_TRACEEXEC
     | libc::PTRACE_O_TRACEEXIT
-    | libc::PTRACE_O_EXITKILL;
+    | libc::PTRACE_O_EXITKILL
+    | libc::PTRACE_O_TRACESECCOMP
+    | libc::PTRACE_O_TRACESYSGOOD;
 
 /// A ptrace event number, from `status >> 16` of a stop.
 pub const EVENT_STOP: i32 = libc::PTRACE_EVENT_STOP;
@@ -48,6 +50,12 @@ pub fn seize(tid: i32) -> io::Result<()> {
 /// Resumes a stopped tracee, delivering signal `sig` (0 for none).
 pub fn cont(tid: i32, sig: i32) -> io::Result<()> {
     request(libc::PTRACE_CONT, tid, 0, sig as usize).map(drop)
+}
+
+/// Resumes a stopped tracee until its next system-call stop: from a
+/// seccomp stop, that is the exit of the system call it entered.
+pub fn syscall(tid: i32, sig: i32) -> io::Result<()> {
+    request(libc::PTRACE_SYSCALL, tid, 0, sig as usize).map(drop)
 }
 
 /// Keeps a tracee in group-stop while letting the tracer see further events.
@@ -109,6 +117,8 @@ pub enum Wait {
     Signal(i32, i32),
     /// A ptrace event stop (`PTRACE_EVENT_*`), with the stop signal.
     Event(i32, i32, i32),
+    /// A syscall-exit-stop (`PTRACE_SYSCALL` after a seccomp stop).
+    SyscallExit(i32),
 }
 
 /// Waits for the next state change of any tracee of the calling thread.
@@ -140,6 +150,8 @@ pub fn wait_for(tid: i32) -> io::Result<Wait> {
             let sig = libc::WSTOPSIG(status);
             return Ok(if event != 0 {
                 Wait::Event(got, sig, event)
+            } else if sig == libc::SIGTRAP | 0x80 {
+                Wait::SyscallExit(got)
             } else {
                 Wait::Signal(got, sig)
             });

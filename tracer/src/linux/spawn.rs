@@ -7,6 +7,7 @@
 //! only makes async-signal-safe calls on data prepared before the fork.
 
 use crate::linux::ptrace;
+use crate::linux::seccomp::Filter;
 use crate::{Command, TraceError};
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -51,9 +52,11 @@ struct Prepared {
     _strings: Vec<CString>,
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
+    /// The seccomp filter of the seeded schedule, if it is on.
+    filter: Option<Filter>,
 }
 
-fn prepare(cmd: &Command) -> Result<Prepared, TraceError> {
+fn prepare(cmd: &Command, trap_syscalls: bool) -> Result<Prepared, TraceError> {
     let program = cstring(cmd.program.as_os_str(), "program path")?;
     let cwd = cstring(cmd.cwd.as_os_str(), "working directory")?;
     let mut strings = vec![program.clone()];
@@ -77,12 +80,14 @@ fn prepare(cmd: &Command) -> Result<Prepared, TraceError> {
         _strings: strings,
         argv,
         envp,
+        filter: trap_syscalls.then(Filter::new),
     })
 }
 
 /// What failed in the child before exec, sent back over the error pipe.
 const STAGE_CHDIR: u8 = 1;
 const STAGE_EXEC: u8 = 2;
+const STAGE_SECCOMP: u8 = 3;
 
 /// The child side: runs between fork and exec. Never returns.
 ///
@@ -124,14 +129,20 @@ unsafe fn child(p: &Prepared, devnull: i32, out: i32, err: i32, sync: i32, repor
             libc::_exit(127);
         }
     }
+    if let Some(filter) = &p.filter {
+        if filter.install().is_err() {
+            fail(STAGE_SECCOMP);
+        }
+    }
     libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
     fail(STAGE_EXEC)
 }
 
 /// Forks, seizes and execs `cmd`. On return the tracee is running (or about
-/// to report its `PTRACE_EVENT_EXEC` stop) and `exec` has succeeded.
-pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
-    let prepared = prepare(cmd)?;
+/// to report its `PTRACE_EVENT_EXEC` stop) and `exec` has succeeded. With
+/// `trap_syscalls`, the seccomp filter of the schedule is installed first.
+pub fn spawn(cmd: &Command, trap_syscalls: bool) -> Result<Spawned, TraceError> {
+    let prepared = prepare(cmd, trap_syscalls)?;
     let devnull = File::open("/dev/null").map_err(|source| TraceError::Os {
         what: "opening /dev/null",
         source,
@@ -193,6 +204,13 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
                 program: cmd.cwd.clone(),
                 source: io::Error::new(source.kind(), format!("cannot enter directory: {source}")),
             },
+            STAGE_SECCOMP => TraceError::Spawn {
+                program: cmd.program.clone(),
+                source: io::Error::new(
+                    source.kind(),
+                    format!("cannot install the schedule's seccomp filter ({source}); run with --no-schedule"),
+                ),
+            },
             _ => TraceError::Spawn {
                 program: cmd.program.clone(),
                 source,
@@ -215,7 +233,7 @@ fn kill_and_reap(pid: i32) {
     while let Ok(w) = ptrace::wait_for(pid) {
         match w {
             ptrace::Wait::Exited(..) | ptrace::Wait::Killed(..) => break,
-            ptrace::Wait::Signal(..) | ptrace::Wait::Event(..) => {
+            ptrace::Wait::Signal(..) | ptrace::Wait::Event(..) | ptrace::Wait::SyscallExit(..) => {
                 let _ = ptrace::cont(pid, 0);
             }
         }

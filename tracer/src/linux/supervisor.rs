@@ -7,11 +7,15 @@
 //! as possible; a [`Watchdog`] interrupts the wait on timeout or cancellation.
 
 use crate::linux::capture::Capture;
+use crate::linux::chaos::{self, Chaos};
 use crate::linux::fault::{self, Analyzer};
+use crate::linux::hang::{HangDetector, Seen};
+use crate::linux::journal::Journal;
 use crate::linux::ptrace::{self, Wait};
+use crate::linux::timer::Timer;
 use crate::linux::watchdog::{Reason, Watchdog};
 use crate::linux::{emulate, heap};
-use crate::linux::{spawn, threads};
+use crate::linux::{locks, spawn, threads};
 use crate::{
     Command, Exit, Finding, FindingKind, GuardStats, Options, Outcome, ThreadState, TraceError,
 };
@@ -39,11 +43,23 @@ const DUMP_GRACE: Duration = Duration::from_secs(2);
 pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> {
     let command = &with_guard(command, options)?;
     let start = Instant::now();
-    let spawned = spawn::spawn(command)?;
+    let spawned = spawn::spawn(command, options.schedule.is_some())?;
     let stdout = Capture::start(spawned.stdout, "stdout");
     let stderr = Capture::start(spawned.stderr, "stderr");
     let watchdog = Watchdog::start(options.timeout, options.cancel.clone());
-    let mut sup = Supervisor::new(spawned.pid, options.max_frames);
+    let mut sup = Supervisor::new(spawned.pid, options.max_frames, start);
+    sup.chaos = options
+        .schedule
+        .as_ref()
+        .map(|s| Chaos::new(s.seed, &s.salt));
+    sup.hang = options.hang_grace.map(HangDetector::new);
+    if sup.chaos.is_some() || sup.hang.is_some() {
+        sup.timer = Some(Timer::new().map_err(|source| TraceError::Os {
+            what: "creating the supervisor's timer",
+            source,
+        })?);
+        sup.arm_timer();
+    }
     sup.analyzer = CACHED_ANALYZER.with(|c| c.borrow_mut().take());
     let result = sup.run(&watchdog);
     drop(watchdog);
@@ -113,14 +129,60 @@ thread_local! {
     static CACHED_ANALYZER: std::cell::RefCell<Option<Analyzer>> = const { std::cell::RefCell::new(None) };
 }
 
+/// How often the supervisor looks for a hang.
+const HANG_TICK: Duration = Duration::from_millis(100);
+
+/// While threads are held, the timer repeats this often (so a wake that
+/// lands just before `waitpid` costs at most this much).
+const HOLD_TICK: Duration = Duration::from_millis(1);
+
 /// What the supervisor knows about one traced thread.
+#[derive(Default)]
 struct Task {
     /// The process it belongs to.
     pid: i32,
+    /// Its identity across runs: derived from its creator's and the order
+    /// of creation, not from the tid (see [`chaos::logical_child`]).
+    logical: u64,
+    /// Threads and processes it has created.
+    children: u64,
+    /// The nth thread or process created in this run (the first is 0).
+    ordinal: u64,
+    /// Trapped events it has had (the schedule's decisions are keyed on it).
+    events: u64,
+    /// Stopped by SIGSTOP and friends and kept so (`PTRACE_LISTEN`).
+    group_stopped: bool,
+    /// The schedule decided to hold it this long when its current system
+    /// call returns.
+    hold_return: Option<Duration>,
     /// The last access violation reported for it (rip, si_addr), so that the
     /// re-execution of the same instruction after a handler returned is not
     /// reported twice.
     last_fault: Option<(u64, u64)>,
+}
+
+/// How a held thread is resumed when its hold ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// `PTRACE_CONT`, delivering this signal (0 for none).
+    Cont(i32),
+    /// `PTRACE_SYSCALL`: stop again when the system call returns.
+    Syscall,
+}
+
+/// A thread the schedule keeps stopped until `until`.
+struct Held {
+    tid: i32,
+    until: Instant,
+    resume: Resume,
+}
+
+/// Why the supervisor ends a run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    Timeout,
+    Cancel,
+    Hang,
 }
 
 /// The state of one run.
@@ -148,6 +210,24 @@ struct Supervisor {
     heap_faults: HashMap<(i32, u64), usize>,
     /// `/proc/PID/mem` of processes whose heap accesses were performed.
     mem_files: HashMap<i32, std::fs::File>,
+    /// The seeded schedule, if on.
+    chaos: Option<Chaos>,
+    /// Threads the schedule keeps stopped.
+    held: Vec<Held>,
+    /// Threads and processes created so far.
+    created: u64,
+    /// The last thread released from a trapped stop, and when (serialization).
+    last_release: Option<(Instant, i32)>,
+    /// The realised order of trapped events.
+    journal: Journal,
+    /// Early hang detection, if on.
+    hang: Option<HangDetector>,
+    /// When the last hang check ran.
+    last_hang_check: Instant,
+    /// Wakes the wait for holds and hang checks.
+    timer: Option<Timer>,
+    /// The first expiry the timer is armed for while threads are held.
+    timer_hold: Option<Instant>,
 }
 
 fn is_esrch(e: &io::Error) -> bool {
@@ -162,13 +242,13 @@ fn resume(tid: i32, sig: i32) {
 }
 
 impl Supervisor {
-    fn new(main: i32, max_frames: usize) -> Supervisor {
+    fn new(main: i32, max_frames: usize, start: Instant) -> Supervisor {
         let mut tasks = HashMap::new();
         tasks.insert(
             main,
             Task {
                 pid: main,
-                last_fault: None,
+                ..Task::default()
             },
         );
         Supervisor {
@@ -184,6 +264,15 @@ impl Supervisor {
             guard: GuardStats::default(),
             heap_faults: HashMap::new(),
             mem_files: HashMap::new(),
+            chaos: None,
+            held: Vec::new(),
+            created: 0,
+            last_release: None,
+            journal: Journal::new(start),
+            hang: None,
+            last_hang_check: start,
+            timer: None,
+            timer_hold: None,
         }
     }
 
@@ -193,7 +282,12 @@ impl Supervisor {
                 Ok(w) => self.handle(w),
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
                     if let (Some(reason), false) = (watchdog.reason(), self.killing) {
-                        self.stop_everything(reason);
+                        self.stop_everything(match reason {
+                            Reason::Timeout => Stop::Timeout,
+                            Reason::Cancel => Stop::Cancel,
+                        });
+                    } else if !self.killing {
+                        self.on_tick();
                     }
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(()),
@@ -233,14 +327,29 @@ impl Supervisor {
             tid,
             Task {
                 pid,
-                last_fault: None,
+                logical: chaos::mix(tid as u64),
+                ..Task::default()
             },
         );
         pid
     }
 
+    /// Records a finding with the last scheduling events before it.
+    fn report(&mut self, mut finding: Finding) {
+        if self.chaos.is_some() {
+            finding.events = self.journal.recent();
+        }
+        self.findings.push(finding);
+    }
+
     fn handle(&mut self, w: Wait) {
+        if let Wait::Signal(tid, _) | Wait::Event(tid, _, _) | Wait::SyscallExit(tid) = w {
+            if let Some(t) = self.tasks.get_mut(&tid) {
+                t.group_stopped = false;
+            }
+        }
         match w {
+            Wait::SyscallExit(tid) => self.on_syscall_exit(tid),
             Wait::Exited(tid, code) => {
                 self.tasks.remove(&tid);
                 if tid == self.main && self.exit.is_none() {
@@ -280,10 +389,11 @@ impl Supervisor {
                     threads: Vec::new(),
                     allocation: None,
                     count: 1,
+                    events: Vec::new(),
                 }
             }
         };
-        self.findings.push(finding);
+        self.report(finding);
     }
 
     fn on_signal(&mut self, tid: i32, sig: i32) {
@@ -305,8 +415,178 @@ impl Supervisor {
             }
             _ => {}
         }
-        // Every signal is delivered unchanged: the test sees what it would natively.
+        // Every signal is delivered unchanged: the test sees what it would
+        // natively, though the schedule may deliver it late.
+        if self.chaos.is_some() {
+            self.journal
+                .record(pid, tid, format!("signal {}", ptrace::signal_name(sig)));
+            if !matches!(
+                sig,
+                libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE
+            ) {
+                let (who, event) = self.next_event(tid);
+                if let Some(d) = self
+                    .chaos
+                    .as_mut()
+                    .and_then(|c| c.at_signal(who.logical, event, sig))
+                {
+                    self.hold(tid, d, Resume::Cont(sig));
+                    return;
+                }
+            }
+        }
         resume(tid, sig);
+    }
+
+    /// Who `tid` is to the schedule, and the number of its next trapped event.
+    fn next_event(&mut self, tid: i32) -> (chaos::Thread, u64) {
+        match self.tasks.get_mut(&tid) {
+            Some(t) => {
+                t.events += 1;
+                let who = chaos::Thread {
+                    logical: t.logical,
+                    ordinal: t.ordinal,
+                };
+                (who, t.events - 1)
+            }
+            None => (
+                chaos::Thread {
+                    logical: chaos::mix(tid as u64),
+                    ordinal: u64::MAX,
+                },
+                0,
+            ),
+        }
+    }
+
+    /// Keeps `tid` stopped for `d`, then resumes it with `resume`.
+    fn hold(&mut self, tid: i32, d: Duration, resume: Resume) {
+        self.journal.held(d.as_micros() as u64);
+        self.held.push(Held {
+            tid,
+            until: Instant::now() + d,
+            resume,
+        });
+        self.arm_timer();
+    }
+
+    fn release(&mut self, tid: i32, how: Resume) {
+        self.last_release = Some((Instant::now(), tid));
+        match how {
+            Resume::Cont(sig) => resume(tid, sig),
+            Resume::Syscall => {
+                if let Err(e) = ptrace::syscall(tid, 0) {
+                    debug_assert!(is_esrch(&e), "PTRACE_SYSCALL {tid}: {e}");
+                }
+            }
+        }
+    }
+
+    /// A trapped system call (seccomp stop): record it and let the
+    /// schedule decide when it runs.
+    fn on_trapped_syscall(&mut self, pid: i32, tid: i32) {
+        let Ok(regs) = ptrace::getregs(tid) else {
+            return resume(tid, 0);
+        };
+        let call = threads::Syscall {
+            nr: regs.orig_rax as i64,
+            args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
+        };
+        self.journal.record(pid, tid, call.describe());
+        let (who, event) = self.next_event(tid);
+        let blocking = chaos::is_blocking(call.nr, &call.args);
+        let Some(chaos) = self.chaos.as_mut() else {
+            return resume(tid, 0);
+        };
+        let decision = chaos.at_entry(who, event, call.nr, blocking);
+        let window = chaos.serialize_window();
+        if let Some(t) = self.tasks.get_mut(&tid) {
+            t.hold_return = decision.hold_return;
+        }
+        let how = if decision.hold_return.is_some() {
+            Resume::Syscall
+        } else {
+            Resume::Cont(0)
+        };
+        let mut hold = decision.hold;
+        // Serialize: another thread was just let go; this one waits its turn.
+        if let (Some(w), Some((at, other))) = (window, self.last_release) {
+            let since = at.elapsed();
+            if other != tid && since < w {
+                hold = Some(hold.unwrap_or_default().max(w - since));
+            }
+        }
+        match hold {
+            Some(d) => self.hold(tid, d, how),
+            None => self.release(tid, how),
+        }
+    }
+
+    /// A system call the schedule wanted to see return has returned.
+    fn on_syscall_exit(&mut self, tid: i32) {
+        let d = self.tasks.get_mut(&tid).and_then(|t| t.hold_return.take());
+        match d {
+            Some(d) => {
+                let pid = self.pid_of(tid);
+                self.journal.record(pid, tid, "returned".into());
+                self.hold(tid, d, Resume::Cont(0));
+            }
+            None => resume(tid, 0),
+        }
+    }
+
+    /// The timer fired (or the watchdog woke us): release due holds and
+    /// look for a hang.
+    fn on_tick(&mut self) {
+        let now = Instant::now();
+        let mut i = 0;
+        while i < self.held.len() {
+            if self.held[i].until <= now {
+                let h = self.held.swap_remove(i);
+                self.release(h.tid, h.resume);
+            } else {
+                i += 1;
+            }
+        }
+        self.arm_timer();
+        if !self.held.is_empty() {
+            if let Some(h) = self.hang.as_mut() {
+                h.reset();
+            }
+            return;
+        }
+        if now.duration_since(self.last_hang_check) < HANG_TICK {
+            return;
+        }
+        self.last_hang_check = now;
+        let seen: Vec<Seen> = self
+            .tasks
+            .iter()
+            .map(|(&tid, t)| Seen {
+                pid: t.pid,
+                tid,
+                group_stopped: t.group_stopped,
+            })
+            .collect();
+        if self.hang.as_mut().is_some_and(|h| h.check(&seen, now)) {
+            self.stop_everything(Stop::Hang);
+        }
+    }
+
+    /// Arms the timer for the earliest hold, or for the next hang check.
+    fn arm_timer(&mut self) {
+        let Some(timer) = self.timer.as_mut() else {
+            return;
+        };
+        let earliest = self.held.iter().map(|h| h.until).min();
+        if earliest == self.timer_hold && (earliest.is_some() || self.hang.is_none()) {
+            return;
+        }
+        match earliest {
+            Some(at) => timer.arm(at.saturating_duration_since(Instant::now()), HOLD_TICK),
+            None => timer.arm(HANG_TICK, HANG_TICK),
+        }
+        self.timer_hold = earliest;
     }
 
     /// A signal that kills unless handled is about to be delivered: describe
@@ -329,7 +609,7 @@ impl Supervisor {
         }
         match self.analyzer().allocator_error(pid, tid, &regs) {
             Some(finding) => {
-                self.findings.push(finding);
+                self.report(finding);
                 true
             }
             None => false,
@@ -377,7 +657,7 @@ impl Supervisor {
                 | FindingKind::HeapBufferUnderflow
                 | FindingKind::HeapUseAfterFree
         );
-        self.findings.push(finding);
+        self.report(finding);
         let rip = regs.rip;
         if heap && self.perform(pid, tid, &mut regs) {
             self.heap_faults.insert((pid, rip), self.findings.len() - 1);
@@ -421,13 +701,27 @@ impl Supervisor {
                     } else {
                         new
                     };
-                    self.tasks.insert(
-                        new,
-                        Task {
-                            pid: new_pid,
-                            last_fault: None,
-                        },
-                    );
+                    let logical = match self.tasks.get_mut(&tid) {
+                        Some(parent) => {
+                            parent.children += 1;
+                            chaos::logical_child(parent.logical, parent.children - 1)
+                        }
+                        None => chaos::mix(new as u64),
+                    };
+                    // Its first stop may have come first and registered it.
+                    self.created += 1;
+                    let task = self.tasks.entry(new).or_default();
+                    task.pid = new_pid;
+                    task.logical = logical;
+                    task.ordinal = self.created;
+                    if self.chaos.is_some() {
+                        let what = if event == libc::PTRACE_EVENT_CLONE {
+                            format!("started thread {new}")
+                        } else {
+                            format!("started process {new}")
+                        };
+                        self.journal.record(pid, tid, what);
+                    }
                 }
                 resume(tid, 0);
             }
@@ -445,7 +739,11 @@ impl Supervisor {
                 self.mem_files.remove(&pid);
                 resume(tid, 0);
             }
+            libc::PTRACE_EVENT_SECCOMP => self.on_trapped_syscall(pid, tid),
             libc::PTRACE_EVENT_EXIT => {
+                if self.chaos.is_some() {
+                    self.journal.record(pid, tid, "thread exits".into());
+                }
                 // The process's memory is still there: keep its counters.
                 if tid == pid {
                     if let Some(h) = heap::header(pid) {
@@ -458,6 +756,12 @@ impl Supervisor {
             ptrace::EVENT_STOP => match sig {
                 // Group-stop (SIGSTOP and friends): stay stopped, as natively.
                 libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU => {
+                    if let Some(t) = self.tasks.get_mut(&tid) {
+                        t.group_stopped = true;
+                    }
+                    if self.chaos.is_some() {
+                        self.journal.record(pid, tid, "stopped".into());
+                    }
                     let _ = ptrace::listen(tid);
                 }
                 // A new task's first stop, or our own PTRACE_INTERRUPT.
@@ -467,48 +771,98 @@ impl Supervisor {
         }
     }
 
-    /// Timeout or cancellation: dump the threads (for a timeout), kill the tree.
-    fn stop_everything(&mut self, reason: Reason) {
-        match reason {
-            Reason::Timeout => {
-                let threads = self.dump_threads();
-                let blocked = threads.iter().filter(|t| t.syscall.is_some()).count();
-                self.findings.push(Finding {
-                    kind: FindingKind::Timeout,
-                    message: format!(
-                        "timed out with {} thread(s) in {} process(es), {blocked} blocked in a system call",
-                        threads.len(),
-                        threads.iter().map(|t| t.thread.pid).collect::<HashSet<_>>().len()
-                    ),
-                    access: None,
-                    instruction: None,
-                    signal: None,
-                    backtrace: Vec::new(),
-                    thread: None,
-                    notes: Vec::new(),
-                    threads,
-                    allocation: None,
-                    count: 1,
-                });
-                self.exit = Some(Exit::TimedOut);
-            }
-            Reason::Cancel => self.exit = Some(Exit::Cancelled),
+    /// Timeout, hang or cancellation: dump the threads (for a timeout or a
+    /// hang), kill the tree.
+    fn stop_everything(&mut self, why: Stop) {
+        if why == Stop::Cancel {
+            self.exit = Some(Exit::Cancelled);
+            return self.kill_all();
         }
+        let (threads, cycle) = self.dump_threads();
+        let processes = threads
+            .iter()
+            .map(|t| t.thread.pid)
+            .collect::<HashSet<_>>()
+            .len();
+        let mut notes = Vec::new();
+        if let Some(cycle) = cycle {
+            let names: Vec<String> = cycle
+                .iter()
+                .chain(cycle.first())
+                .map(|&tid| {
+                    let name = threads
+                        .iter()
+                        .find(|t| t.thread.tid == tid)
+                        .map_or("?", |t| t.thread.name.as_str());
+                    format!("{tid} \"{name}\"")
+                })
+                .collect();
+            notes.push(format!(
+                "lock cycle: thread {} (each waits for a mutex the next one holds)",
+                names.join(" -> ")
+            ));
+        }
+        let (kind, message, exit) = match why {
+            Stop::Hang => (
+                FindingKind::Hang,
+                format!(
+                    "hung: all {} thread(s) in {processes} process(es) blocked in waits without a timeout, with no CPU use for {} ms",
+                    threads.len(),
+                    self.hang_grace_ms()
+                ),
+                Exit::Hung,
+            ),
+            _ => {
+                let blocked = threads.iter().filter(|t| t.syscall.is_some()).count();
+                (
+                    FindingKind::Timeout,
+                    format!(
+                        "timed out with {} thread(s) in {processes} process(es), {blocked} blocked in a system call",
+                        threads.len()
+                    ),
+                    Exit::TimedOut,
+                )
+            }
+        };
+        self.report(Finding {
+            kind,
+            message,
+            access: None,
+            instruction: None,
+            signal: None,
+            backtrace: Vec::new(),
+            thread: None,
+            notes,
+            threads,
+            allocation: None,
+            count: 1,
+            events: Vec::new(),
+        });
+        self.exit = Some(exit);
         self.kill_all();
     }
 
-    /// Stops every thread and records what it was doing and where.
-    fn dump_threads(&mut self) -> Vec<ThreadState> {
+    fn hang_grace_ms(&self) -> u128 {
+        self.hang.as_ref().map_or(0, |h| h.grace().as_millis())
+    }
+
+    /// Stops every thread and records what it was doing and where, and who
+    /// holds the glibc mutexes they wait for; returns the threads and a lock
+    /// cycle among them, if there is one.
+    fn dump_threads(&mut self) -> (Vec<ThreadState>, Option<Vec<i32>>) {
         let mut tids: Vec<i32> = self.tasks.keys().copied().collect();
         tids.sort_unstable();
         // What each was blocked in, read before the interrupt disturbs it.
-        let syscalls: HashMap<i32, Option<String>> = tids
+        let syscalls: HashMap<i32, threads::Syscall> = tids
             .iter()
-            .map(|&t| (t, threads::blocked_syscall(self.tasks[&t].pid, t)))
+            .filter_map(|&t| Some((t, threads::current_syscall(self.tasks[&t].pid, t)?)))
             .collect();
+        // Held threads are stopped already; the rest are interrupted.
+        let held: HashSet<i32> = self.held.iter().map(|h| h.tid).collect();
         let mut waiting: HashSet<i32> = tids
             .iter()
             .copied()
+            .filter(|t| !held.contains(t))
             .filter(|&t| ptrace::interrupt(t).is_ok())
             .collect();
         let give_up = Instant::now() + DUMP_GRACE;
@@ -519,7 +873,7 @@ impl Supervisor {
                     self.tasks.remove(&t);
                 }
                 // Any stop will do: the thread is stopped and we can read it.
-                Ok(Wait::Signal(t, _) | Wait::Event(t, _, _)) => {
+                Ok(Wait::Signal(t, _) | Wait::Event(t, _, _) | Wait::SyscallExit(t)) => {
                     waiting.remove(&t);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
@@ -527,6 +881,7 @@ impl Supervisor {
             }
         }
         let mut out = Vec::new();
+        let mut edges = Vec::new();
         for tid in tids {
             let Some(pid) = self.tasks.get(&tid).map(|t| t.pid) else {
                 continue;
@@ -539,18 +894,35 @@ impl Supervisor {
                     Err(_) => Vec::new(),
                 }
             };
+            let syscall = syscalls.get(&tid);
+            let mut waiting_for = None;
+            if let Some(mutex) = syscall.and_then(|s| locks::waited_mutex(s, &backtrace)) {
+                let owner = locks::mutex_owner(pid, mutex);
+                waiting_for = Some(match owner {
+                    Some(o) => {
+                        edges.push((tid, o));
+                        format!(
+                            "the glibc mutex at {mutex:#x}, held by thread {o} \"{}\"",
+                            threads::name(pid, o)
+                        )
+                    }
+                    None => format!("the glibc mutex at {mutex:#x}"),
+                });
+            }
             out.push(ThreadState {
                 thread: threads::info(pid, tid),
-                syscall: syscalls.get(&tid).cloned().flatten(),
+                syscall: syscall.map(|s| s.describe()),
                 backtrace,
+                waiting_for,
             });
         }
-        out
+        (out, locks::cycle(&edges))
     }
 
     /// Kills every traced process (and the test's process group).
     fn kill_all(&mut self) {
         self.killing = true;
+        self.held.clear();
         let pids: HashSet<i32> = self.tasks.values().map(|t| t.pid).collect();
         // SAFETY: kill has no memory-safety preconditions; the pids are our tracees.
         unsafe {

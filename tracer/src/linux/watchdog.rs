@@ -39,7 +39,8 @@ pub struct Watchdog {
 
 extern "C" fn on_wake(_: libc::c_int) {}
 
-fn install_handler() {
+/// Installs the no-op handler of [`WAKE_SIGNAL`] (once per process).
+pub fn install_handler() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         // SAFETY: installs an async-signal-safe no-op handler; sa_flags

@@ -1,0 +1,203 @@
+//! Early hang detection: a test is hung when every thread of every process
+//! of it is blocked in a wait that only another thread of the test could
+//! end (a futex without timeout, a read on a pipe, wait4, pause, ...), and
+//! none of them has used any CPU for a grace period. A test that sleeps,
+//! spins or waits with a timeout is not hung; the per-test timeout still
+//! ends those.
+
+use crate::linux::chaos::is_futex_wait;
+use crate::linux::threads::{self, Syscall};
+use std::time::{Duration, Instant};
+
+/// One traced thread, as the detector needs to see it.
+#[derive(Debug, Clone, Copy)]
+pub struct Seen {
+    /// Its process.
+    pub pid: i32,
+    /// The thread.
+    pub tid: i32,
+    /// In a group-stop (SIGSTOP and friends) that the supervisor keeps:
+    /// only a SIGCONT from someone else ends it.
+    pub group_stopped: bool,
+}
+
+/// Watches for the moment the whole test has been blocked for the grace period.
+pub struct HangDetector {
+    grace: Duration,
+    /// Since when every thread has been blocked indefinitely, with their
+    /// CPU time and number then.
+    quiet: Option<(Instant, u64, usize)>,
+}
+
+impl HangDetector {
+    /// A detector that declares a hang after `grace` of total blockage.
+    pub fn new(grace: Duration) -> HangDetector {
+        HangDetector { grace, quiet: None }
+    }
+
+    /// The grace period.
+    pub fn grace(&self) -> Duration {
+        self.grace
+    }
+
+    /// Forgets what it saw (a thread was released by the supervisor).
+    pub fn reset(&mut self) {
+        self.quiet = None;
+    }
+
+    /// Looks at every thread now; true once all of them have been blocked
+    /// indefinitely, without CPU use, for the grace period.
+    pub fn check(&mut self, threads: &[Seen], now: Instant) -> bool {
+        if threads.is_empty() || !threads.iter().all(blocked_indefinitely) {
+            self.quiet = None;
+            return false;
+        }
+        let cpu: u64 = threads
+            .iter()
+            .map(|t| threads::cpu_ns(t.pid, t.tid).unwrap_or(0))
+            .sum();
+        match self.quiet {
+            Some((since, was, n)) if was == cpu && n == threads.len() => {
+                now.duration_since(since) >= self.grace
+            }
+            _ => {
+                self.quiet = Some((now, cpu, threads.len()));
+                false
+            }
+        }
+    }
+}
+
+/// Whether a thread is in a wait that nothing but another thread ends.
+fn blocked_indefinitely(t: &Seen) -> bool {
+    if t.group_stopped {
+        return true;
+    }
+    match threads::state(t.pid, t.tid) {
+        // Gone, or a zombie waiting to be reaped: it is not going to act.
+        None | Some('Z') | Some('X') => true,
+        Some('S') => threads::current_syscall(t.pid, t.tid).is_some_and(|s| is_indefinite(&s)),
+        _ => false,
+    }
+}
+
+/// Whether a system call, as the thread is blocked in it, waits without a
+/// timeout for another thread or process.
+pub fn is_indefinite(s: &Syscall) -> bool {
+    let a = &s.args;
+    match s.nr {
+        libc::SYS_futex => is_futex_wait(a[1]) && a[3] == 0,
+        libc::SYS_futex_waitv => a[3] == 0,
+        // Reads and writes that block are on pipes, sockets and the like.
+        libc::SYS_read
+        | libc::SYS_readv
+        | libc::SYS_write
+        | libc::SYS_writev
+        | libc::SYS_recvfrom
+        | libc::SYS_sendto
+        | libc::SYS_sendmsg
+        | libc::SYS_accept
+        | libc::SYS_accept4
+        | libc::SYS_wait4
+        | libc::SYS_waitid
+        | libc::SYS_pause
+        | libc::SYS_rt_sigsuspend
+        | libc::SYS_msgrcv
+        | libc::SYS_semop => true,
+        libc::SYS_recvmsg => true,
+        libc::SYS_recvmmsg => a[4] == 0,
+        libc::SYS_rt_sigtimedwait | libc::SYS_semtimedop => a[2] == 0 || a[3] == 0,
+        libc::SYS_poll => a[2] as i32 == -1,
+        libc::SYS_ppoll => a[2] == 0,
+        libc::SYS_select | libc::SYS_pselect6 => a[4] == 0,
+        libc::SYS_epoll_wait | libc::SYS_epoll_pwait => a[3] as i32 == -1,
+        libc::SYS_epoll_pwait2 => a[3] == 0,
+        // Sleeps, timed waits and restarted calls (restart_syscall hides
+        // what is restarted) end by themselves.
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sys(nr: i64, args: [u64; 6]) -> Syscall {
+        Syscall { nr, args }
+    }
+
+    #[test]
+    fn waits_without_timeout_are_indefinite() {
+        let wait_private = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
+        assert!(is_indefinite(&sys(
+            libc::SYS_futex,
+            [0x1000, wait_private, 2, 0, 0, 0]
+        )));
+        assert!(!is_indefinite(&sys(
+            libc::SYS_futex,
+            [0x1000, wait_private, 2, 0x7ffd0000, 0, 0]
+        )));
+        assert!(is_indefinite(&sys(libc::SYS_read, [5, 0x1000, 1, 0, 0, 0])));
+        assert!(is_indefinite(&sys(libc::SYS_wait4, [0; 6])));
+        assert!(is_indefinite(&sys(
+            libc::SYS_poll,
+            [0x1000, 1, u32::MAX as u64, 0, 0, 0]
+        )));
+        assert!(!is_indefinite(&sys(
+            libc::SYS_poll,
+            [0x1000, 1, 100, 0, 0, 0]
+        )));
+        assert!(!is_indefinite(&sys(libc::SYS_clock_nanosleep, [0; 6])));
+        assert!(!is_indefinite(&sys(
+            libc::SYS_nanosleep,
+            [0x1000, 0, 0, 0, 0, 0]
+        )));
+    }
+
+    /// A child blocked reading a pipe nobody writes is hung once the grace
+    /// period has passed; a sleeping child is not.
+    #[test]
+    fn sees_a_blocked_child_and_not_a_sleeping_one() {
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for two descriptors.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        let spawn = |sleep: bool| {
+            // SAFETY: the child only makes system calls and exits.
+            let pid = unsafe { libc::fork() };
+            if pid == 0 {
+                // SAFETY: forked child; raw system calls only.
+                unsafe {
+                    let mut b = 0u8;
+                    if sleep {
+                        libc::sleep(30);
+                    } else {
+                        libc::read(fds[0], (&mut b as *mut u8).cast(), 1);
+                    }
+                    libc::_exit(0);
+                }
+            }
+            pid
+        };
+        for (sleep, expect) in [(false, true), (true, false)] {
+            let pid = spawn(sleep);
+            let seen = [Seen {
+                pid,
+                tid: pid,
+                group_stopped: false,
+            }];
+            let mut d = HangDetector::new(Duration::from_millis(100));
+            let start = Instant::now();
+            let mut hung = false;
+            while start.elapsed() < Duration::from_secs(1) && !hung {
+                hung = d.check(&seen, Instant::now());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // SAFETY: kill and reap our own child.
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+                libc::waitpid(pid, std::ptr::null_mut(), 0);
+            }
+            assert_eq!(hung, expect, "sleeping child: {sleep}");
+        }
+    }
+}

@@ -1,0 +1,270 @@
+//! The seccomp-bpf filter that makes the system calls where ordering
+//! matters stop for the supervisor (`SECCOMP_RET_TRACE`), while everything
+//! else runs at full speed.
+//!
+//! The filter is built before the fork (the child must not allocate) and
+//! installed by the child between `PTRACE_SEIZE` and `execve`, so it covers
+//! the test from its first instruction and is inherited by every thread and
+//! process it creates.
+
+use std::io;
+
+/// `struct seccomp_data` offsets (see `linux/seccomp.h`).
+const DATA_NR: u32 = 0;
+const DATA_ARCH: u32 = 4;
+/// The low 32 bits of the first argument (little-endian).
+const DATA_ARG0_LO: u32 = 16;
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+/// x32 system calls have this bit set in their number.
+const X32_SYSCALL_BIT: u32 = 0x4000_0000;
+
+const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
+const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
+
+// Classic BPF opcodes.
+const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
+const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
+const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
+const JGT_K: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
+const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
+
+/// System calls that stop whatever their arguments: futexes, thread and
+/// process creation, signals, waiting, sleeping and IPC on sockets.
+pub const TRAPPED: &[i64] = &[
+    libc::SYS_futex,
+    libc::SYS_futex_waitv,
+    libc::SYS_clone,
+    libc::SYS_clone3,
+    libc::SYS_fork,
+    libc::SYS_vfork,
+    libc::SYS_kill,
+    libc::SYS_tkill,
+    libc::SYS_tgkill,
+    libc::SYS_rt_sigqueueinfo,
+    libc::SYS_rt_tgsigqueueinfo,
+    libc::SYS_pidfd_send_signal,
+    libc::SYS_sendto,
+    libc::SYS_sendmsg,
+    libc::SYS_sendmmsg,
+    libc::SYS_recvfrom,
+    libc::SYS_recvmsg,
+    libc::SYS_recvmmsg,
+    libc::SYS_poll,
+    libc::SYS_ppoll,
+    libc::SYS_select,
+    libc::SYS_pselect6,
+    libc::SYS_epoll_wait,
+    libc::SYS_epoll_pwait,
+    libc::SYS_epoll_pwait2,
+    libc::SYS_wait4,
+    libc::SYS_waitid,
+    libc::SYS_nanosleep,
+    libc::SYS_clock_nanosleep,
+    libc::SYS_sched_yield,
+    libc::SYS_pause,
+    libc::SYS_rt_sigsuspend,
+];
+
+/// System calls that stop only on descriptors above 2: reads and writes of
+/// pipes and sockets order threads, the test's own printing does not.
+pub const TRAPPED_ABOVE_STDIO: &[i64] = &[
+    libc::SYS_read,
+    libc::SYS_write,
+    libc::SYS_readv,
+    libc::SYS_writev,
+];
+
+/// One instruction with a symbolic jump target.
+enum Insn {
+    Plain(libc::sock_filter),
+    /// `if A == k goto label`, else fall through.
+    JumpIfEq(u32, Label),
+    /// `if A > k goto label else goto other`.
+    JumpIfGt(u32, Label, Label),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Label {
+    Allow,
+    Trace,
+    CheckFd,
+    /// A second allow at the end (BPF jumps only forward).
+    AllowLast,
+}
+
+fn stmt(code: u16, k: u32) -> libc::sock_filter {
+    libc::sock_filter {
+        code,
+        jt: 0,
+        jf: 0,
+        k,
+    }
+}
+
+/// A compiled filter, ready to install.
+pub struct Filter {
+    program: Vec<libc::sock_filter>,
+}
+
+impl Filter {
+    /// The filter for [`TRAPPED`] and [`TRAPPED_ABOVE_STDIO`].
+    pub fn new() -> Filter {
+        let mut body = vec![
+            Insn::Plain(stmt(LD_W_ABS, DATA_ARCH)),
+            Insn::Plain(libc::sock_filter {
+                code: JEQ_K,
+                jt: 1,
+                jf: 0,
+                k: AUDIT_ARCH_X86_64,
+            }),
+            Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)),
+            Insn::Plain(stmt(LD_W_ABS, DATA_NR)),
+            Insn::Plain(libc::sock_filter {
+                code: JGE_K,
+                jt: 0,
+                jf: 1,
+                k: X32_SYSCALL_BIT,
+            }),
+            Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)),
+        ];
+        body.extend(
+            TRAPPED
+                .iter()
+                .map(|&nr| Insn::JumpIfEq(nr as u32, Label::Trace)),
+        );
+        body.extend(
+            TRAPPED_ABOVE_STDIO
+                .iter()
+                .map(|&nr| Insn::JumpIfEq(nr as u32, Label::CheckFd)),
+        );
+        let mut labels = Vec::new();
+        labels.push((Label::Allow, body.len()));
+        body.push(Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)));
+        labels.push((Label::CheckFd, body.len()));
+        body.push(Insn::Plain(stmt(LD_W_ABS, DATA_ARG0_LO)));
+        body.push(Insn::JumpIfGt(2, Label::Trace, Label::AllowLast));
+        labels.push((Label::Trace, body.len()));
+        body.push(Insn::Plain(stmt(RET_K, SECCOMP_RET_TRACE)));
+        labels.push((Label::AllowLast, body.len()));
+        body.push(Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)));
+
+        let at = |l: Label| {
+            labels
+                .iter()
+                .find(|(x, _)| *x == l)
+                .map(|&(_, i)| i)
+                .unwrap_or(0)
+        };
+        // Jumps are relative to the next instruction and at most 255 ahead;
+        // the program is far shorter than that.
+        let offset = |from: usize, to: Label| -> u8 {
+            u8::try_from(at(to) - from - 1).expect("seccomp filter jump out of range")
+        };
+        let program = body
+            .iter()
+            .enumerate()
+            .map(|(i, insn)| match *insn {
+                Insn::Plain(f) => f,
+                Insn::JumpIfEq(k, to) => libc::sock_filter {
+                    code: JEQ_K,
+                    jt: offset(i, to),
+                    jf: 0,
+                    k,
+                },
+                Insn::JumpIfGt(k, yes, no) => libc::sock_filter {
+                    code: JGT_K,
+                    jt: offset(i, yes),
+                    jf: offset(i, no),
+                    k,
+                },
+            })
+            .collect();
+        Filter { program }
+    }
+
+    /// Installs the filter on the calling thread (and what it will create
+    /// and exec). Sets `no_new_privs`, which an unprivileged filter needs.
+    ///
+    /// # Safety
+    /// Async-signal-safe (two system calls on memory built before): it may
+    /// run in a freshly forked child.
+    pub unsafe fn install(&self) -> io::Result<()> {
+        let prog = libc::sock_fprog {
+            len: self.program.len() as u16,
+            filter: self.program.as_ptr() as *mut libc::sock_filter,
+        };
+        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if libc::syscall(
+            libc::SYS_seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            0 as libc::c_ulong,
+            &prog as *const libc::sock_fprog,
+        ) != 0
+        {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Number of instructions.
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.program.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs the filter in a forked child: installs it, then (without a
+    /// tracer) a trapped system call fails with ENOSYS while others work.
+    /// The child reports what it saw in its exit status.
+    #[test]
+    fn traps_exactly_the_listed_calls() {
+        let filter = Filter::new();
+        assert!(filter.len() < 100);
+        // SAFETY: the child only makes raw system calls and _exit.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0);
+        if pid == 0 {
+            // SAFETY: freshly forked child; only system calls follow.
+            unsafe {
+                if filter.install().is_err() {
+                    libc::_exit(10);
+                }
+                let mut bits = 0;
+                // Untraced RET_TRACE fails the call with ENOSYS.
+                if libc::syscall(libc::SYS_sched_yield) == -1
+                    && *libc::__errno_location() == libc::ENOSYS
+                {
+                    bits |= 1;
+                }
+                if libc::syscall(libc::SYS_getpid) > 0 {
+                    bits |= 2;
+                }
+                // write to fd 1 is allowed (stdio), write to a pipe is trapped.
+                let mut fds = [0; 2];
+                libc::pipe(fds.as_mut_ptr());
+                if libc::write(1, b"".as_ptr().cast(), 0) == 0 {
+                    bits |= 4;
+                }
+                if libc::write(fds[1], b"x".as_ptr().cast(), 1) == -1
+                    && *libc::__errno_location() == libc::ENOSYS
+                {
+                    bits |= 8;
+                }
+                libc::_exit(bits);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waiting for our own child.
+        unsafe { libc::waitpid(pid, &mut status, 0) };
+        assert!(libc::WIFEXITED(status));
+        assert_eq!(libc::WEXITSTATUS(status), 1 | 2 | 4 | 8);
+    }
+}
