@@ -119,6 +119,10 @@ pub struct RunArgs {
     /// List the tests that would run, one per line, and exit.
     #[arg(long)]
     pub list: bool,
+    /// Run one share of the selected tests: `hash:M/N` (by a hash of each
+    /// test's name) or `slice:M/N` (round-robin), M counting from 1.
+    #[arg(long, value_parser = crate::partition::Partition::parse, value_name = "KIND:M/N")]
+    pub partition: Option<crate::partition::Partition>,
     /// Do not preload the guard allocator (heap bugs then go unnoticed).
     #[arg(long)]
     pub no_guard: bool,

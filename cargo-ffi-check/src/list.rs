@@ -151,6 +151,7 @@ mod tests {
             fail_fast: false,
             no_fail_fast: false,
             list: false,
+            partition: None,
             no_guard: false,
             guard_side: crate::cli::GuardSideArg::Seeded,
         }

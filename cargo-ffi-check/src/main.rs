@@ -12,6 +12,7 @@ mod exit_code;
 mod findings;
 mod list;
 mod outcome;
+mod partition;
 mod report;
 mod run;
 mod schedule;

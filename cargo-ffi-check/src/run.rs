@@ -26,6 +26,10 @@ pub fn run(cli: Cli) -> Result<i32> {
     let built = build::build(&cli.cargo, cli.output.verbose)?;
     let tests = list::list_all(built.binaries)?;
     let tests = list::select(tests, &cli.filters, &cli.run);
+    let tests = match cli.run.partition {
+        Some(p) => p.apply(tests, |t| crate::partition::key(&t.binary.id, &t.name)),
+        None => tests,
+    };
 
     if cli.run.list {
         let mut out = std::io::stdout().lock();
@@ -35,8 +39,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         return Ok(exit_code::OK);
     }
     if tests.is_empty() {
+        let why = match cli.run.partition {
+            Some(p) => format!("partition {p} has none of the selected tests"),
+            None => "the filters matched none".to_string(),
+        };
         eprintln!(
-            "{}: no tests to run (the filters matched none; `--list` shows what there is)",
+            "{}: no tests to run ({why}; `--list` shows what there is)",
             console::style("error").red().bold()
         );
         return Ok(exit_code::NO_TESTS_RUN);
@@ -78,8 +86,13 @@ pub fn run(cli: Cli) -> Result<i32> {
     let total = jobs.len();
     let progress = Progress::new(total, stderr_tty && !cli.output.quiet);
     if !cli.output.quiet {
+        let partition = cli
+            .run
+            .partition
+            .map(|p| format!(" (partition {p})"))
+            .unwrap_or_default();
         progress.println(&format!(
-            "{} {} x {} with {width} job(s)",
+            "{} {} x {} with {width} job(s){partition}",
             console::style(format!("{:>12}", "Starting")).green().bold(),
             plural(tests.len(), "test"),
             plural(seeds.len(), "seed"),

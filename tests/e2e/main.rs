@@ -6,6 +6,7 @@
 
 mod support;
 
+mod ci;
 mod cli;
 mod crashes;
 mod heap;
