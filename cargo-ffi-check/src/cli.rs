@@ -190,6 +190,9 @@ pub struct OutputArgs {
     /// Show less: only findings and the summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Also write a JUnit XML report to this file (parent directories are created).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 impl Cli {

@@ -4,7 +4,7 @@ use crate::cli::{Cli, Color, MessageFormat};
 use crate::findings::Findings;
 use crate::list::TestCase;
 use crate::outcome::{self, Status};
-use crate::report::{human, json, progress::Progress, Counts};
+use crate::report::{human, json, junit::Junit, progress::Progress, Counts};
 use crate::schedule::{self, Settings};
 use crate::{build, exit_code, list};
 use anyhow::{Context, Result};
@@ -110,6 +110,11 @@ pub fn run(cli: Cli) -> Result<i32> {
         counts: Counts::default(),
         findings: Findings::default(),
         stop: Arc::clone(&settings.stop),
+        junit: cli
+            .output
+            .junit
+            .is_some()
+            .then(|| Junit::new(seeds.len() > 1)),
     };
     schedule::run(&tests, jobs, &settings, |f| {
         reporter.job_finished(f, &built.root)
@@ -146,6 +151,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             console::style("warning").yellow().bold()
         );
     }
+    if let (Some(report), Some(path)) = (reporter.junit, &cli.output.junit) {
+        report.write(path, started.elapsed())?;
+    }
     if json_out {
         for d in distinct {
             json::emit(&json::Event::Finding {
@@ -181,6 +189,7 @@ struct Reporter<'a> {
     counts: Counts,
     findings: Findings,
     stop: Arc<AtomicBool>,
+    junit: Option<Junit>,
 }
 
 impl Reporter<'_> {
@@ -239,14 +248,13 @@ impl Reporter<'_> {
             ));
         }
         let rerun = human::rerun_command(&self.rerun_base(test), &test.name, seed);
+        let block = |f| human::finding_block(f, &display, &rerun, seed, self.verbose > 0);
         for finding in new_findings {
-            self.progress.println(&human::finding_block(
-                finding,
-                &display,
-                &rerun,
-                seed,
-                self.verbose > 0,
-            ));
+            self.progress.println(&block(finding));
+        }
+        if let Some(junit) = &mut self.junit {
+            let blocks: Vec<String> = r.findings.iter().map(block).collect();
+            junit.add(test, seed, &r, &blocks);
         }
         self.progress.advance(format!(
             "{} passed, {} failed, {} with findings, {} hung",
