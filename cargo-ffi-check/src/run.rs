@@ -4,7 +4,7 @@ use crate::cli::{Cli, Color, MessageFormat};
 use crate::findings::Findings;
 use crate::list::TestCase;
 use crate::outcome::{self, Status};
-use crate::report::{human, json, junit::Junit, progress::Progress, Counts};
+use crate::report::{github, human, json, junit::Junit, progress::Progress, Counts};
 use crate::schedule::{self, Settings};
 use crate::{build, exit_code, list};
 use anyhow::{Context, Result};
@@ -84,7 +84,9 @@ pub fn run(cli: Cli) -> Result<i32> {
         });
     }
     let total = jobs.len();
-    let progress = Progress::new(total, stderr_tty && !cli.output.quiet);
+    let in_github = github::enabled();
+    // In CI, plain lines: a progress bar only makes sense on a terminal.
+    let progress = Progress::new(total, stderr_tty && !cli.output.quiet && !in_github);
     if !cli.output.quiet {
         let partition = cli
             .run
@@ -141,10 +143,8 @@ pub fn run(cli: Cli) -> Result<i32> {
             human::summary_findings(distinct)
         );
     }
-    eprintln!(
-        "{}",
-        human::summary_line(tests.len(), seeds.len(), &counts, started.elapsed())
-    );
+    let totals = human::summary_line(tests.len(), seeds.len(), &counts, started.elapsed());
+    eprintln!("{totals}");
     if interrupted {
         eprintln!(
             "{}: interrupted; every test process was killed",
@@ -153,6 +153,10 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     if let (Some(report), Some(path)) = (reporter.junit, &cli.output.junit) {
         report.write(path, started.elapsed())?;
+    }
+    if in_github {
+        github::annotate(distinct, &built.root);
+        github::write_step_summary(distinct, &console::strip_ansi_codes(&totals))?;
     }
     if json_out {
         for d in distinct {

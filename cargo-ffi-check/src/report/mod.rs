@@ -1,6 +1,7 @@
 //! Reporting: live status and findings for people, JSON lines for machines,
 //! and the final summary.
 
+pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
