@@ -7,6 +7,7 @@
 
 mod build;
 mod cli;
+mod config;
 mod duration;
 mod exit_code;
 mod findings;

@@ -1,6 +1,7 @@
 //! One invocation from start to end: build, list, run, report.
 
 use crate::cli::{Cli, Color, MessageFormat};
+use crate::config::{self, Effective};
 use crate::findings::Findings;
 use crate::list::TestCase;
 use crate::outcome::{self, Status};
@@ -24,6 +25,14 @@ pub fn run(cli: Cli) -> Result<i32> {
     });
 
     let built = build::build(&cli.cargo, cli.output.verbose)?;
+    let config = config::load(&built.root)?;
+    for w in &config.warnings {
+        eprintln!("{}: {w}", console::style("warning").yellow().bold());
+    }
+    let effective = Effective::resolve(
+        &cli.run,
+        &config.profile(cli.run.profile_config.as_deref())?,
+    );
     let tests = list::list_all(built.binaries)?;
     let tests = list::select(tests, &cli.filters, &cli.run);
     let tests = match cli.run.partition {
@@ -59,20 +68,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             std::process::exit(exit_code::INTERRUPTED);
         }
     });
-    let seeds = cli.run.seeds.as_slice().to_vec();
+    let seeds = effective.seeds.as_slice().to_vec();
     let jobs = schedule::jobs(tests.len(), &seeds);
-    let width = cli
-        .run
+    let width = effective
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let settings = Settings {
         jobs: width,
-        timeout: cli.run.timeout,
+        timeout: effective.timeout,
         test_args: cli.test_args.clone(),
         cancel: Arc::clone(&cancel),
         stop: Arc::new(AtomicBool::new(false)),
-        guard: !cli.run.no_guard,
-        guard_side: cli.run.guard_side.into(),
+        guard: effective.guard,
+        guard_side: effective.guard_side.into(),
     };
     let json_out = cli.output.message_format == MessageFormat::Json;
     if json_out {
@@ -107,7 +115,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         verbose: cli.output.verbose,
         quiet: cli.output.quiet,
         json: json_out,
-        fail_fast: cli.run.fail_fast,
+        fail_fast: effective.fail_fast,
         progress: &progress,
         counts: Counts::default(),
         findings: Findings::default(),
