@@ -1,4 +1,5 @@
-//! `.config/ffi-check.toml` at the workspace root: profiles of run settings.
+//! `.config/ffi-check.toml` at the workspace root: profiles of run settings
+//! and `[[suppress]]` entries (see [`crate::suppress`]).
 //!
 //! ```toml
 //! [profile.default]
@@ -18,6 +19,7 @@
 
 use crate::cli::{GuardSideArg, RunArgs};
 use crate::seeds::Seeds;
+use crate::suppress::Suppressions;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use serde::Deserialize;
@@ -78,6 +80,8 @@ pub struct Config {
     profiles: BTreeMap<String, Profile>,
     /// Warnings about keys this version does not know.
     pub warnings: Vec<String>,
+    /// The `[[suppress]]` entries.
+    pub suppressions: Suppressions,
 }
 
 /// The file's tables as serde sees them; values are checked one by one.
@@ -85,6 +89,8 @@ pub struct Config {
 struct RawFile {
     #[serde(default)]
     profile: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    suppress: Vec<toml::Table>,
     #[serde(flatten)]
     other: BTreeMap<String, toml::Value>,
 }
@@ -134,10 +140,12 @@ pub fn parse(text: &str, shown: &str) -> Result<Config> {
         let profile = parse_profile(table, &format!("{shown} [profile.{name}]"), &mut warnings)?;
         profiles.insert(name.clone(), profile);
     }
+    let suppressions = Suppressions::parse(&raw.suppress, shown, &mut warnings)?;
     Ok(Config {
         shown: Some(shown.to_string()),
         profiles,
         warnings,
+        suppressions,
     })
 }
 

@@ -18,6 +18,7 @@ mod report;
 mod run;
 mod schedule;
 mod seeds;
+mod suppress;
 
 fn main() {
     let cli = cli::Cli::from_env();

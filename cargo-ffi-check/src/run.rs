@@ -7,8 +7,10 @@ use crate::list::TestCase;
 use crate::outcome::{self, Status};
 use crate::report::{github, human, json, junit::Junit, progress::Progress, Counts};
 use crate::schedule::{self, Settings};
+use crate::suppress::{Rule, Suppressions};
 use crate::{build, exit_code, list};
 use anyhow::{Context, Result};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -125,6 +127,9 @@ pub fn run(cli: Cli) -> Result<i32> {
             .junit
             .is_some()
             .then(|| Junit::new(seeds.len() > 1)),
+        suppressions: config.suppressions.clone(),
+        suppressed: Findings::default(),
+        suppressed_by: HashMap::new(),
     };
     schedule::run(&tests, jobs, &settings, |f| {
         reporter.job_finished(f, &built.root)
@@ -132,6 +137,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     progress.finish();
 
     let mut counts = reporter.counts;
+    counts.suppressed = reporter.suppressed.all().len();
     counts.not_run += total - counts.finished() - counts.not_run;
     let distinct = reporter.findings.all();
     let interrupted = cancel.load(Ordering::SeqCst);
@@ -149,6 +155,23 @@ pub fn run(cli: Cli) -> Result<i32> {
                 .red()
                 .bold(),
             human::summary_findings(distinct)
+        );
+    }
+    if cli.output.verbose > 0 && counts.suppressed > 0 {
+        eprintln!(
+            "{}\n{}",
+            console::style(format!(
+                "{:>12} {} distinct",
+                "Suppressed", counts.suppressed
+            ))
+            .yellow()
+            .bold(),
+            human::suppressed_findings(reporter.suppressed.all(), |id| {
+                reporter.suppressed_by.get(id).map(|r| match &r.reason {
+                    Some(why) => format!("{}: {why}", r.describe()),
+                    None => r.describe(),
+                })
+            })
         );
     }
     let totals = human::summary_line(tests.len(), seeds.len(), &counts, started.elapsed());
@@ -202,6 +225,10 @@ struct Reporter<'a> {
     findings: Findings,
     stop: Arc<AtomicBool>,
     junit: Option<Junit>,
+    suppressions: Suppressions,
+    /// Distinct suppressed findings, and the entry that covered each.
+    suppressed: Findings,
+    suppressed_by: HashMap<String, Rule>,
 }
 
 impl Reporter<'_> {
@@ -220,11 +247,16 @@ impl Reporter<'_> {
     fn job_finished(&mut self, f: schedule::Finished, root: &std::path::Path) {
         let test = &self.tests[f.job.test];
         let seed = f.job.seed;
-        let r = outcome::classify(test, &f.outcome, root);
+        let display = test.display_name();
+        let mut r = outcome::classify(test, &f.outcome, root);
+        let rules = self.suppressions.apply(&mut r);
+        for (finding, rule) in r.suppressed.iter().zip(rules) {
+            self.suppressed.add(finding, &display, &test.name, seed);
+            self.suppressed_by.entry(finding.id.clone()).or_insert(rule);
+        }
         self.counts.add(r.status);
         self.counts.allocations += r.guard.allocations;
         self.counts.guarded += r.guard.guarded;
-        let display = test.display_name();
         if self.json {
             json::emit(&json::test_finished(&test.binary.id, &test.name, seed, &r));
         }

@@ -29,6 +29,8 @@ pub struct Counts {
     pub allocations: u64,
     /// Of which guarded.
     pub guarded: u64,
+    /// Distinct findings that `[[suppress]]` entries covered.
+    pub suppressed: usize,
 }
 
 impl Counts {
