@@ -12,3 +12,4 @@ mod crashes;
 mod heap;
 mod processes;
 mod report;
+mod workflows;
