@@ -141,7 +141,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     counts.not_run += total - counts.finished() - counts.not_run;
     let distinct = reporter.findings.all();
     let interrupted = cancel.load(Ordering::SeqCst);
-    let code = if interrupted {
+    let mut code = if interrupted {
         exit_code::INTERRUPTED
     } else if counts.any_problem() {
         exit_code::TEST_RUN_FAILED
@@ -182,12 +182,24 @@ pub fn run(cli: Cli) -> Result<i32> {
             console::style("warning").yellow().bold()
         );
     }
+    let mut files = Vec::new();
     if let (Some(report), Some(path)) = (reporter.junit, &cli.output.junit) {
-        report.write(path, started.elapsed())?;
+        files.push(report.write(path, started.elapsed()));
     }
     if in_github {
         github::annotate(distinct, &built.root);
-        github::write_step_summary(distinct, &console::strip_ansi_codes(&totals))?;
+        files.push(github::write_step_summary(
+            distinct,
+            &console::strip_ansi_codes(&totals),
+        ));
+    }
+    // A report that could not be written fails an otherwise clean run; the
+    // JSON lines still end with `run-finished`.
+    for e in files.into_iter().filter_map(Result::err) {
+        eprintln!("{}: {e:#}", console::style("error").red().bold());
+        if code == exit_code::OK {
+            code = exit_code::SETUP_ERROR;
+        }
     }
     if json_out {
         for d in distinct {

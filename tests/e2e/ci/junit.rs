@@ -135,3 +135,26 @@ fn junit_names_cases_after_the_test_alone_with_one_seed() {
     assert!(cases.iter().all(|c| !c.contains("[seed")), "{cases:?}");
     assert_eq!(doc.root_element().attribute("failures"), Some("0"));
 }
+
+#[test]
+fn a_junit_file_that_cannot_be_written_is_an_error_after_the_run() {
+    let dir = scratch("junit-unwritable");
+    // A directory where the file should be.
+    let path = dir.join("junit.xml");
+    std::fs::create_dir_all(&path).unwrap();
+    let run = run_json(&[
+        "-p",
+        "clean",
+        "--exact",
+        "tests::clean_sum_of_a_slice",
+        "--junit",
+        path.to_str().unwrap(),
+    ]);
+    assert_eq!(run.code, 96, "{}", run.stderr);
+    assert!(
+        run.stderr.contains("could not write the JUnit report"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.summary()["passed"], 1);
+}
