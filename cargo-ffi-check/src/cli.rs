@@ -16,7 +16,9 @@ use std::time::Duration;
 #[command(
     after_help = "Arguments after `--` go to every test binary. libtest's own \
     --ignored, --include-ignored, --exact and --skip given there are honoured as the \
-    options of the same name."
+    options of the same name.\n\nSettings not given on the command line come from \
+    .config/ffi-check.toml in the workspace root (or the file $FFI_CHECK_CONFIG names): \
+    the profile chosen with -P, then [profile.default], then the defaults shown here."
 )]
 pub struct Cli {
     /// Run tests whose names contain one of these substrings.
@@ -104,12 +106,12 @@ pub struct RunArgs {
     /// Number of tests to run at once [default: available parallelism].
     #[arg(short = 'j', long, value_name = "N")]
     pub jobs: Option<usize>,
-    /// Seeds to run every test with: 7, 0..16, ..8, 0..=15 or 1,5,9.
-    #[arg(long, default_value = "0", value_parser = Seeds::parse, value_name = "SEEDS")]
-    pub seeds: Seeds,
-    /// Kill a test (one seed) after this long and report a timeout.
-    #[arg(long, default_value = "60s", value_parser = crate::duration::parse, value_name = "DURATION")]
-    pub timeout: Duration,
+    /// Seeds to run every test with: 7, 0..16, ..8, 0..=15 or 1,5,9 [default: 0].
+    #[arg(long, value_parser = Seeds::parse, value_name = "SEEDS")]
+    pub seeds: Option<Seeds>,
+    /// Kill a test (one seed) after this long and report a timeout [default: 60s].
+    #[arg(long, value_parser = crate::duration::parse, value_name = "DURATION")]
+    pub timeout: Option<Duration>,
     /// Stop starting new tests after the first failure or finding.
     #[arg(long, overrides_with = "no_fail_fast")]
     pub fail_fast: bool,
@@ -119,8 +121,12 @@ pub struct RunArgs {
     /// List the tests that would run, one per line, and exit.
     #[arg(long)]
     pub list: bool,
+    /// Run one share of the selected tests: `hash:M/N` (by a hash of each
+    /// test's name) or `slice:M/N` (round-robin), M counting from 1.
+    #[arg(long, value_parser = crate::partition::Partition::parse, value_name = "KIND:M/N")]
+    pub partition: Option<crate::partition::Partition>,
     /// Do not preload the guard allocator (heap bugs then go unnoticed).
-    #[arg(long)]
+    #[arg(long, overrides_with = "guard")]
     pub no_guard: bool,
     /// Run at full speed: no seeded schedule (seeds then only change the
     /// allocator's layout). By default, trapped system calls (futex, clone,
@@ -133,11 +139,24 @@ pub struct RunArgs {
     /// timeout ends a stuck test).
     #[arg(long, default_value = "2s", value_parser = parse_grace, value_name = "DURATION")]
     pub hang_grace: Grace,
+    /// Preload the guard allocator (the default; overrides `guard = false`
+    /// in the configuration).
+    #[arg(long, overrides_with = "no_guard")]
+    pub guard: bool,
     /// Where each allocation's guard page goes: `seeded` (after for about
     /// three in four, before for the rest, chosen by the seed), `after`
-    /// (every overflow faults) or `before` (every underflow faults).
-    #[arg(long, value_enum, default_value = "seeded", value_name = "SIDE")]
-    pub guard_side: GuardSideArg,
+    /// (every overflow faults) or `before` (every underflow faults)
+    /// [default: seeded].
+    #[arg(long, value_enum, value_name = "SIDE")]
+    pub guard_side: Option<GuardSideArg>,
+    /// Use this profile of `.config/ffi-check.toml` over `[profile.default]`.
+    #[arg(
+        short = 'P',
+        long = "profile-config",
+        env = "FFI_CHECK_PROFILE",
+        value_name = "NAME"
+    )]
+    pub profile_config: Option<String>,
 }
 
 /// `--hang-grace`: a duration, or off.
@@ -208,6 +227,9 @@ pub struct OutputArgs {
     /// Show less: only findings and the summary.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Also write a JUnit XML report to this file (parent directories are created).
+    #[arg(long, value_name = "PATH")]
+    pub junit: Option<PathBuf>,
 }
 
 impl Cli {
@@ -292,7 +314,7 @@ mod tests {
         assert_eq!(cli.cargo.packages, ["a"]);
         assert!(cli.cargo.release);
         assert_eq!(cli.cargo.test_targets, ["it"]);
-        assert_eq!(cli.run.seeds.as_slice(), [0, 1, 2, 3]);
+        assert_eq!(cli.run.seeds.unwrap().as_slice(), [0, 1, 2, 3]);
     }
 
     #[test]

@@ -206,9 +206,11 @@ fn fnv1a(bytes: &[u8]) -> u64 {
     })
 }
 
-/// The stable id of a finding: kind plus location (file:line and function,
-/// or module+offset without debug info). Timeouts and crashes without a
-/// location are per test.
+/// The stable id of a finding: a hash of its kind and location only
+/// (`file:line:column` and function, or `function (module+offset)` without
+/// debug info), so the same bug has the same id in every test, seed and run.
+/// Only a finding without a location (a timeout, a crash with no frame) is
+/// identified by its kind and `test`, the libtest name.
 pub fn finding_id(kind: &str, location: Option<&Location>, test: &str) -> String {
     let key = match location {
         Some(l) if l.file.is_some() => format!(
@@ -494,6 +496,24 @@ mod tests {
             finding_id("timeout", None, "t2")
         );
         assert!(finding_id("crash", None, "t").starts_with("FFC-"));
+        // Without debug info the module and offset locate it, not the test.
+        let bare = Location {
+            file: None,
+            line: None,
+            column: None,
+            function: Some("f".into()),
+            module: Some("libx.so".into()),
+            module_offset: Some(0x40),
+        };
+        assert_eq!(
+            finding_id("crash", Some(&bare), "t1"),
+            finding_id("crash", Some(&bare), "t2")
+        );
+        // A pinned value: ids must not change between versions of the tool.
+        assert_eq!(
+            finding_id("wild-access", Some(&loc(3)), "t"),
+            "FFC-055f3143ab43"
+        );
     }
 
     #[test]

@@ -122,8 +122,6 @@ pub fn select(tests: Vec<TestCase>, filters: &[String], run: &RunArgs) -> Vec<Te
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::seeds::Seeds;
-    use std::time::Duration;
 
     fn case(name: &str, ignored: bool) -> TestCase {
         TestCase {
@@ -146,15 +144,18 @@ mod tests {
             ignored: false,
             include_ignored: false,
             jobs: None,
-            seeds: Seeds::parse("0").unwrap(),
-            timeout: Duration::from_secs(1),
+            seeds: None,
+            timeout: None,
             fail_fast: false,
             no_fail_fast: false,
             list: false,
+            partition: None,
             no_guard: false,
             no_schedule: false,
             hang_grace: crate::cli::Grace(None),
-            guard_side: crate::cli::GuardSideArg::Seeded,
+            guard: false,
+            guard_side: None,
+            profile_config: None,
         }
     }
 

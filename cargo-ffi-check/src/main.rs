@@ -7,16 +7,19 @@
 
 mod build;
 mod cli;
+mod config;
 mod duration;
 mod exit_code;
 mod findings;
 mod flaky;
 mod list;
 mod outcome;
+mod partition;
 mod report;
 mod run;
 mod schedule;
 mod seeds;
+mod suppress;
 
 fn main() {
     let cli = cli::Cli::from_env();

@@ -41,6 +41,8 @@ pub struct JobReport {
     pub duration: Duration,
     /// What it found (empty when it passed).
     pub findings: Vec<Finding>,
+    /// Findings that `[[suppress]]` entries cover (moved out of `findings`).
+    pub suppressed: Vec<Finding>,
     /// Its standard output.
     pub stdout: String,
     /// Its standard error.
@@ -74,6 +76,7 @@ pub fn classify(
                 exit: e.to_string(),
                 duration: Duration::ZERO,
                 findings: Vec::new(),
+                suppressed: Vec::new(),
                 stdout: String::new(),
                 stderr: e.to_string(),
                 guard: tracer::GuardStats::default(),
@@ -127,6 +130,7 @@ pub fn classify(
         exit,
         duration: o.duration,
         findings,
+        suppressed: Vec::new(),
         stdout,
         stderr,
         guard: o.guard,

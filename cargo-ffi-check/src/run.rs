@@ -1,13 +1,16 @@
 //! One invocation from start to end: build, list, run, report.
 
 use crate::cli::{Cli, Color, MessageFormat};
+use crate::config::{self, Effective};
 use crate::findings::Findings;
 use crate::list::TestCase;
 use crate::outcome::{self, Status};
-use crate::report::{human, json, progress::Progress, Counts};
+use crate::report::{github, human, json, junit::Junit, progress::Progress, Counts};
 use crate::schedule::{self, Settings};
+use crate::suppress::{Rule, Suppressions};
 use crate::{build, exit_code, flaky, list};
 use anyhow::{Context, Result};
+use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -24,8 +27,20 @@ pub fn run(cli: Cli) -> Result<i32> {
     });
 
     let built = build::build(&cli.cargo, cli.output.verbose)?;
+    let config = config::load(&built.root)?;
+    for w in &config.warnings {
+        eprintln!("{}: {w}", console::style("warning").yellow().bold());
+    }
+    let effective = Effective::resolve(
+        &cli.run,
+        &config.profile(cli.run.profile_config.as_deref())?,
+    );
     let tests = list::list_all(built.binaries)?;
     let tests = list::select(tests, &cli.filters, &cli.run);
+    let tests = match cli.run.partition {
+        Some(p) => p.apply(tests, |t| crate::partition::key(&t.binary.id, &t.name)),
+        None => tests,
+    };
 
     if cli.run.list {
         let mut out = std::io::stdout().lock();
@@ -35,8 +50,12 @@ pub fn run(cli: Cli) -> Result<i32> {
         return Ok(exit_code::OK);
     }
     if tests.is_empty() {
+        let why = match cli.run.partition {
+            Some(p) => format!("partition {p} has none of the selected tests"),
+            None => "the filters matched none".to_string(),
+        };
         eprintln!(
-            "{}: no tests to run (the filters matched none; `--list` shows what there is)",
+            "{}: no tests to run ({why}; `--list` shows what there is)",
             console::style("error").red().bold()
         );
         return Ok(exit_code::NO_TESTS_RUN);
@@ -51,20 +70,19 @@ pub fn run(cli: Cli) -> Result<i32> {
             std::process::exit(exit_code::INTERRUPTED);
         }
     });
-    let seeds = cli.run.seeds.as_slice().to_vec();
+    let seeds = effective.seeds.as_slice().to_vec();
     let jobs = schedule::jobs(tests.len(), &seeds);
-    let width = cli
-        .run
+    let width = effective
         .jobs
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let settings = Settings {
         jobs: width,
-        timeout: cli.run.timeout,
+        timeout: effective.timeout,
         test_args: cli.test_args.clone(),
         cancel: Arc::clone(&cancel),
         stop: Arc::new(AtomicBool::new(false)),
-        guard: !cli.run.no_guard,
-        guard_side: cli.run.guard_side.into(),
+        guard: effective.guard,
+        guard_side: effective.guard_side.into(),
         schedule: !cli.run.no_schedule,
         hang_grace: cli.run.hang_grace.0,
     };
@@ -78,10 +96,17 @@ pub fn run(cli: Cli) -> Result<i32> {
         });
     }
     let total = jobs.len();
-    let progress = Progress::new(total, stderr_tty && !cli.output.quiet);
+    let in_github = github::enabled();
+    // In CI, plain lines: a progress bar only makes sense on a terminal.
+    let progress = Progress::new(total, stderr_tty && !cli.output.quiet && !in_github);
     if !cli.output.quiet {
+        let partition = cli
+            .run
+            .partition
+            .map(|p| format!(" (partition {p})"))
+            .unwrap_or_default();
         progress.println(&format!(
-            "{} {} x {} with {width} job(s)",
+            "{} {} x {} with {width} job(s){partition}",
             console::style(format!("{:>12}", "Starting")).green().bold(),
             plural(tests.len(), "test"),
             plural(seeds.len(), "seed"),
@@ -94,12 +119,20 @@ pub fn run(cli: Cli) -> Result<i32> {
         verbose: cli.output.verbose,
         quiet: cli.output.quiet,
         json: json_out,
-        fail_fast: cli.run.fail_fast,
+        fail_fast: effective.fail_fast,
         progress: &progress,
         counts: Counts::default(),
         findings: Findings::default(),
         stop: Arc::clone(&settings.stop),
         flaky: flaky::Tracker::default(),
+        junit: cli
+            .output
+            .junit
+            .is_some()
+            .then(|| Junit::new(seeds.len() > 1)),
+        suppressions: config.suppressions.clone(),
+        suppressed: Findings::default(),
+        suppressed_by: HashMap::new(),
     };
     schedule::run(&tests, jobs, &settings, |f| {
         reporter.job_finished(f, &built.root)
@@ -129,10 +162,11 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
     let mut counts = reporter.counts;
     counts.flaky = flaky.len();
+    counts.suppressed = reporter.suppressed.all().len();
     counts.not_run += total - counts.finished() - counts.not_run;
     let distinct = reporter.findings.all();
     let interrupted = cancel.load(Ordering::SeqCst);
-    let code = if interrupted {
+    let mut code = if interrupted {
         exit_code::INTERRUPTED
     } else if counts.any_problem() {
         exit_code::TEST_RUN_FAILED
@@ -148,15 +182,49 @@ pub fn run(cli: Cli) -> Result<i32> {
             human::summary_findings(distinct)
         );
     }
-    eprintln!(
-        "{}",
-        human::summary_line(tests.len(), seeds.len(), &counts, started.elapsed())
-    );
+    if cli.output.verbose > 0 && counts.suppressed > 0 {
+        eprintln!(
+            "{}\n{}",
+            console::style(format!(
+                "{:>12} {} distinct",
+                "Suppressed", counts.suppressed
+            ))
+            .yellow()
+            .bold(),
+            human::suppressed_findings(reporter.suppressed.all(), |id| {
+                reporter.suppressed_by.get(id).map(|r| match &r.reason {
+                    Some(why) => format!("{}: {why}", r.describe()),
+                    None => r.describe(),
+                })
+            })
+        );
+    }
+    let totals = human::summary_line(tests.len(), seeds.len(), &counts, started.elapsed());
+    eprintln!("{totals}");
     if interrupted {
         eprintln!(
             "{}: interrupted; every test process was killed",
             console::style("warning").yellow().bold()
         );
+    }
+    let mut files = Vec::new();
+    if let (Some(report), Some(path)) = (reporter.junit, &cli.output.junit) {
+        files.push(report.write(path, started.elapsed()));
+    }
+    if in_github {
+        github::annotate(distinct, &built.root);
+        files.push(github::write_step_summary(
+            distinct,
+            &console::strip_ansi_codes(&totals),
+        ));
+    }
+    // A report that could not be written fails an otherwise clean run; the
+    // JSON lines still end with `run-finished`.
+    for e in files.into_iter().filter_map(Result::err) {
+        eprintln!("{}: {e:#}", console::style("error").red().bold());
+        if code == exit_code::OK {
+            code = exit_code::SETUP_ERROR;
+        }
     }
     if json_out {
         for d in distinct {
@@ -194,6 +262,11 @@ struct Reporter<'a> {
     findings: Findings,
     stop: Arc<AtomicBool>,
     flaky: flaky::Tracker,
+    junit: Option<Junit>,
+    suppressions: Suppressions,
+    /// Distinct suppressed findings, and the entry that covered each.
+    suppressed: Findings,
+    suppressed_by: HashMap<String, Rule>,
 }
 
 impl Reporter<'_> {
@@ -212,12 +285,17 @@ impl Reporter<'_> {
     fn job_finished(&mut self, f: schedule::Finished, root: &std::path::Path) {
         let test = &self.tests[f.job.test];
         let seed = f.job.seed;
-        let r = outcome::classify(test, &f.outcome, root);
+        let display = test.display_name();
+        let mut r = outcome::classify(test, &f.outcome, root);
+        let rules = self.suppressions.apply(&mut r);
+        for (finding, rule) in r.suppressed.iter().zip(rules) {
+            self.suppressed.add(finding, &display, &test.name, seed);
+            self.suppressed_by.entry(finding.id.clone()).or_insert(rule);
+        }
         self.counts.add(r.status);
         self.flaky.add(f.job.test, seed, r.status, &r.word);
         self.counts.allocations += r.guard.allocations;
         self.counts.guarded += r.guard.guarded;
-        let display = test.display_name();
         if self.json {
             json::emit(&json::test_finished(&test.binary.id, &test.name, seed, &r));
         }
@@ -253,14 +331,13 @@ impl Reporter<'_> {
             ));
         }
         let rerun = human::rerun_command(&self.rerun_base(test), &test.name, seed);
+        let block = |f| human::finding_block(f, &display, &rerun, seed, self.verbose > 0);
         for finding in new_findings {
-            self.progress.println(&human::finding_block(
-                finding,
-                &display,
-                &rerun,
-                seed,
-                self.verbose > 0,
-            ));
+            self.progress.println(&block(finding));
+        }
+        if let Some(junit) = &mut self.junit {
+            let blocks: Vec<String> = r.findings.iter().map(block).collect();
+            junit.add(test, seed, &r, &blocks);
         }
         self.progress.advance(format!(
             "{} passed, {} failed, {} with findings, {} hung",

@@ -6,8 +6,11 @@
 
 mod support;
 
+mod ci;
 mod cli;
 mod crashes;
 mod heap;
 mod processes;
+mod races;
 mod report;
+mod workflows;

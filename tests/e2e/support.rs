@@ -22,6 +22,11 @@ pub fn ffi_check() -> Command {
         .arg("--target-dir")
         .arg(target_dir())
         .env_remove("RUST_BACKTRACE")
+        // This repository's own CI may run on GitHub Actions: tests opt in.
+        .env_remove("GITHUB_ACTIONS")
+        .env_remove("GITHUB_STEP_SUMMARY")
+        .env_remove("FFI_CHECK_CONFIG")
+        .env_remove("FFI_CHECK_PROFILE")
         .env("NO_COLOR", "1");
     cmd
 }
@@ -79,12 +84,12 @@ pub fn run_json(args: &[&str]) -> Run {
         .args(args)
         .output()
         .expect("running cargo-ffi-check");
-    parse(out)
+    parse_output(out)
 }
 
 /// Runs with human output.
 pub fn run_human(args: &[&str]) -> Run {
-    parse(
+    parse_output(
         ffi_check()
             .args(args)
             .output()
@@ -92,7 +97,8 @@ pub fn run_human(args: &[&str]) -> Run {
     )
 }
 
-fn parse(out: Output) -> Run {
+/// Reads a finished command's output.
+pub fn parse_output(out: Output) -> Run {
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     let events = stdout

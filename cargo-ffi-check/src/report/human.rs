@@ -255,6 +255,32 @@ pub fn flaky_block(test: &str, flaky: &crate::flaky::Flaky, rerun: &str) -> Stri
     s
 }
 
+/// One line per distinct suppressed finding, with the entry that covered it
+/// and its reason (for `-v`).
+pub fn suppressed_findings(all: &[Distinct], rule_of: impl Fn(&str) -> Option<String>) -> String {
+    let mut s = String::new();
+    for d in all {
+        let loc = d
+            .finding
+            .location
+            .as_ref()
+            .map_or("-".to_string(), |l| l.short());
+        let tests: Vec<&str> = d.tests.iter().map(String::as_str).collect();
+        let _ = writeln!(
+            s,
+            "  {} {:<18} {loc}  ({} x) {}",
+            d.finding.id,
+            d.finding.kind,
+            d.count,
+            tests.join(", ")
+        );
+        if let Some(rule) = rule_of(&d.finding.id) {
+            let _ = writeln!(s, "      by {rule}");
+        }
+    }
+    s.trim_end().to_string()
+}
+
 fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -282,6 +308,9 @@ pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -
     }
     if c.errors > 0 {
         let _ = write!(s, ", {} could not run", c.errors);
+    }
+    if c.suppressed > 0 {
+        let _ = write!(s, ", {} suppressed", c.suppressed);
     }
     if c.not_run > 0 {
         let _ = write!(s, ", {} not run", c.not_run);

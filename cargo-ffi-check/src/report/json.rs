@@ -44,6 +44,8 @@ pub enum Event<'a> {
         duration_ms: u64,
         /// Findings of this job.
         findings: &'a [Finding],
+        /// Findings of this job that `[[suppress]]` entries covered.
+        suppressed: &'a [Finding],
         /// Allocation requests and how many were guarded.
         allocations: Allocations,
         /// Captured standard output.
@@ -122,6 +124,7 @@ pub fn test_finished<'a>(
         exit: &r.exit,
         duration_ms: r.duration.as_millis() as u64,
         findings: &r.findings,
+        suppressed: &r.suppressed,
         allocations: Allocations {
             total: r.guard.allocations,
             guarded: r.guard.guarded,

@@ -1,8 +1,10 @@
 //! Reporting: live status and findings for people, JSON lines for machines,
 //! and the final summary.
 
+pub mod github;
 pub mod human;
 pub mod json;
+pub mod junit;
 pub mod progress;
 
 use crate::outcome::Status;
@@ -29,6 +31,8 @@ pub struct Counts {
     pub allocations: u64,
     /// Of which guarded.
     pub guarded: u64,
+    /// Distinct findings that `[[suppress]]` entries covered.
+    pub suppressed: usize,
 }
 
 impl Counts {

@@ -1,0 +1,426 @@
+//! `.config/ffi-check.toml` at the workspace root: profiles of run settings
+//! and `[[suppress]]` entries (see [`crate::suppress`]).
+//!
+//! ```toml
+//! [profile.default]
+//! seeds = "0..4"
+//! timeout = "30s"
+//!
+//! [profile.ci]
+//! seeds = "0..16"
+//! fail-fast = false
+//! ```
+//!
+//! A setting comes from, first to last: the command line, the profile chosen
+//! with `--profile-config` / `-P` / `FFI_CHECK_PROFILE`, `[profile.default]`,
+//! the built-in default. `FFI_CHECK_CONFIG=PATH` reads another file instead.
+//! Unknown keys are warnings (a newer version's file still works); a value of
+//! the wrong kind is an error naming the file, the table and the key.
+
+use crate::cli::{GuardSideArg, RunArgs};
+use crate::seeds::Seeds;
+use crate::suppress::Suppressions;
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The file's place under the workspace root.
+pub const FILE: &str = ".config/ffi-check.toml";
+
+/// Built-in defaults, as `--help` states them.
+pub mod defaults {
+    use std::time::Duration;
+    /// `--seeds`.
+    pub const SEEDS: &str = "0";
+    /// `--timeout`.
+    pub const TIMEOUT: Duration = Duration::from_secs(60);
+}
+
+/// Settings of one profile; `None` where the profile does not set them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Profile {
+    /// `seeds`: `"0..16"`, `"1,5,9"` or an integer.
+    pub seeds: Option<Seeds>,
+    /// `timeout`: `"60s"`, `"2m"` or seconds.
+    pub timeout: Option<Duration>,
+    /// `jobs`: parallel tests.
+    pub jobs: Option<usize>,
+    /// `fail-fast`.
+    pub fail_fast: Option<bool>,
+    /// `guard`: preload the guard allocator.
+    pub guard: Option<bool>,
+    /// `guard-side`: `seeded`, `after` or `before`.
+    pub guard_side: Option<GuardSideArg>,
+}
+
+impl Profile {
+    /// `self`'s settings, with `base`'s where `self` has none.
+    fn or(self, base: &Profile) -> Profile {
+        Profile {
+            seeds: self.seeds.or_else(|| base.seeds.clone()),
+            timeout: self.timeout.or(base.timeout),
+            jobs: self.jobs.or(base.jobs),
+            fail_fast: self.fail_fast.or(base.fail_fast),
+            guard: self.guard.or(base.guard),
+            guard_side: self.guard_side.or(base.guard_side),
+        }
+    }
+}
+
+/// The configuration file, read and checked.
+#[derive(Debug, Default)]
+pub struct Config {
+    /// The file as shown in messages (relative to the workspace root when
+    /// inside it); `None` when there is no file.
+    pub shown: Option<String>,
+    /// The profiles by name.
+    profiles: BTreeMap<String, Profile>,
+    /// Warnings about keys this version does not know.
+    pub warnings: Vec<String>,
+    /// The `[[suppress]]` entries.
+    pub suppressions: Suppressions,
+}
+
+/// The file's tables as serde sees them; values are checked one by one.
+#[derive(Deserialize)]
+struct RawFile {
+    #[serde(default)]
+    profile: BTreeMap<String, toml::Table>,
+    #[serde(default)]
+    suppress: Vec<toml::Table>,
+    #[serde(flatten)]
+    other: BTreeMap<String, toml::Value>,
+}
+
+/// Which file to read: `$FFI_CHECK_CONFIG` (which must exist) or the
+/// workspace's `.config/ffi-check.toml` (if it exists).
+fn path(root: &Path) -> Result<Option<PathBuf>> {
+    if let Some(p) = std::env::var_os("FFI_CHECK_CONFIG").filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        if !p.is_file() {
+            bail!(
+                "FFI_CHECK_CONFIG names {}, which is not a file",
+                p.display()
+            );
+        }
+        return Ok(Some(p));
+    }
+    let p = root.join(FILE);
+    Ok(p.is_file().then_some(p))
+}
+
+/// Reads the workspace's configuration (none is fine).
+pub fn load(root: &Path) -> Result<Config> {
+    let Some(path) = path(root)? else {
+        return Ok(Config::default());
+    };
+    let shown = path
+        .strip_prefix(root)
+        .unwrap_or(&path)
+        .display()
+        .to_string();
+    let text = std::fs::read_to_string(&path)
+        .with_context(|| format!("could not read {}", path.display()))?;
+    parse(&text, &shown)
+}
+
+/// Parses a configuration file's text; `shown` names it in messages.
+pub fn parse(text: &str, shown: &str) -> Result<Config> {
+    let raw: RawFile = toml::from_str(text).with_context(|| format!("invalid {shown}"))?;
+    let mut warnings: Vec<String> = raw
+        .other
+        .keys()
+        .map(|k| format!("unknown key `{k}` in {shown}"))
+        .collect();
+    let mut profiles = BTreeMap::new();
+    for (name, table) in &raw.profile {
+        let profile = parse_profile(table, &format!("{shown} [profile.{name}]"), &mut warnings)?;
+        profiles.insert(name.clone(), profile);
+    }
+    let suppressions = Suppressions::parse(&raw.suppress, shown, &mut warnings)?;
+    Ok(Config {
+        shown: Some(shown.to_string()),
+        profiles,
+        warnings,
+        suppressions,
+    })
+}
+
+fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> Result<Profile> {
+    let mut p = Profile::default();
+    for (key, value) in table {
+        let invalid = |why: String| anyhow::anyhow!("invalid value for `{key}` in {at}: {why}");
+        match key.as_str() {
+            "seeds" => {
+                let spec = match value {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(n) => n.to_string(),
+                    _ => {
+                        return Err(invalid(
+                            "expected a string such as \"0..16\" or an integer".into(),
+                        ))
+                    }
+                };
+                p.seeds = Some(Seeds::parse(&spec).map_err(invalid)?);
+            }
+            "timeout" => {
+                let spec = match value {
+                    toml::Value::String(s) => s.clone(),
+                    toml::Value::Integer(n) => n.to_string(),
+                    toml::Value::Float(x) => x.to_string(),
+                    _ => {
+                        return Err(invalid(
+                            "expected a duration such as \"60s\" or a number of seconds".into(),
+                        ))
+                    }
+                };
+                p.timeout = Some(crate::duration::parse(&spec).map_err(invalid)?);
+            }
+            "jobs" => match value.as_integer() {
+                Some(n) if n >= 1 => p.jobs = Some(n as usize),
+                _ => return Err(invalid("expected a positive integer".into())),
+            },
+            "fail-fast" => {
+                p.fail_fast = Some(
+                    value
+                        .as_bool()
+                        .ok_or_else(|| invalid("expected true or false".into()))?,
+                )
+            }
+            "guard" => {
+                p.guard = Some(
+                    value
+                        .as_bool()
+                        .ok_or_else(|| invalid("expected true or false".into()))?,
+                )
+            }
+            "guard-side" => {
+                let side = value
+                    .as_str()
+                    .and_then(|s| GuardSideArg::from_str(s, false).ok())
+                    .ok_or_else(|| {
+                        invalid("expected \"seeded\", \"after\" or \"before\"".into())
+                    })?;
+                p.guard_side = Some(side);
+            }
+            _ => warnings.push(format!("unknown key `{key}` in {at}")),
+        }
+    }
+    Ok(p)
+}
+
+impl Config {
+    /// `[profile.default]` merged under the named profile (`None` or
+    /// `"default"`: the default profile alone). A named profile that the
+    /// file does not define is an error.
+    pub fn profile(&self, name: Option<&str>) -> Result<Profile> {
+        let default = self.profiles.get("default").cloned().unwrap_or_default();
+        let Some(name) = name.filter(|n| *n != "default") else {
+            return Ok(default);
+        };
+        match (self.profiles.get(name), &self.shown) {
+            (Some(p), _) => Ok(p.clone().or(&default)),
+            (None, Some(shown)) => {
+                let known: Vec<&str> = self.profiles.keys().map(String::as_str).collect();
+                bail!(
+                    "profile `{name}` is not defined in {shown} (it defines: {})",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )
+            }
+            (None, None) => {
+                bail!("profile `{name}` needs {FILE} in the workspace root, which does not exist")
+            }
+        }
+    }
+}
+
+/// The settings a run uses, after the command line, the profile and the
+/// built-in defaults have had their say.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Effective {
+    /// The seeds.
+    pub seeds: Seeds,
+    /// Per-job timeout.
+    pub timeout: Duration,
+    /// Parallel jobs (`None`: available parallelism).
+    pub jobs: Option<usize>,
+    /// Stop starting tests after the first problem.
+    pub fail_fast: bool,
+    /// Preload the guard allocator.
+    pub guard: bool,
+    /// Where guard pages go.
+    pub guard_side: GuardSideArg,
+}
+
+impl Effective {
+    /// Command line over profile over built-in defaults.
+    pub fn resolve(cli: &RunArgs, profile: &Profile) -> Effective {
+        let fail_fast = if cli.fail_fast {
+            Some(true)
+        } else if cli.no_fail_fast {
+            Some(false)
+        } else {
+            None
+        };
+        let guard = if cli.no_guard {
+            Some(false)
+        } else if cli.guard {
+            Some(true)
+        } else {
+            None
+        };
+        Effective {
+            seeds: cli
+                .seeds
+                .clone()
+                .or_else(|| profile.seeds.clone())
+                .unwrap_or_else(|| Seeds::parse(defaults::SEEDS).expect("valid default")),
+            timeout: cli.timeout.or(profile.timeout).unwrap_or(defaults::TIMEOUT),
+            jobs: cli.jobs.or(profile.jobs),
+            fail_fast: fail_fast.or(profile.fail_fast).unwrap_or(false),
+            guard: guard.or(profile.guard).unwrap_or(true),
+            guard_side: cli
+                .guard_side
+                .or(profile.guard_side)
+                .unwrap_or(GuardSideArg::Seeded),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const FILE_TEXT: &str = r#"
+        [profile.default]
+        seeds = "0..3"
+        timeout = "5s"
+        jobs = 2
+        colour = "red"
+
+        [profile.ci]
+        seeds = 7
+        fail-fast = true
+        guard = false
+        guard-side = "before"
+    "#;
+
+    #[test]
+    fn a_named_profile_falls_back_on_the_default_one() {
+        let c = parse(FILE_TEXT, ".config/ffi-check.toml").unwrap();
+        assert_eq!(
+            c.warnings,
+            ["unknown key `colour` in .config/ffi-check.toml [profile.default]"]
+        );
+        let ci = c.profile(Some("ci")).unwrap();
+        assert_eq!(ci.seeds.unwrap().as_slice(), [7]);
+        assert_eq!(ci.timeout, Some(Duration::from_secs(5)));
+        assert_eq!(ci.jobs, Some(2));
+        assert_eq!(ci.fail_fast, Some(true));
+        assert_eq!(ci.guard, Some(false));
+        assert_eq!(ci.guard_side, Some(GuardSideArg::Before));
+        let default = c.profile(None).unwrap();
+        assert_eq!(default.seeds.unwrap().as_slice(), [0, 1, 2]);
+        assert_eq!(default.guard, None);
+        assert_eq!(c.profile(Some("default")).unwrap().jobs, Some(2));
+        let err = c.profile(Some("nightly")).unwrap_err().to_string();
+        assert!(err.contains("profile `nightly` is not defined"), "{err}");
+        assert!(err.contains("ci, default"), "{err}");
+    }
+
+    #[test]
+    fn invalid_values_name_the_file_the_table_and_the_key() {
+        for (text, says) in [
+            (
+                "[profile.default]\nseeds = \"9..3\"",
+                "`seeds` in f.toml [profile.default]: seed range `9..3` is empty",
+            ),
+            (
+                "[profile.x]\ntimeout = true",
+                "`timeout` in f.toml [profile.x]: expected a duration",
+            ),
+            (
+                "[profile.x]\njobs = 0",
+                "`jobs` in f.toml [profile.x]: expected a positive integer",
+            ),
+            (
+                "[profile.x]\nguard = \"yes\"",
+                "`guard` in f.toml [profile.x]: expected true or false",
+            ),
+            (
+                "[profile.x]\nguard-side = \"left\"",
+                "`guard-side` in f.toml [profile.x]",
+            ),
+            (
+                "[profile.x]\nfail-fast = 1",
+                "`fail-fast` in f.toml [profile.x]",
+            ),
+        ] {
+            let err = parse(text, "f.toml").unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+        let err = format!("{:#}", parse("[profile", "f.toml").unwrap_err());
+        assert!(err.starts_with("invalid f.toml"), "{err}");
+    }
+
+    #[test]
+    fn unknown_tables_are_warnings() {
+        let c = parse("[telemetry]\nx = 1\n", "f.toml").unwrap();
+        assert_eq!(c.warnings, ["unknown key `telemetry` in f.toml"]);
+    }
+
+    #[test]
+    fn the_command_line_wins_then_the_profile_then_the_defaults() {
+        use clap::Parser;
+        let args = |a: &[&str]| {
+            crate::cli::Cli::try_parse_from(std::iter::once("x").chain(a.iter().copied()))
+                .unwrap()
+                .run
+        };
+        let profile = Profile {
+            seeds: Some(Seeds::parse("3").unwrap()),
+            timeout: None,
+            jobs: Some(4),
+            fail_fast: Some(true),
+            guard: Some(false),
+            guard_side: Some(GuardSideArg::After),
+        };
+        let e = Effective::resolve(&args(&[]), &profile);
+        assert_eq!(e.seeds.as_slice(), [3]);
+        assert_eq!(e.timeout, defaults::TIMEOUT);
+        assert_eq!(e.jobs, Some(4));
+        assert!(e.fail_fast && !e.guard);
+        assert_eq!(e.guard_side, GuardSideArg::After);
+        let e = Effective::resolve(
+            &args(&[
+                "--seeds",
+                "1,2",
+                "--timeout",
+                "2s",
+                "-j",
+                "1",
+                "--no-fail-fast",
+                "--guard",
+                "--guard-side",
+                "before",
+            ]),
+            &profile,
+        );
+        assert_eq!(e.seeds.as_slice(), [1, 2]);
+        assert_eq!(e.timeout, Duration::from_secs(2));
+        assert_eq!(e.jobs, Some(1));
+        assert!(!e.fail_fast && e.guard);
+        assert_eq!(e.guard_side, GuardSideArg::Before);
+        let e = Effective::resolve(&args(&[]), &Profile::default());
+        assert_eq!(e.seeds.as_slice(), [0]);
+        assert_eq!((e.jobs, e.fail_fast, e.guard), (None, false, true));
+        assert_eq!(e.guard_side, GuardSideArg::Seeded);
+    }
+}
