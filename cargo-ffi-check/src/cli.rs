@@ -132,13 +132,17 @@ pub struct RunArgs {
     /// allocator's layout). By default, trapped system calls (futex, clone,
     /// kill, pipe and socket I/O, wait, sleep) are delayed, signals held and
     /// threads starved as the seed decides, to shake out ordering bugs.
-    #[arg(long)]
+    #[arg(long, overrides_with = "schedule")]
     pub no_schedule: bool,
+    /// Run under the seeded schedule (the default; overrides `schedule =
+    /// false` in the configuration).
+    #[arg(long, overrides_with = "no_schedule")]
+    pub schedule: bool,
     /// Declare a hang once every thread of the test has been blocked in a
     /// wait without timeout, using no CPU, for this long (`off`: only the
-    /// timeout ends a stuck test).
-    #[arg(long, default_value = "2s", value_parser = parse_grace, value_name = "DURATION")]
-    pub hang_grace: Grace,
+    /// timeout ends a stuck test) [default: 2s].
+    #[arg(long, value_parser = parse_grace, value_name = "DURATION")]
+    pub hang_grace: Option<Grace>,
     /// Preload the guard allocator (the default; overrides `guard = false`
     /// in the configuration).
     #[arg(long, overrides_with = "no_guard")]
@@ -163,7 +167,8 @@ pub struct RunArgs {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Grace(pub Option<Duration>);
 
-fn parse_grace(s: &str) -> Result<Grace, String> {
+/// Parses `off` or a duration (`2s`, `500ms`).
+pub fn parse_grace(s: &str) -> Result<Grace, String> {
     if s == "off" {
         return Ok(Grace(None));
     }

@@ -17,7 +17,7 @@
 //! Unknown keys are warnings (a newer version's file still works); a value of
 //! the wrong kind is an error naming the file, the table and the key.
 
-use crate::cli::{GuardSideArg, RunArgs};
+use crate::cli::{Grace, GuardSideArg, RunArgs};
 use crate::seeds::Seeds;
 use crate::suppress::Suppressions;
 use anyhow::{bail, Context, Result};
@@ -37,6 +37,8 @@ pub mod defaults {
     pub const SEEDS: &str = "0";
     /// `--timeout`.
     pub const TIMEOUT: Duration = Duration::from_secs(60);
+    /// `--hang-grace`.
+    pub const HANG_GRACE: Duration = Duration::from_secs(2);
 }
 
 /// Settings of one profile; `None` where the profile does not set them.
@@ -54,6 +56,10 @@ pub struct Profile {
     pub guard: Option<bool>,
     /// `guard-side`: `seeded`, `after` or `before`.
     pub guard_side: Option<GuardSideArg>,
+    /// `schedule`: run under the seeded schedule.
+    pub schedule: Option<bool>,
+    /// `hang-grace`: `"2s"`, seconds, or `"off"`.
+    pub hang_grace: Option<Grace>,
 }
 
 impl Profile {
@@ -66,6 +72,8 @@ impl Profile {
             fail_fast: self.fail_fast.or(base.fail_fast),
             guard: self.guard.or(base.guard),
             guard_side: self.guard_side.or(base.guard_side),
+            schedule: self.schedule.or(base.schedule),
+            hang_grace: self.hang_grace.or(base.hang_grace),
         }
     }
 }
@@ -206,6 +214,26 @@ fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> R
                     })?;
                 p.guard_side = Some(side);
             }
+            "schedule" => {
+                p.schedule = Some(
+                    value
+                        .as_bool()
+                        .ok_or_else(|| invalid("expected true or false".into()))?,
+                )
+            }
+            "hang-grace" => {
+                let spec =
+                    match value {
+                        toml::Value::String(s) => s.clone(),
+                        toml::Value::Integer(n) => n.to_string(),
+                        toml::Value::Float(x) => x.to_string(),
+                        _ => return Err(invalid(
+                            "expected a duration such as \"2s\", a number of seconds or \"off\""
+                                .into(),
+                        )),
+                    };
+                p.hang_grace = Some(crate::cli::parse_grace(&spec).map_err(invalid)?);
+            }
             _ => warnings.push(format!("unknown key `{key}` in {at}")),
         }
     }
@@ -257,6 +285,11 @@ pub struct Effective {
     pub guard: bool,
     /// Where guard pages go.
     pub guard_side: GuardSideArg,
+    /// Run under the seeded schedule.
+    pub schedule: bool,
+    /// How long every thread must be stuck before a hang is declared
+    /// (`None`: only the timeout ends a stuck test).
+    pub hang_grace: Option<Duration>,
 }
 
 impl Effective {
@@ -276,6 +309,13 @@ impl Effective {
         } else {
             None
         };
+        let schedule = if cli.no_schedule {
+            Some(false)
+        } else if cli.schedule {
+            Some(true)
+        } else {
+            None
+        };
         Effective {
             seeds: cli
                 .seeds
@@ -290,6 +330,12 @@ impl Effective {
                 .guard_side
                 .or(profile.guard_side)
                 .unwrap_or(GuardSideArg::Seeded),
+            schedule: schedule.or(profile.schedule).unwrap_or(true),
+            hang_grace: cli
+                .hang_grace
+                .or(profile.hang_grace)
+                .unwrap_or(Grace(Some(defaults::HANG_GRACE)))
+                .0,
         }
     }
 }
@@ -310,6 +356,8 @@ mod tests {
         fail-fast = true
         guard = false
         guard-side = "before"
+        schedule = false
+        hang-grace = "off"
     "#;
 
     #[test]
@@ -326,6 +374,8 @@ mod tests {
         assert_eq!(ci.fail_fast, Some(true));
         assert_eq!(ci.guard, Some(false));
         assert_eq!(ci.guard_side, Some(GuardSideArg::Before));
+        assert_eq!(ci.schedule, Some(false));
+        assert_eq!(ci.hang_grace, Some(Grace(None)));
         let default = c.profile(None).unwrap();
         assert_eq!(default.seeds.unwrap().as_slice(), [0, 1, 2]);
         assert_eq!(default.guard, None);
@@ -362,6 +412,14 @@ mod tests {
                 "[profile.x]\nfail-fast = 1",
                 "`fail-fast` in f.toml [profile.x]",
             ),
+            (
+                "[profile.x]\nschedule = \"on\"",
+                "`schedule` in f.toml [profile.x]: expected true or false",
+            ),
+            (
+                "[profile.x]\nhang-grace = \"soon\"",
+                "`hang-grace` in f.toml [profile.x]",
+            ),
         ] {
             let err = parse(text, "f.toml").unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
@@ -391,8 +449,12 @@ mod tests {
             fail_fast: Some(true),
             guard: Some(false),
             guard_side: Some(GuardSideArg::After),
+            schedule: Some(false),
+            hang_grace: Some(Grace(Some(Duration::from_millis(500)))),
         };
         let e = Effective::resolve(&args(&[]), &profile);
+        assert!(!e.schedule);
+        assert_eq!(e.hang_grace, Some(Duration::from_millis(500)));
         assert_eq!(e.seeds.as_slice(), [3]);
         assert_eq!(e.timeout, defaults::TIMEOUT);
         assert_eq!(e.jobs, Some(4));
@@ -410,6 +472,9 @@ mod tests {
                 "--guard",
                 "--guard-side",
                 "before",
+                "--schedule",
+                "--hang-grace",
+                "off",
             ]),
             &profile,
         );
@@ -418,7 +483,13 @@ mod tests {
         assert_eq!(e.jobs, Some(1));
         assert!(!e.fail_fast && e.guard);
         assert_eq!(e.guard_side, GuardSideArg::Before);
+        assert!(e.schedule);
+        assert_eq!(e.hang_grace, None);
+        let e = Effective::resolve(&args(&["--no-schedule"]), &Profile::default());
+        assert!(!e.schedule);
         let e = Effective::resolve(&args(&[]), &Profile::default());
+        assert!(e.schedule);
+        assert_eq!(e.hang_grace, Some(defaults::HANG_GRACE));
         assert_eq!(e.seeds.as_slice(), [0]);
         assert_eq!((e.jobs, e.fail_fast, e.guard), (None, false, true));
         assert_eq!(e.guard_side, GuardSideArg::Seeded);

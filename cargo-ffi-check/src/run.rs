@@ -83,8 +83,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         stop: Arc::new(AtomicBool::new(false)),
         guard: effective.guard,
         guard_side: effective.guard_side.into(),
-        schedule: !cli.run.no_schedule,
-        hang_grace: cli.run.hang_grace.0,
+        schedule: effective.schedule,
+        hang_grace: effective.hang_grace,
     };
     let json_out = cli.output.message_format == MessageFormat::Json;
     if json_out {

@@ -298,6 +298,9 @@ fn actionlint_accepts_every_workflow_where_it_is_installed() {
     );
 }
 
+/// The condition that keeps the example jobs from running in this repository.
+const SELF_SKIP: &str = "if: ${{ !endsWith(github.repository, '/cargo-ffi-check') }}";
+
 #[test]
 fn the_example_workflows_run_the_documented_commands() {
     let read = |name: &str| std::fs::read_to_string(workflows_dir().join(name)).unwrap();
@@ -309,17 +312,24 @@ fn the_example_workflows_run_the_documented_commands() {
     assert!(single.contains("path: target/ffi-check/junit.xml"));
     let parts = read("ffi-check-partitioned-example.yml");
     assert!(parts.contains("--partition hash:${{ matrix.share }}/3"));
-    // The README shows the example as it is.
+    // The examples must not run (and fail on their OWNER placeholder) in
+    // this repository: each job skips itself here.
+    for example in [&single, &parts] {
+        assert_eq!(example.matches(SELF_SKIP).count(), 1, "{example}");
+    }
+    // The README shows the example as users copy it: without its comment
+    // header and without the line that skips it in this repository.
     let readme =
         std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("../README.md"))
             .unwrap();
     let body: String = single
         .lines()
         .skip_while(|l| l.starts_with('#'))
+        .filter(|l| !l.trim_start().starts_with('#') && l.trim() != SELF_SKIP)
         .map(|l| format!("{l}\n"))
         .collect();
     assert!(
         readme.contains(&format!("```yaml\n{body}```")),
-        "README.md must show ffi-check-example.yml without its comment header"
+        "README.md must show ffi-check-example.yml without its comments and its `if:` line"
     );
 }

@@ -181,3 +181,34 @@ fn the_workspace_config_file_is_found_at_the_workspace_root() {
         run.stderr
     );
 }
+
+#[test]
+fn schedule_and_hang_grace_come_from_the_profile() {
+    let config = "[profile.default]\nschedule = false\nhang-grace = \"500ms\"\n";
+    let deadlock = ["-p", "races", "--exact", "tests::lock_order_inversion"];
+    let run = run_with_config("schedule-off", config, &[], &deadlock);
+    let job = run.one("tests::lock_order_inversion");
+    assert_eq!(job["status"], "hung", "{}", run.stderr);
+    let hang = &job["findings"][0];
+    assert_eq!(hang["events"], serde_json::json!([]), "schedule = false");
+    assert!(
+        hang["message"].as_str().unwrap().contains("for 500 ms"),
+        "hang-grace from the profile: {hang}"
+    );
+
+    // `--schedule` undoes the profile's `schedule = false`, and
+    // `--hang-grace off` its grace: the timeout ends the deadlock.
+    let flags = [
+        &deadlock[..],
+        &["--schedule", "--hang-grace", "off", "--timeout", "2s"],
+    ]
+    .concat();
+    let run = run_with_config("schedule-on", config, &[], &flags);
+    let job = run.one("tests::lock_order_inversion");
+    assert_eq!(job["status"], "timed-out", "{}", run.stderr);
+    let timeout = &job["findings"][0];
+    assert!(
+        !timeout["events"].as_array().unwrap().is_empty(),
+        "--schedule: {timeout}"
+    );
+}
