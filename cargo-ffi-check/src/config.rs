@@ -160,84 +160,59 @@ pub fn parse(text: &str, shown: &str) -> Result<Config> {
 fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> Result<Profile> {
     let mut p = Profile::default();
     for (key, value) in table {
-        let invalid = |why: String| anyhow::anyhow!("invalid value for `{key}` in {at}: {why}");
+        let invalid = |why: &str| anyhow::anyhow!("invalid value for `{key}` in {at}: {why}");
+        let boolean = || {
+            value
+                .as_bool()
+                .ok_or_else(|| invalid("expected true or false"))
+        };
         match key.as_str() {
             "seeds" => {
-                let spec = match value {
-                    toml::Value::String(s) => s.clone(),
-                    toml::Value::Integer(n) => n.to_string(),
-                    _ => {
-                        return Err(invalid(
-                            "expected a string such as \"0..16\" or an integer".into(),
-                        ))
-                    }
-                };
-                p.seeds = Some(Seeds::parse(&spec).map_err(invalid)?);
+                let spec = scalar_text(value, false)
+                    .ok_or_else(|| invalid("expected a string such as \"0..16\" or an integer"))?;
+                p.seeds = Some(Seeds::parse(&spec).map_err(|e| invalid(&e))?);
             }
             "timeout" => {
-                let spec = match value {
-                    toml::Value::String(s) => s.clone(),
-                    toml::Value::Integer(n) => n.to_string(),
-                    toml::Value::Float(x) => x.to_string(),
-                    _ => {
-                        return Err(invalid(
-                            "expected a duration such as \"60s\" or a number of seconds".into(),
-                        ))
-                    }
-                };
-                p.timeout = Some(crate::duration::parse(&spec).map_err(invalid)?);
+                let spec = scalar_text(value, true).ok_or_else(|| {
+                    invalid("expected a duration such as \"60s\" or a number of seconds")
+                })?;
+                p.timeout = Some(crate::duration::parse(&spec).map_err(|e| invalid(&e))?);
             }
             "jobs" => match value.as_integer() {
                 Some(n) if n >= 1 => p.jobs = Some(n as usize),
-                _ => return Err(invalid("expected a positive integer".into())),
+                _ => return Err(invalid("expected a positive integer")),
             },
-            "fail-fast" => {
-                p.fail_fast = Some(
-                    value
-                        .as_bool()
-                        .ok_or_else(|| invalid("expected true or false".into()))?,
-                )
-            }
-            "guard" => {
-                p.guard = Some(
-                    value
-                        .as_bool()
-                        .ok_or_else(|| invalid("expected true or false".into()))?,
-                )
-            }
+            "fail-fast" => p.fail_fast = Some(boolean()?),
+            "guard" => p.guard = Some(boolean()?),
             "guard-side" => {
                 let side = value
                     .as_str()
                     .and_then(|s| GuardSideArg::from_str(s, false).ok())
-                    .ok_or_else(|| {
-                        invalid("expected \"seeded\", \"after\" or \"before\"".into())
-                    })?;
+                    .ok_or_else(|| invalid("expected \"seeded\", \"after\" or \"before\""))?;
                 p.guard_side = Some(side);
             }
-            "schedule" => {
-                p.schedule = Some(
-                    value
-                        .as_bool()
-                        .ok_or_else(|| invalid("expected true or false".into()))?,
-                )
-            }
+            "schedule" => p.schedule = Some(boolean()?),
             "hang-grace" => {
-                let spec =
-                    match value {
-                        toml::Value::String(s) => s.clone(),
-                        toml::Value::Integer(n) => n.to_string(),
-                        toml::Value::Float(x) => x.to_string(),
-                        _ => return Err(invalid(
-                            "expected a duration such as \"2s\", a number of seconds or \"off\""
-                                .into(),
-                        )),
-                    };
-                p.hang_grace = Some(crate::cli::parse_grace(&spec).map_err(invalid)?);
+                let spec = scalar_text(value, true).ok_or_else(|| {
+                    invalid("expected a duration such as \"2s\", a number of seconds or \"off\"")
+                })?;
+                p.hang_grace = Some(crate::cli::parse_grace(&spec).map_err(|e| invalid(&e))?);
             }
             _ => warnings.push(format!("unknown key `{key}` in {at}")),
         }
     }
     Ok(p)
+}
+
+/// A string or integer value (and a float when `float`) as the text the
+/// matching command-line option would take; `None` for other kinds.
+fn scalar_text(value: &toml::Value, float: bool) -> Option<String> {
+    match value {
+        toml::Value::String(s) => Some(s.clone()),
+        toml::Value::Integer(n) => Some(n.to_string()),
+        toml::Value::Float(x) if float => Some(x.to_string()),
+        _ => None,
+    }
 }
 
 impl Config {

@@ -199,24 +199,33 @@ pub fn finding_block(f: &Finding, test: &str, rerun: &str, seed: u64, verbose: b
 pub fn summary_findings(all: &[Distinct]) -> String {
     let mut s = String::new();
     for d in all {
-        let loc = d
-            .finding
-            .location
-            .as_ref()
-            .map_or("-".to_string(), |l| l.short());
         let seeds: Vec<String> = d.seeds.iter().map(|s| s.to_string()).collect();
-        let tests: Vec<&str> = d.tests.iter().map(String::as_str).collect();
         let _ = writeln!(
             s,
-            "  {} {:<18} {loc}  ({} x, seeds {}) {}",
+            "  {} {:<18} {}  ({} x, seeds {}) {}",
             d.finding.id,
             d.finding.kind,
+            short_location(d),
             d.count,
             seeds.join(","),
-            tests.join(", ")
+            tests_of(d)
         );
     }
     s.trim_end().to_string()
+}
+
+/// The tests that showed a distinct finding, comma-separated.
+fn tests_of(d: &Distinct) -> String {
+    let tests: Vec<&str> = d.tests.iter().map(String::as_str).collect();
+    tests.join(", ")
+}
+
+/// A distinct finding's location as `file:line`, or `-` without one.
+fn short_location(d: &Distinct) -> String {
+    d.finding
+        .location
+        .as_ref()
+        .map_or("-".to_string(), |l| l.short())
 }
 
 /// Seeds as a short list: `0-3,7,9-10`.
@@ -260,19 +269,14 @@ pub fn flaky_block(test: &str, flaky: &crate::flaky::Flaky, rerun: &str) -> Stri
 pub fn suppressed_findings(all: &[Distinct], rule_of: impl Fn(&str) -> Option<String>) -> String {
     let mut s = String::new();
     for d in all {
-        let loc = d
-            .finding
-            .location
-            .as_ref()
-            .map_or("-".to_string(), |l| l.short());
-        let tests: Vec<&str> = d.tests.iter().map(String::as_str).collect();
         let _ = writeln!(
             s,
-            "  {} {:<18} {loc}  ({} x) {}",
+            "  {} {:<18} {}  ({} x) {}",
             d.finding.id,
             d.finding.kind,
+            short_location(d),
             d.count,
-            tests.join(", ")
+            tests_of(d)
         );
         if let Some(rule) = rule_of(&d.finding.id) {
             let _ = writeln!(s, "      by {rule}");

@@ -344,6 +344,10 @@ impl Supervisor {
 
     fn handle(&mut self, w: Wait) {
         if let Wait::Signal(tid, _) | Wait::Event(tid, _, _) | Wait::SyscallExit(tid) = w {
+            // (An exit event still counts the process's allocations.)
+            if self.killing && !matches!(w, Wait::Event(_, _, libc::PTRACE_EVENT_EXIT)) {
+                return self.let_die(tid);
+            }
             if let Some(t) = self.tasks.get_mut(&tid) {
                 t.group_stopped = false;
             }
@@ -931,5 +935,25 @@ impl Supervisor {
             }
             libc::kill(-self.main, libc::SIGKILL);
         }
+        // A thread whose stop was taken from wait but not resumed (the
+        // thread dump waits for any stop; a held thread) stays stopped, and
+        // SIGKILL does not wake one stopped at its exit event: let each go,
+        // or its process never dies and the supervisor waits for ever.
+        for &tid in self.tasks.keys() {
+            let _ = ptrace::cont(tid, 0);
+        }
+    }
+
+    /// While everything is being killed, a stop only needs letting go; a
+    /// process not seen before (its fork event came during the thread
+    /// dump) is killed first.
+    fn let_die(&mut self, tid: i32) {
+        let known = self.tasks.contains_key(&tid);
+        let pid = self.pid_of(tid);
+        if !known {
+            // SAFETY: kill has no memory-safety preconditions; pid is our tracee.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        let _ = ptrace::cont(tid, 0);
     }
 }
