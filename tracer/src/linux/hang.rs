@@ -69,7 +69,7 @@ impl HangDetector {
 }
 
 /// Whether a thread is in a wait that nothing but another thread ends.
-fn blocked_indefinitely(t: &Seen) -> bool {
+pub fn blocked_indefinitely(t: &Seen) -> bool {
     if t.group_stopped {
         return true;
     }

@@ -9,7 +9,7 @@
 use crate::linux::capture::Capture;
 use crate::linux::chaos::{self, Chaos};
 use crate::linux::fault::{self, Analyzer};
-use crate::linux::hang::{HangDetector, Seen};
+use crate::linux::hang::{self, HangDetector, Seen};
 use crate::linux::journal::Journal;
 use crate::linux::ptrace::{self, Wait};
 use crate::linux::timer::Timer;
@@ -431,7 +431,7 @@ impl Supervisor {
                 let (who, event) = self.next_event(tid);
                 if let Some(d) = self
                     .chaos
-                    .as_mut()
+                    .as_ref()
                     .and_then(|c| c.at_signal(who.logical, event, sig))
                 {
                     self.hold(tid, d, Resume::Cont(sig));
@@ -463,8 +463,18 @@ impl Supervisor {
         }
     }
 
-    /// Keeps `tid` stopped for `d`, then resumes it with `resume`.
+    /// Keeps `tid` stopped for `d`, then resumes it with `resume`; resumes
+    /// it now when the delay could not change any order (no other thread
+    /// can act meanwhile) or the schedule's budget is spent.
     fn hold(&mut self, tid: i32, d: Duration, resume: Resume) {
+        let charged = if self.others_can_act(tid) {
+            self.chaos.as_mut().and_then(|c| c.spend(d))
+        } else {
+            None
+        };
+        let Some(d) = charged else {
+            return self.release(tid, resume);
+        };
         self.journal.held(d.as_micros() as u64);
         self.held.push(Held {
             tid,
@@ -472,6 +482,21 @@ impl Supervisor {
             resume,
         });
         self.arm_timer();
+    }
+
+    /// Whether a thread of the test other than `tid` could act while `tid`
+    /// is held: one that runs, sleeps for a while, waits with a timeout or
+    /// is held itself. When every other thread is blocked until some thread
+    /// acts (or there is none), holding `tid` only costs time.
+    fn others_can_act(&self, tid: i32) -> bool {
+        self.tasks.iter().any(|(&other, t)| {
+            other != tid
+                && !hang::blocked_indefinitely(&Seen {
+                    pid: t.pid,
+                    tid: other,
+                    group_stopped: t.group_stopped,
+                })
+        })
     }
 
     fn release(&mut self, tid: i32, how: Resume) {
@@ -499,7 +524,7 @@ impl Supervisor {
         self.journal.record(pid, tid, call.describe());
         let (who, event) = self.next_event(tid);
         let blocking = chaos::is_blocking(call.nr, &call.args);
-        let Some(chaos) = self.chaos.as_mut() else {
+        let Some(chaos) = self.chaos.as_ref() else {
             return resume(tid, 0);
         };
         let decision = chaos.at_entry(who, event, call.nr, blocking);
@@ -545,7 +570,9 @@ impl Supervisor {
         let now = Instant::now();
         let mut i = 0;
         while i < self.held.len() {
-            if self.held[i].until <= now {
+            // Due, or nobody else can act any more: the rest of the hold
+            // would only cost time.
+            if self.held[i].until <= now || !self.others_can_act(self.held[i].tid) {
                 let h = self.held.swap_remove(i);
                 self.release(h.tid, h.resume);
             } else {
