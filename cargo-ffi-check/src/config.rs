@@ -267,30 +267,22 @@ pub struct Effective {
     pub hang_grace: Option<Duration>,
 }
 
+/// A `--x` / `--no-x` pair (clap lets at most one be set: the last given)
+/// as the setting it makes, or `None` when neither is given.
+fn switch(on: bool, off: bool) -> Option<bool> {
+    match (on, off) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    }
+}
+
 impl Effective {
     /// Command line over profile over built-in defaults.
     pub fn resolve(cli: &RunArgs, profile: &Profile) -> Effective {
-        let fail_fast = if cli.fail_fast {
-            Some(true)
-        } else if cli.no_fail_fast {
-            Some(false)
-        } else {
-            None
-        };
-        let guard = if cli.no_guard {
-            Some(false)
-        } else if cli.guard {
-            Some(true)
-        } else {
-            None
-        };
-        let schedule = if cli.no_schedule {
-            Some(false)
-        } else if cli.schedule {
-            Some(true)
-        } else {
-            None
-        };
+        let fail_fast = switch(cli.fail_fast, cli.no_fail_fast);
+        let guard = switch(cli.guard, cli.no_guard);
+        let schedule = switch(cli.schedule, cli.no_schedule);
         Effective {
             seeds: cli
                 .seeds
