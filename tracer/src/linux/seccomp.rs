@@ -94,13 +94,14 @@ enum Label {
     AllowLast,
 }
 
+/// A BPF instruction that does not jump.
 fn stmt(code: u16, k: u32) -> libc::sock_filter {
-    libc::sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+    jump(code, k, 0, 0)
+}
+
+/// A conditional BPF jump: on true skip `jt` instructions, else `jf`.
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
 }
 
 /// A compiled filter, ready to install.
@@ -113,20 +114,10 @@ impl Filter {
     pub fn new() -> Filter {
         let mut body = vec![
             Insn::Plain(stmt(LD_W_ABS, DATA_ARCH)),
-            Insn::Plain(libc::sock_filter {
-                code: JEQ_K,
-                jt: 1,
-                jf: 0,
-                k: AUDIT_ARCH_X86_64,
-            }),
+            Insn::Plain(jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0)),
             Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)),
             Insn::Plain(stmt(LD_W_ABS, DATA_NR)),
-            Insn::Plain(libc::sock_filter {
-                code: JGE_K,
-                jt: 0,
-                jf: 1,
-                k: X32_SYSCALL_BIT,
-            }),
+            Insn::Plain(jump(JGE_K, X32_SYSCALL_BIT, 0, 1)),
             Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)),
         ];
         body.extend(
@@ -167,18 +158,8 @@ impl Filter {
             .enumerate()
             .map(|(i, insn)| match *insn {
                 Insn::Plain(f) => f,
-                Insn::JumpIfEq(k, to) => libc::sock_filter {
-                    code: JEQ_K,
-                    jt: offset(i, to),
-                    jf: 0,
-                    k,
-                },
-                Insn::JumpIfGt(k, yes, no) => libc::sock_filter {
-                    code: JGT_K,
-                    jt: offset(i, yes),
-                    jf: offset(i, no),
-                    k,
-                },
+                Insn::JumpIfEq(k, to) => jump(JEQ_K, k, offset(i, to), 0),
+                Insn::JumpIfGt(k, yes, no) => jump(JGT_K, k, offset(i, yes), offset(i, no)),
             })
             .collect();
         Filter { program }
