@@ -1,24 +1,21 @@
-//! The Linux x86-64 implementation: supervisor, decoder, unwinder, symbolizer.
+//! The Linux x86-64 implementation, one folder per role:
+//!
+//! - [`process`]: starting and controlling traced processes (ptrace, spawn,
+//!   the watchdog and timer that wake the supervisor, output capture,
+//!   reading tracee memory and `/proc`);
+//! - [`fault`]: explaining a fault (decoding the instruction, the guard
+//!   allocator's table, performing heap accesses for keep-going);
+//! - [`symbols`]: address space maps, unwinding and symbolization;
+//! - [`schedule`]: the seeded schedule (the seccomp filter, its decisions,
+//!   the journal of events);
+//! - [`hang`]: early hang detection and lock owners;
+//! - [`supervisor`]: the event loop that ties them together.
 
-mod capture;
-mod chaos;
-pub mod decode;
-mod emulate;
 mod fault;
 mod hang;
-mod heap;
-mod journal;
-mod locks;
-pub mod maps;
-pub mod memory;
-mod ptrace;
-mod seccomp;
-mod spawn;
+mod process;
+mod schedule;
 mod supervisor;
-pub mod symbolize;
-mod threads;
-mod timer;
-pub mod unwind;
-mod watchdog;
+mod symbols;
 
 pub use supervisor::{check_ptrace_permitted, run};

@@ -7,7 +7,7 @@
 //! interval, so a signal that lands just before `waitpid` is entered delays
 //! the supervisor by one interval at most, never forever.
 
-use crate::linux::watchdog::WAKE_SIGNAL;
+use crate::linux::process::watchdog::WAKE_SIGNAL;
 use std::io;
 use std::time::Duration;
 
@@ -26,7 +26,7 @@ fn timespec(d: Duration) -> libc::timespec {
 impl Timer {
     /// A disarmed timer for the calling thread.
     pub fn new() -> io::Result<Timer> {
-        crate::linux::watchdog::install_handler();
+        crate::linux::process::watchdog::install_handler();
         // SAFETY: sigevent is plain data; all-zero is a valid start.
         let mut sev: libc::sigevent = unsafe { std::mem::zeroed() };
         sev.sigev_notify = libc::SIGEV_THREAD_ID;

@@ -1,12 +1,13 @@
 //! Turning a stopped tracee into a finding: decode the faulting access,
 //! classify it, unwind and symbolize the stack.
 
-use crate::linux::decode::{self, Decoder};
-use crate::linux::emulate::Plan;
-use crate::linux::maps::{self, Mapping};
-use crate::linux::symbolize::Symbolizer;
-use crate::linux::unwind::{self, Unwinder};
-use crate::linux::{heap, memory, ptrace, threads};
+use crate::linux::fault::decode::{self, Decoder};
+use crate::linux::fault::emulate::Plan;
+use crate::linux::fault::guard_table as heap;
+use crate::linux::process::{memory, proc as threads, ptrace};
+use crate::linux::symbols::maps::{self, Mapping};
+use crate::linux::symbols::symbolize::Symbolizer;
+use crate::linux::symbols::unwind::{self, Unwinder};
 use crate::preload::{ErrorRecord, Slot, SLOT_FREED};
 use crate::{Access, Allocation, Finding, FindingKind, Frame};
 

@@ -8,9 +8,9 @@
 //! (keyed by path and start address) until a different module shows up at an
 //! overlapping address, e.g. in another traced process.
 
-use crate::linux::maps::{self, Mapping};
-use crate::linux::memory;
-use crate::linux::symbolize::Symbolizer;
+use crate::linux::process::memory;
+use crate::linux::symbols::maps::{self, Mapping};
+use crate::linux::symbols::symbolize::Symbolizer;
 use crate::Frame;
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
 use framehop::{ExplicitModuleSectionInfo, FrameAddress, Module, Unwinder as _};
@@ -420,9 +420,9 @@ mod tests {
         let b = position(&frames, c, "unwind::tests::level_b");
         let a = position(&frames, b, "unwind::tests::level_a");
         assert_eq!((b, a), (c + 1, c + 2), "{frames:#?}");
-        assert_at(&frames[c], "src/linux/unwind.rs", LINE_C);
-        assert_at(&frames[b], "src/linux/unwind.rs", LINE_B);
-        assert_at(&frames[a], "src/linux/unwind.rs", LINE_A);
+        assert_at(&frames[c], "src/linux/symbols/unwind.rs", LINE_C);
+        assert_at(&frames[b], "src/linux/symbols/unwind.rs", LINE_B);
+        assert_at(&frames[a], "src/linux/symbols/unwind.rs", LINE_A);
         let exe = std::env::current_exe().unwrap();
         assert_eq!(frames[a].module.as_deref(), exe.to_str());
         assert!(frames[..=a].iter().all(|f| !f.inlined));
@@ -463,7 +463,7 @@ mod tests {
             .as_deref()
             .unwrap()
             .ends_with("unwind::tests::wild_call"));
-        assert_at(&frames[1], "src/linux/unwind.rs", LINE_WILD);
+        assert_at(&frames[1], "src/linux/symbols/unwind.rs", LINE_WILD);
         position(&frames, 2, "unwind::tests::call_wild_pointer");
     }
 

@@ -6,8 +6,8 @@
 //! one instruction of the test runs untraced. Between fork and exec the child
 //! only makes async-signal-safe calls on data prepared before the fork.
 
-use crate::linux::ptrace;
-use crate::linux::seccomp::Filter;
+use crate::linux::process::ptrace;
+use crate::linux::schedule::seccomp::Filter;
 use crate::{Command, TraceError};
 use std::ffi::{CString, OsStr};
 use std::fs::File;

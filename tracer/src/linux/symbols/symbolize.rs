@@ -8,7 +8,7 @@
 //! that file is used instead, so distributions' debug packages give file
 //! and line for their libraries too.
 
-use crate::linux::maps::{self, LoadSegment, Mapping};
+use crate::linux::symbols::maps::{self, LoadSegment, Mapping};
 use crate::Frame;
 use addr2line::Loader;
 use object::read::ReadCache;

@@ -5,8 +5,8 @@
 //! spins or waits with a timeout is not hung; the per-test timeout still
 //! ends those.
 
-use crate::linux::chaos::is_futex_wait;
-use crate::linux::threads::{self, Syscall};
+use crate::linux::process::proc::{self as threads, Syscall};
+use crate::linux::schedule::decisions::is_futex_wait;
 use std::time::{Duration, Instant};
 
 /// One traced thread, as the detector needs to see it.

@@ -34,7 +34,7 @@
 //! tests pin every rule on a table of real encodings (assembled with GNU
 //! `as`).
 
-use crate::linux::emulate::{Extend, Op, Plan, Reg};
+use crate::linux::fault::emulate::{Extend, Op, Plan, Reg};
 use crate::{Access, AccessKind};
 use capstone::arch::x86::{ArchMode, ArchSyntax, X86OpMem, X86Operand, X86OperandType, X86Reg};
 use capstone::arch::{ArchOperand, BuildsCapstone, BuildsCapstoneSyntax};

@@ -1,7 +1,7 @@
 //! Explaining faults and allocator errors with the guard allocator's
 //! metadata table, read from the tracee at its known address.
 
-use crate::linux::memory;
+use crate::linux::process::memory;
 use crate::preload::{
     ErrorKind, ErrorRecord, Header, Slot, GUARD_ERROR_MAGIC, GUARD_HEADER_ADDR, GUARD_INDEX_OFFSET,
     GUARD_MAGIC, GUARD_SLOTS_OFFSET, GUARD_VERSION, SLOT_FREED,

@@ -6,16 +6,16 @@
 //! pool. It blocks in `waitpid` and handles each stop with as few ptrace calls
 //! as possible; a [`Watchdog`] interrupts the wait on timeout or cancellation.
 
-use crate::linux::capture::Capture;
-use crate::linux::chaos::{self, Chaos};
-use crate::linux::fault::{self, Analyzer};
-use crate::linux::hang::{self, HangDetector, Seen};
-use crate::linux::journal::Journal;
-use crate::linux::ptrace::{self, Wait};
-use crate::linux::timer::Timer;
-use crate::linux::watchdog::{Reason, Watchdog};
-use crate::linux::{emulate, heap};
-use crate::linux::{locks, spawn, threads};
+use crate::linux::fault::{emulate, guard_table as heap, Analyzer};
+use crate::linux::hang::detect::{self as hang, HangDetector, Seen};
+use crate::linux::hang::locks;
+use crate::linux::process::capture::Capture;
+use crate::linux::process::ptrace::{self, Wait};
+use crate::linux::process::timer::Timer;
+use crate::linux::process::watchdog::{Reason, Watchdog};
+use crate::linux::process::{proc as threads, spawn};
+use crate::linux::schedule::decisions::{self as chaos, Chaos};
+use crate::linux::schedule::journal::Journal;
 use crate::{
     Command, Exit, Finding, FindingKind, GuardStats, Options, Outcome, ThreadState, TraceError,
 };
@@ -676,7 +676,7 @@ impl Supervisor {
             }
             task.last_fault = Some(key);
         }
-        let signal = fault::Signal {
+        let signal = crate::linux::fault::analyzer::Signal {
             signo: sig,
             code: info.si_code,
             addr,

@@ -1,0 +1,10 @@
+//! Explaining what went wrong in a stopped tracee: decoding the faulting
+//! instruction, reading the guard allocator's table, and performing heap
+//! accesses on the tracee's behalf so it can keep going.
+
+pub mod analyzer;
+pub mod decode;
+pub mod emulate;
+pub mod guard_table;
+
+pub use analyzer::Analyzer;

@@ -1,0 +1,5 @@
+//! Early hang detection: when every thread of the test waits for good, and
+//! who holds the locks they wait for.
+
+pub mod detect;
+pub mod locks;

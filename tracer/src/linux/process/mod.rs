@@ -1,0 +1,11 @@
+//! Starting and controlling traced processes: ptrace requests and waits,
+//! fork/seize/exec, waking the supervisor, capturing output, reading a
+//! tracee's memory and what `/proc` says about its threads.
+
+pub mod capture;
+pub mod memory;
+pub mod proc;
+pub mod ptrace;
+pub mod spawn;
+pub mod timer;
+pub mod watchdog;

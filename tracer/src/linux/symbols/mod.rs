@@ -1,0 +1,6 @@
+//! From a code address of a tracee to a symbolized backtrace: its address
+//! space (`/proc/PID/maps`), remote unwinding and symbolization.
+
+pub mod maps;
+pub mod symbolize;
+pub mod unwind;
