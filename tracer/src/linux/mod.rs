@@ -9,6 +9,8 @@
 //! - [`schedule`]: the seeded schedule (the seccomp filter, its decisions,
 //!   the journal of events);
 //! - [`hang`]: early hang detection and lock owners;
+//! - [`syscalls`]: what each system call means to the schedule and to hang
+//!   detection;
 //! - [`supervisor`]: the event loop that ties them together.
 
 mod fault;
@@ -17,5 +19,6 @@ mod process;
 mod schedule;
 mod supervisor;
 mod symbols;
+mod syscalls;
 
 pub use supervisor::{check_ptrace_permitted, run};

@@ -5,8 +5,7 @@
 //! spins or waits with a timeout is not hung; the per-test timeout still
 //! ends those.
 
-use crate::linux::process::proc::{self as threads, Syscall};
-use crate::linux::schedule::decisions::is_futex_wait;
+use crate::linux::process::proc as threads;
 use std::time::{Duration, Instant};
 
 /// One traced thread, as the detector needs to see it.
@@ -76,44 +75,7 @@ pub fn blocked_indefinitely(t: &Seen) -> bool {
     match threads::state(t.pid, t.tid) {
         // Gone, or a zombie waiting to be reaped: it is not going to act.
         None | Some('Z') | Some('X') => true,
-        Some('S') => threads::current_syscall(t.pid, t.tid).is_some_and(|s| is_indefinite(&s)),
-        _ => false,
-    }
-}
-
-/// Whether a system call, as the thread is blocked in it, waits without a
-/// timeout for another thread or process.
-pub fn is_indefinite(s: &Syscall) -> bool {
-    let a = &s.args;
-    match s.nr {
-        libc::SYS_futex => is_futex_wait(a[1]) && a[3] == 0,
-        libc::SYS_futex_waitv => a[3] == 0,
-        // Reads and writes that block are on pipes, sockets and the like.
-        libc::SYS_read
-        | libc::SYS_readv
-        | libc::SYS_write
-        | libc::SYS_writev
-        | libc::SYS_recvfrom
-        | libc::SYS_sendto
-        | libc::SYS_sendmsg
-        | libc::SYS_accept
-        | libc::SYS_accept4
-        | libc::SYS_wait4
-        | libc::SYS_waitid
-        | libc::SYS_pause
-        | libc::SYS_rt_sigsuspend
-        | libc::SYS_msgrcv
-        | libc::SYS_semop => true,
-        libc::SYS_recvmsg => true,
-        libc::SYS_recvmmsg => a[4] == 0,
-        libc::SYS_rt_sigtimedwait | libc::SYS_semtimedop => a[2] == 0 || a[3] == 0,
-        libc::SYS_poll => a[2] as i32 == -1,
-        libc::SYS_ppoll => a[2] == 0,
-        libc::SYS_select | libc::SYS_pselect6 => a[4] == 0,
-        libc::SYS_epoll_wait | libc::SYS_epoll_pwait => a[3] as i32 == -1,
-        libc::SYS_epoll_pwait2 => a[3] == 0,
-        // Sleeps, timed waits and restarted calls (restart_syscall hides
-        // what is restarted) end by themselves.
+        Some('S') => threads::current_syscall(t.pid, t.tid).is_some_and(|s| s.waits_forever()),
         _ => false,
     }
 }
@@ -121,38 +83,6 @@ pub fn is_indefinite(s: &Syscall) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sys(nr: i64, args: [u64; 6]) -> Syscall {
-        Syscall { nr, args }
-    }
-
-    #[test]
-    fn waits_without_timeout_are_indefinite() {
-        let wait_private = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
-        assert!(is_indefinite(&sys(
-            libc::SYS_futex,
-            [0x1000, wait_private, 2, 0, 0, 0]
-        )));
-        assert!(!is_indefinite(&sys(
-            libc::SYS_futex,
-            [0x1000, wait_private, 2, 0x7ffd0000, 0, 0]
-        )));
-        assert!(is_indefinite(&sys(libc::SYS_read, [5, 0x1000, 1, 0, 0, 0])));
-        assert!(is_indefinite(&sys(libc::SYS_wait4, [0; 6])));
-        assert!(is_indefinite(&sys(
-            libc::SYS_poll,
-            [0x1000, 1, u32::MAX as u64, 0, 0, 0]
-        )));
-        assert!(!is_indefinite(&sys(
-            libc::SYS_poll,
-            [0x1000, 1, 100, 0, 0, 0]
-        )));
-        assert!(!is_indefinite(&sys(libc::SYS_clock_nanosleep, [0; 6])));
-        assert!(!is_indefinite(&sys(
-            libc::SYS_nanosleep,
-            [0x1000, 0, 0, 0, 0, 0]
-        )));
-    }
 
     /// A child blocked reading a pipe nobody writes is hung once the grace
     /// period has passed; a sleeping child is not.

@@ -5,7 +5,8 @@
 //! tid at offset 8 (`__data.__owner`, after `__lock` and `__count`), so the
 //! owner can be read from the tracee's memory.
 
-use crate::linux::process::{memory, proc::Syscall};
+use crate::linux::process::memory;
+use crate::linux::syscalls::{is_futex_wait, Syscall};
 use crate::Frame;
 
 /// Offset of `__owner` in glibc's x86-64 `pthread_mutex_t`.
@@ -14,9 +15,7 @@ const OWNER_OFFSET: u64 = 8;
 /// If the thread with this system call and backtrace is waiting for a
 /// glibc mutex, the mutex's address.
 pub fn waited_mutex(syscall: &Syscall, backtrace: &[Frame]) -> Option<u64> {
-    if syscall.nr != libc::SYS_futex
-        || !crate::linux::schedule::decisions::is_futex_wait(syscall.args[1])
-    {
+    if syscall.nr != libc::SYS_futex || !is_futex_wait(syscall.args[1]) {
         return None;
     }
     let in_lock = backtrace.iter().any(|f| {

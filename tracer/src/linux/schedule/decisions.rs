@@ -203,45 +203,6 @@ impl Chaos {
     }
 }
 
-/// Whether system call `nr` with first arguments `args` can block until
-/// another thread or process acts (its return is worth delaying).
-pub fn is_blocking(nr: i64, args: &[u64; 6]) -> bool {
-    match nr {
-        libc::SYS_futex => is_futex_wait(args[1]),
-        libc::SYS_read
-        | libc::SYS_readv
-        | libc::SYS_recvfrom
-        | libc::SYS_recvmsg
-        | libc::SYS_recvmmsg
-        | libc::SYS_poll
-        | libc::SYS_ppoll
-        | libc::SYS_select
-        | libc::SYS_pselect6
-        | libc::SYS_epoll_wait
-        | libc::SYS_epoll_pwait
-        | libc::SYS_epoll_pwait2
-        | libc::SYS_wait4
-        | libc::SYS_waitid
-        | libc::SYS_pause
-        | libc::SYS_rt_sigsuspend
-        | libc::SYS_futex_waitv => true,
-        _ => false,
-    }
-}
-
-/// Whether a futex operation (the `op` argument) waits.
-pub fn is_futex_wait(op: u64) -> bool {
-    const CMD_MASK: u64 = !(libc::FUTEX_PRIVATE_FLAG as u64 | libc::FUTEX_CLOCK_REALTIME as u64);
-    matches!(
-        (op & CMD_MASK) as i32,
-        libc::FUTEX_WAIT
-            | libc::FUTEX_WAIT_BITSET
-            | libc::FUTEX_LOCK_PI
-            | libc::FUTEX_WAIT_REQUEUE_PI
-            | libc::FUTEX_LOCK_PI2
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,14 +253,5 @@ mod tests {
             }
         }
         assert!(total <= BUDGET + max, "{total:?}");
-    }
-
-    #[test]
-    fn only_waiting_futex_operations_block() {
-        let wait = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
-        let wake = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64;
-        assert!(is_blocking(libc::SYS_futex, &[0, wait, 0, 0, 0, 0]));
-        assert!(!is_blocking(libc::SYS_futex, &[0, wake, 0, 0, 0, 0]));
-        assert!(!is_blocking(libc::SYS_kill, &[0; 6]));
     }
 }

@@ -7,6 +7,7 @@
 //! the test from its first instruction and is inherited by every thread and
 //! process it creates.
 
+use crate::linux::syscalls::{self, Trap};
 use std::io;
 
 /// `struct seccomp_data` offsets (see `linux/seccomp.h`).
@@ -29,52 +30,6 @@ const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
 const JGE_K: u16 = (libc::BPF_JMP | libc::BPF_JGE | libc::BPF_K) as u16;
 const JGT_K: u16 = (libc::BPF_JMP | libc::BPF_JGT | libc::BPF_K) as u16;
 const RET_K: u16 = (libc::BPF_RET | libc::BPF_K) as u16;
-
-/// System calls that stop whatever their arguments: futexes, thread and
-/// process creation, signals, waiting, sleeping and IPC on sockets.
-pub const TRAPPED: &[i64] = &[
-    libc::SYS_futex,
-    libc::SYS_futex_waitv,
-    libc::SYS_clone,
-    libc::SYS_clone3,
-    libc::SYS_fork,
-    libc::SYS_vfork,
-    libc::SYS_kill,
-    libc::SYS_tkill,
-    libc::SYS_tgkill,
-    libc::SYS_rt_sigqueueinfo,
-    libc::SYS_rt_tgsigqueueinfo,
-    libc::SYS_pidfd_send_signal,
-    libc::SYS_sendto,
-    libc::SYS_sendmsg,
-    libc::SYS_sendmmsg,
-    libc::SYS_recvfrom,
-    libc::SYS_recvmsg,
-    libc::SYS_recvmmsg,
-    libc::SYS_poll,
-    libc::SYS_ppoll,
-    libc::SYS_select,
-    libc::SYS_pselect6,
-    libc::SYS_epoll_wait,
-    libc::SYS_epoll_pwait,
-    libc::SYS_epoll_pwait2,
-    libc::SYS_wait4,
-    libc::SYS_waitid,
-    libc::SYS_nanosleep,
-    libc::SYS_clock_nanosleep,
-    libc::SYS_sched_yield,
-    libc::SYS_pause,
-    libc::SYS_rt_sigsuspend,
-];
-
-/// System calls that stop only on descriptors above 2: reads and writes of
-/// pipes and sockets order threads, the test's own printing does not.
-pub const TRAPPED_ABOVE_STDIO: &[i64] = &[
-    libc::SYS_read,
-    libc::SYS_write,
-    libc::SYS_readv,
-    libc::SYS_writev,
-];
 
 /// One instruction with a symbolic jump target.
 enum Insn {
@@ -110,7 +65,7 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// The filter for [`TRAPPED`] and [`TRAPPED_ABOVE_STDIO`].
+    /// The filter for the calls [`syscalls::trapped`] lists.
     pub fn new() -> Filter {
         let mut body = vec![
             Insn::Plain(stmt(LD_W_ABS, DATA_ARCH)),
@@ -120,16 +75,13 @@ impl Filter {
             Insn::Plain(jump(JGE_K, X32_SYSCALL_BIT, 0, 1)),
             Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)),
         ];
-        body.extend(
-            TRAPPED
-                .iter()
-                .map(|&nr| Insn::JumpIfEq(nr as u32, Label::Trace)),
-        );
-        body.extend(
-            TRAPPED_ABOVE_STDIO
-                .iter()
-                .map(|&nr| Insn::JumpIfEq(nr as u32, Label::CheckFd)),
-        );
+        body.extend(syscalls::trapped().map(|(nr, trap)| {
+            let to = match trap {
+                Trap::AboveStdio => Label::CheckFd,
+                Trap::Always | Trap::Never => Label::Trace,
+            };
+            Insn::JumpIfEq(nr as u32, to)
+        }));
         let mut labels = Vec::new();
         labels.push((Label::Allow, body.len()));
         body.push(Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)));

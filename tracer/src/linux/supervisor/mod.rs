@@ -16,6 +16,7 @@ use crate::linux::process::watchdog::{Reason, Watchdog};
 use crate::linux::process::{proc as threads, spawn};
 use crate::linux::schedule::decisions::{self as chaos, Chaos};
 use crate::linux::schedule::journal::Journal;
+use crate::linux::syscalls::Syscall;
 use crate::{
     Command, Exit, Finding, FindingKind, GuardStats, Options, Outcome, ThreadState, TraceError,
 };
@@ -517,13 +518,10 @@ impl Supervisor {
         let Ok(regs) = ptrace::getregs(tid) else {
             return resume(tid, 0);
         };
-        let call = threads::Syscall {
-            nr: regs.orig_rax as i64,
-            args: [regs.rdi, regs.rsi, regs.rdx, regs.r10, regs.r8, regs.r9],
-        };
+        let call = Syscall::from_regs(&regs);
         self.journal.record(pid, tid, call.describe());
         let (who, event) = self.next_event(tid);
-        let blocking = chaos::is_blocking(call.nr, &call.args);
+        let blocking = call.blocks();
         let Some(chaos) = self.chaos.as_ref() else {
             return resume(tid, 0);
         };
@@ -884,7 +882,7 @@ impl Supervisor {
         let mut tids: Vec<i32> = self.tasks.keys().copied().collect();
         tids.sort_unstable();
         // What each was blocked in, read before the interrupt disturbs it.
-        let syscalls: HashMap<i32, threads::Syscall> = tids
+        let syscalls: HashMap<i32, Syscall> = tids
             .iter()
             .filter_map(|&t| Some((t, threads::current_syscall(self.tasks[&t].pid, t)?)))
             .collect();
