@@ -4,6 +4,7 @@
 use crate::linux::fault::decode::{self, Decoder};
 use crate::linux::fault::emulate::Plan;
 use crate::linux::fault::guard_table as heap;
+use crate::linux::fault::registers::Regs;
 use crate::linux::process::{memory, proc as threads, ptrace};
 use crate::linux::symbols::maps::{self, Mapping};
 use crate::linux::symbols::symbolize::Symbolizer;
@@ -53,7 +54,7 @@ impl Analyzer {
 
     /// How to perform the faulting access for the tracee (a plain load or
     /// store), and its address; `None` if it cannot be emulated.
-    pub fn plan(&self, tid: i32, regs: &libc::user_regs_struct) -> Option<(Plan, u64)> {
+    pub fn plan(&self, tid: i32, regs: &Regs) -> Option<(Plan, u64)> {
         let mut code = [0u8; 16];
         let n = memory::read(tid, regs.rip, &mut code);
         self.decoder.plan(&code[..n], regs.rip, regs)
@@ -65,7 +66,7 @@ impl Analyzer {
     }
 
     /// The symbolized stack of a stopped thread.
-    pub fn backtrace(&mut self, tid: i32, regs: &libc::user_regs_struct) -> Vec<Frame> {
+    pub fn backtrace(&mut self, tid: i32, regs: &Regs) -> Vec<Frame> {
         unwind::backtrace(
             &mut self.unwinder,
             &mut self.symbolizer,
@@ -76,13 +77,7 @@ impl Analyzer {
     }
 
     /// A finding for an access violation of thread `tid` of process `pid`.
-    pub fn access_violation(
-        &mut self,
-        pid: i32,
-        tid: i32,
-        regs: &libc::user_regs_struct,
-        sig: Signal,
-    ) -> Finding {
+    pub fn access_violation(&mut self, pid: i32, tid: i32, regs: &Regs, sig: Signal) -> Finding {
         let mut code = [0u8; 16];
         let n = memory::read(tid, regs.rip, &mut code);
         let decoded = self.decoder.decode(&code[..n], regs.rip, regs);
@@ -128,12 +123,7 @@ impl Analyzer {
     /// A finding for an error the guard allocator detected (double free,
     /// invalid free, ...) and reported by trapping; `None` if the trap was
     /// not the allocator's.
-    pub fn allocator_error(
-        &mut self,
-        pid: i32,
-        tid: i32,
-        regs: &libc::user_regs_struct,
-    ) -> Option<Finding> {
+    pub fn allocator_error(&mut self, pid: i32, tid: i32, regs: &Regs) -> Option<Finding> {
         let record: ErrorRecord = heap::error_record(tid, regs.rax)?;
         let slot = heap::slot(pid, record.slot);
         let (kind, message) = heap::classify_error(&record, slot.as_ref())?;
@@ -181,13 +171,7 @@ impl Analyzer {
 
     /// A finding for a process killed by a signal with no decoded violation;
     /// `regs` are the registers when the signal was about to be delivered.
-    pub fn crash(
-        &mut self,
-        pid: i32,
-        tid: i32,
-        regs: &libc::user_regs_struct,
-        signo: i32,
-    ) -> Finding {
+    pub fn crash(&mut self, pid: i32, tid: i32, regs: &Regs, signo: i32) -> Finding {
         let name = ptrace::signal_name(signo);
         Finding {
             kind: FindingKind::Crash,

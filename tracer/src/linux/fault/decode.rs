@@ -34,7 +34,8 @@
 //! tests pin every rule on a table of real encodings (assembled with GNU
 //! `as`).
 
-use crate::linux::fault::emulate::{Extend, Op, Plan, Reg};
+use crate::linux::fault::emulate::{Extend, Op, Plan};
+use crate::linux::fault::registers::{self, Reg, Regs};
 use crate::{Access, AccessKind};
 use capstone::arch::x86::{ArchMode, ArchSyntax, X86OpMem, X86Operand, X86OperandType, X86Reg};
 use capstone::arch::{ArchOperand, BuildsCapstone, BuildsCapstoneSyntax};
@@ -107,7 +108,7 @@ impl Insn {
 
     /// The base of the segment named by an fs:/gs: override prefix, else 0
     /// (cs, ds, es and ss have base 0 in 64-bit mode).
-    fn segment_override_base(&self, regs: &libc::user_regs_struct) -> u64 {
+    fn segment_override_base(&self, regs: &Regs) -> u64 {
         match self.prefix[1] {
             PREFIX_FS => regs.fs_base,
             PREFIX_GS => regs.gs_base,
@@ -133,7 +134,7 @@ impl Decoder {
     /// up to 16, fewer near the end of a mapping) and computes its memory
     /// accesses from the registers. `None` if the bytes do not decode or
     /// are cut short.
-    pub fn decode(&self, code: &[u8], rip: u64, regs: &libc::user_regs_struct) -> Option<Decoded> {
+    pub fn decode(&self, code: &[u8], rip: u64, regs: &Regs) -> Option<Decoded> {
         let insn = self.disassemble(code, rip)?;
         let next_rip = rip.wrapping_add(insn.len as u64);
         Some(Decoded {
@@ -146,12 +147,7 @@ impl Decoder {
     /// How to emulate the instruction at `rip` (a plain load or store
     /// between a general-purpose register or an immediate and memory), and
     /// the address it accesses; `None` for anything else.
-    pub fn plan(
-        &self,
-        code: &[u8],
-        rip: u64,
-        regs: &libc::user_regs_struct,
-    ) -> Option<(Plan, u64)> {
+    pub fn plan(&self, code: &[u8], rip: u64, regs: &Regs) -> Option<(Plan, u64)> {
         let insn = self.disassemble(code, rip)?;
         let len = u8::try_from(insn.len).ok()?;
         let next_rip = rip.wrapping_add(u64::from(len));
@@ -260,38 +256,39 @@ fn op_size(op: &Op) -> u8 {
 // Registers
 // ---------------------------------------------------------------------------
 
-/// The general-purpose registers: the index of the 64-bit register in
-/// `user_regs_struct` viewed as 27 `u64` (the layout `Reg::index` uses),
-/// and its 64-, 32-, 16- and low 8-bit capstone names.
+/// The general-purpose registers: the slot of the 64-bit register in
+/// [`Regs`] (see [`registers`]), and its 64-, 32-, 16- and low 8-bit
+/// capstone names.
 const GP_REGISTERS: [(usize, [u32; 4]); 16] = {
+    use registers::*;
     use X86Reg::*;
     [
-        (0, [X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B]),
-        (1, [X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B]),
-        (2, [X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B]),
-        (3, [X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B]),
-        (4, [X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL]),
-        (5, [X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL]),
-        (6, [X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B]),
-        (7, [X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B]),
-        (8, [X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B]),
-        (9, [X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B]),
-        (10, [X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL]),
-        (11, [X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL]),
-        (12, [X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL]),
-        (13, [X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL]),
-        (14, [X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL]),
-        (19, [X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL]),
+        (R15, [X86_REG_R15, X86_REG_R15D, X86_REG_R15W, X86_REG_R15B]),
+        (R14, [X86_REG_R14, X86_REG_R14D, X86_REG_R14W, X86_REG_R14B]),
+        (R13, [X86_REG_R13, X86_REG_R13D, X86_REG_R13W, X86_REG_R13B]),
+        (R12, [X86_REG_R12, X86_REG_R12D, X86_REG_R12W, X86_REG_R12B]),
+        (RBP, [X86_REG_RBP, X86_REG_EBP, X86_REG_BP, X86_REG_BPL]),
+        (RBX, [X86_REG_RBX, X86_REG_EBX, X86_REG_BX, X86_REG_BL]),
+        (R11, [X86_REG_R11, X86_REG_R11D, X86_REG_R11W, X86_REG_R11B]),
+        (R10, [X86_REG_R10, X86_REG_R10D, X86_REG_R10W, X86_REG_R10B]),
+        (R9, [X86_REG_R9, X86_REG_R9D, X86_REG_R9W, X86_REG_R9B]),
+        (R8, [X86_REG_R8, X86_REG_R8D, X86_REG_R8W, X86_REG_R8B]),
+        (RAX, [X86_REG_RAX, X86_REG_EAX, X86_REG_AX, X86_REG_AL]),
+        (RCX, [X86_REG_RCX, X86_REG_ECX, X86_REG_CX, X86_REG_CL]),
+        (RDX, [X86_REG_RDX, X86_REG_EDX, X86_REG_DX, X86_REG_DL]),
+        (RSI, [X86_REG_RSI, X86_REG_ESI, X86_REG_SI, X86_REG_SIL]),
+        (RDI, [X86_REG_RDI, X86_REG_EDI, X86_REG_DI, X86_REG_DIL]),
+        (RSP, [X86_REG_RSP, X86_REG_ESP, X86_REG_SP, X86_REG_SPL]),
     ]
 };
 
-/// The legacy high-byte registers and the index of the register they are
+/// The legacy high-byte registers and the slot of the register they are
 /// bits 8..16 of.
 const HIGH_BYTE_REGISTERS: [(u32, usize); 4] = [
-    (X86Reg::X86_REG_AH, 10),
-    (X86Reg::X86_REG_CH, 11),
-    (X86Reg::X86_REG_DH, 12),
-    (X86Reg::X86_REG_BH, 5),
+    (X86Reg::X86_REG_AH, registers::RAX),
+    (X86Reg::X86_REG_CH, registers::RCX),
+    (X86Reg::X86_REG_DH, registers::RDX),
+    (X86Reg::X86_REG_BH, registers::RBX),
 ];
 
 /// A general-purpose register of any width as a `user_regs_struct` slot;
@@ -315,58 +312,17 @@ fn gp_register(reg: RegId) -> Option<Reg> {
     })
 }
 
-/// The 64-bit value of the `user_regs_struct` slot `index` (one of those in
-/// `GP_REGISTERS`).
-fn slot_value(regs: &libc::user_regs_struct, index: usize) -> u64 {
-    match index {
-        0 => regs.r15,
-        1 => regs.r14,
-        2 => regs.r13,
-        3 => regs.r12,
-        4 => regs.rbp,
-        5 => regs.rbx,
-        6 => regs.r11,
-        7 => regs.r10,
-        8 => regs.r9,
-        9 => regs.r8,
-        10 => regs.rax,
-        11 => regs.rcx,
-        12 => regs.rdx,
-        13 => regs.rsi,
-        14 => regs.rdi,
-        19 => regs.rsp,
-        // Not a general-purpose register slot: GP_REGISTERS names no other.
-        _ => 0,
-    }
-}
-
-/// All-ones in the low `bytes` bytes.
-fn low_mask(bytes: u8) -> u64 {
-    match bytes {
-        1 => 0xff,
-        2 => 0xffff,
-        4 => 0xffff_ffff,
-        _ => u64::MAX,
-    }
-}
-
 /// The value of a register usable in an address: a general-purpose
 /// register of any width (`eax` under a 0x67 prefix), or rip/eip, which in
 /// an address means the next instruction. `None` for registers whose value
 /// is not an address (the vector index of a gather or scatter).
-fn register_value(reg: RegId, regs: &libc::user_regs_struct, next_rip: u64) -> Option<u64> {
+fn register_value(reg: RegId, regs: &Regs, next_rip: u64) -> Option<u64> {
     match u32::from(reg.0) {
         X86Reg::X86_REG_RIP => return Some(next_rip),
-        X86Reg::X86_REG_EIP => return Some(next_rip & low_mask(4)),
+        X86Reg::X86_REG_EIP => return Some(next_rip & registers::mask(4)),
         _ => {}
     }
-    let r = gp_register(reg)?;
-    let value = slot_value(regs, r.index);
-    Some(if r.high {
-        (value >> 8) & 0xff
-    } else {
-        value & low_mask(r.width)
-    })
+    Some(registers::read(regs, gp_register(reg)?))
 }
 
 // ---------------------------------------------------------------------------
@@ -375,7 +331,7 @@ fn register_value(reg: RegId, regs: &libc::user_regs_struct, next_rip: u64) -> O
 
 /// The base of the segment a memory operand names: fs and gs from the
 /// registers, every other segment has base 0 in 64-bit mode.
-fn segment_base(segment: RegId, regs: &libc::user_regs_struct) -> u64 {
+fn segment_base(segment: RegId, regs: &Regs) -> u64 {
     match u32::from(segment.0) {
         X86Reg::X86_REG_FS => regs.fs_base,
         X86Reg::X86_REG_GS => regs.gs_base,
@@ -386,18 +342,13 @@ fn segment_base(segment: RegId, regs: &libc::user_regs_struct) -> u64 {
 /// An offset computed at `addr_size` bytes (4 under a 0x67 prefix): the
 /// CPU drops the carry out of the address size.
 fn truncate_to_address_size(offset: u64, addr_size: u8) -> u64 {
-    offset & low_mask(addr_size)
+    offset & registers::mask(addr_size)
 }
 
 /// Segment base + base + index * scale + disp, the offset wrapped to the
 /// address size; rip-relative operands count from `next_rip`. `None` if a
 /// register is not a general-purpose one (a vector index).
-fn effective_address(
-    mem: &X86OpMem,
-    regs: &libc::user_regs_struct,
-    next_rip: u64,
-    addr_size: u8,
-) -> Option<u64> {
+fn effective_address(mem: &X86OpMem, regs: &Regs, next_rip: u64, addr_size: u8) -> Option<u64> {
     let value = |reg: RegId| {
         if u32::from(reg.0) == X86Reg::X86_REG_INVALID {
             Some(0) // no base, or no index
@@ -422,7 +373,7 @@ fn effective_address(
 /// instructions, `xlat` and `maskmovdqu` by rule; everything else from its
 /// memory operands, with the stack slot of push/pop/call/ret/... around
 /// them (a stack read comes first, a stack write last).
-fn accesses(insn: &Insn, regs: &libc::user_regs_struct, next_rip: u64) -> Vec<Access> {
+fn accesses(insn: &Insn, regs: &Regs, next_rip: u64) -> Vec<Access> {
     if let Some(v) = string_accesses(insn, regs) {
         return v;
     }
@@ -441,7 +392,7 @@ fn accesses(insn: &Insn, regs: &libc::user_regs_struct, next_rip: u64) -> Vec<Ac
 /// The accesses of the instruction's memory operands, with READ/WRITE and
 /// size corrected (see `operand_kind` and `operand_size`). Operands
 /// whose address cannot be computed (gathers, scatters) are left out.
-fn explicit_accesses(insn: &Insn, regs: &libc::user_regs_struct, next_rip: u64) -> Vec<Access> {
+fn explicit_accesses(insn: &Insn, regs: &Regs, next_rip: u64) -> Vec<Access> {
     let mnemonic = insn.mnemonic.as_str();
     // `pop` computes an rsp-based destination address after incrementing
     // rsp (Intel SDM, POP): `pop qword ptr [rsp + 8]` writes [old rsp + 16].
@@ -482,7 +433,7 @@ fn stack_slot_size(insn: &Insn) -> u64 {
 /// The implicit stack access of push, pop, call, ret, leave, enter and
 /// iretq, which capstone lists no operand for. Near call and ret are always
 /// 8 bytes in 64-bit mode.
-fn stack_access(insn: &Insn, regs: &libc::user_regs_struct) -> Option<Access> {
+fn stack_access(insn: &Insn, regs: &Regs) -> Option<Access> {
     let slot = stack_slot_size(insn);
     let rsp = regs.rsp;
     let (kind, address, size) = match insn.mnemonic.as_str() {
@@ -512,7 +463,7 @@ fn stack_access(insn: &Insn, regs: &libc::user_regs_struct) -> Option<Access> {
 /// advance: the element is `[rsi, rsi + size)` either way. The source may
 /// take a segment override, the destination is always es (base 0); under a
 /// 0x67 prefix the addresses are esi/edi.
-fn string_accesses(insn: &Insn, regs: &libc::user_regs_struct) -> Option<Vec<Access>> {
+fn string_accesses(insn: &Insn, regs: &Regs) -> Option<Vec<Access>> {
     if !matches!(insn.opcode, [0xa4..=0xa7 | 0xaa..=0xaf, 0, 0, 0]) {
         return None;
     }
@@ -550,7 +501,7 @@ fn string_accesses(insn: &Insn, regs: &libc::user_regs_struct) -> Option<Vec<Acc
 /// Implicit operands of other instructions capstone lists none for: `xlat`
 /// reads the byte at rbx + al; `maskmovdqu` writes (selected bytes of) 16
 /// bytes at rdi.
-fn other_implicit_accesses(insn: &Insn, regs: &libc::user_regs_struct) -> Option<Vec<Access>> {
+fn other_implicit_accesses(insn: &Insn, regs: &Regs) -> Option<Vec<Access>> {
     let segment = insn.segment_override_base(regs);
     let (kind, offset, size) = match insn.mnemonic.as_str() {
         "xlatb" | "xlat" => (AccessKind::Read, regs.rbx.wrapping_add(regs.rax & 0xff), 1),
@@ -733,9 +684,9 @@ mod tests {
     /// The direction flag in eflags.
     const DF: u64 = 1 << 10;
 
-    fn regs() -> libc::user_regs_struct {
+    fn regs() -> Regs {
         // SAFETY: user_regs_struct is plain integers; all-zero is valid.
-        let mut r: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+        let mut r: Regs = unsafe { std::mem::zeroed() };
         r.rax = RAX;
         r.rbx = RBX;
         r.rcx = 3;

@@ -8,20 +8,10 @@
 //! and moves `rip` past the instruction. Anything else is not emulated and
 //! the fault is delivered as before.
 
+use crate::linux::fault::registers::{self, Reg, Regs};
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
-
-/// Where an emulated load's value goes, or where a store's comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reg {
-    /// Index of the 64-bit register in `user_regs_struct` viewed as `[u64; 27]`.
-    pub index: usize,
-    /// Width in bytes: 8, 4, 2 or 1.
-    pub width: u8,
-    /// The high byte (`ah`, `bh`, `ch`, `dh`).
-    pub high: bool,
-}
 
 /// How a loaded value is widened into its register.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,43 +61,6 @@ pub struct Plan {
     pub len: u8,
 }
 
-/// The registers as an array: `user_regs_struct` is 27 `u64` fields.
-fn words(regs: &mut libc::user_regs_struct) -> &mut [u64; 27] {
-    const _: () = assert!(std::mem::size_of::<libc::user_regs_struct>() == 27 * 8);
-    // SAFETY: user_regs_struct is repr(C) with exactly 27 u64 fields (the
-    // assertion above checks the size), so it has the layout of [u64; 27].
-    unsafe { &mut *(regs as *mut libc::user_regs_struct).cast::<[u64; 27]>() }
-}
-
-fn read_reg(regs: &mut libc::user_regs_struct, r: Reg) -> u64 {
-    let v = words(regs)[r.index];
-    if r.high {
-        (v >> 8) & 0xff
-    } else {
-        v & mask(r.width)
-    }
-}
-
-fn mask(width: u8) -> u64 {
-    if width >= 8 {
-        u64::MAX
-    } else {
-        (1u64 << (width * 8)) - 1
-    }
-}
-
-/// Writes a register as the CPU does: 32-bit writes zero the upper half,
-/// 16- and 8-bit writes leave the other bits alone.
-fn write_reg(regs: &mut libc::user_regs_struct, r: Reg, value: u64) {
-    let w = &mut words(regs)[r.index];
-    *w = match (r.width, r.high) {
-        (_, true) => (*w & !0xff00) | ((value & 0xff) << 8),
-        (8, _) => value,
-        (4, _) => value & 0xffff_ffff,
-        (width, _) => (*w & !mask(width)) | (value & mask(width)),
-    };
-}
-
 fn widen(value: u64, size: u8, extend: Extend) -> u64 {
     match extend {
         Extend::Sign if size < 8 => {
@@ -120,20 +73,15 @@ fn widen(value: u64, size: u8, extend: Extend) -> u64 {
 
 /// Performs `plan` at `address` in the process whose memory is `mem`, and
 /// updates `regs` (the caller writes them back).
-pub fn apply(
-    mem: &File,
-    regs: &mut libc::user_regs_struct,
-    plan: &Plan,
-    address: u64,
-) -> io::Result<()> {
+pub fn apply(mem: &File, regs: &mut Regs, plan: &Plan, address: u64) -> io::Result<()> {
     match plan.op {
         Op::Load { dst, size, extend } => {
             let mut buf = [0u8; 8];
             mem.read_exact_at(&mut buf[..size as usize], address)?;
-            write_reg(regs, dst, widen(u64::from_le_bytes(buf), size, extend));
+            registers::write(regs, dst, widen(u64::from_le_bytes(buf), size, extend));
         }
         Op::StoreReg { src, size } => {
-            let v = read_reg(regs, src).to_le_bytes();
+            let v = registers::read(regs, src).to_le_bytes();
             mem.write_all_at(&v[..size as usize], address)?;
         }
         Op::StoreImm { value, size } => {
@@ -148,61 +96,18 @@ pub fn apply(
 mod tests {
     use super::*;
 
-    fn regs() -> libc::user_regs_struct {
+    use crate::linux::fault::registers::{RAX, RCX};
+
+    fn regs() -> Regs {
         // SAFETY: plain integers; all-zero is valid.
         unsafe { std::mem::zeroed() }
     }
 
-    const RAX: usize = 10;
-
     #[test]
-    fn register_writes_follow_the_cpu() {
-        let mut r = regs();
-        r.rax = 0xffff_ffff_ffff_ffff;
-        write_reg(
-            &mut r,
-            Reg {
-                index: RAX,
-                width: 4,
-                high: false,
-            },
-            0x1234,
-        );
-        assert_eq!(r.rax, 0x1234, "32-bit writes zero the upper half");
-        r.rax = 0xffff_ffff_ffff_ffff;
-        write_reg(
-            &mut r,
-            Reg {
-                index: RAX,
-                width: 1,
-                high: false,
-            },
-            0x12,
-        );
-        assert_eq!(r.rax, 0xffff_ffff_ffff_ff12);
-        write_reg(
-            &mut r,
-            Reg {
-                index: RAX,
-                width: 1,
-                high: true,
-            },
-            0x34,
-        );
-        assert_eq!(r.rax, 0xffff_ffff_ffff_3412);
-        assert_eq!(
-            read_reg(
-                &mut r,
-                Reg {
-                    index: RAX,
-                    width: 1,
-                    high: true
-                }
-            ),
-            0x34
-        );
+    fn loads_widen_as_the_instruction_says() {
         assert_eq!(widen(0x80, 1, Extend::Sign), 0xffff_ffff_ffff_ff80);
         assert_eq!(widen(0x80, 1, Extend::Zero), 0x80);
+        assert_eq!(widen(0x8000_0000, 4, Extend::None), 0x8000_0000);
     }
 
     #[test]
@@ -238,7 +143,7 @@ mod tests {
         let store = Plan {
             op: Op::StoreReg {
                 src: Reg {
-                    index: 11,
+                    index: RCX,
                     width: 2,
                     high: false,
                 },
