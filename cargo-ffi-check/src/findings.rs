@@ -5,6 +5,18 @@ use serde::Serialize;
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
+/// The kind of a failed test (a panic or a non-zero exit) without a memory
+/// finding; every other kind is one of [`tracer::FindingKind`].
+pub const TEST_FAILURE: &str = "test-failure";
+
+/// Every finding kind a report can show, in the order reports list them.
+pub fn kinds() -> impl Iterator<Item = &'static str> {
+    tracer::FindingKind::ALL
+        .iter()
+        .map(|k| k.as_str())
+        .chain([TEST_FAILURE])
+}
+
 /// Where a finding points: the first frame in the user's code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Location {
@@ -284,8 +296,8 @@ impl Finding {
             None => (None, format!("the test failed: {exit}")),
         };
         Finding {
-            id: finding_id("test-failure", location.as_ref(), test),
-            kind: "test-failure".into(),
+            id: finding_id(TEST_FAILURE, location.as_ref(), test),
+            kind: TEST_FAILURE.into(),
             message,
             location,
             access: None,

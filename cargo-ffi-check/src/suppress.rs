@@ -23,27 +23,11 @@
 //! A finding without a location is matched by `module` only. A job whose
 //! every finding is suppressed counts as passed.
 
-use crate::findings::Finding;
+use crate::findings::{self, Finding};
 use crate::outcome::{JobReport, Status};
 use anyhow::{anyhow, Result};
 use globset::{GlobBuilder, GlobMatcher};
 use std::path::Path;
-
-/// Finding kinds that a `kind` may name.
-pub const KINDS: &[&str] = &[
-    "heap-buffer-overflow",
-    "heap-buffer-underflow",
-    "heap-use-after-free",
-    "double-free",
-    "invalid-free",
-    "null-dereference",
-    "wild-access",
-    "stack-overflow",
-    "crash",
-    "hang",
-    "timeout",
-    "test-failure",
-];
 
 /// What a pattern is matched against.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -156,10 +140,13 @@ impl Suppressions {
                 }
             }
             let kind = string("kind")?;
-            if let Some(k) = kind.as_deref().filter(|k| !KINDS.contains(k)) {
+            if let Some(k) = kind
+                .as_deref()
+                .filter(|k| !findings::kinds().any(|n| n == *k))
+            {
                 return Err(anyhow!(
                     "invalid value for `kind` in {at}: `{k}` is not a finding kind (one of {})",
-                    KINDS.join(", ")
+                    findings::kinds().collect::<Vec<_>>().join(", ")
                 ));
             }
             let mut patterns = Vec::new();

@@ -63,7 +63,23 @@ pub enum FindingKind {
 }
 
 impl FindingKind {
-    /// The kebab-case name used in reports (`null-dereference`, ...).
+    /// Every kind, in the order reports list them.
+    pub const ALL: [FindingKind; 11] = [
+        FindingKind::HeapBufferOverflow,
+        FindingKind::HeapBufferUnderflow,
+        FindingKind::HeapUseAfterFree,
+        FindingKind::DoubleFree,
+        FindingKind::InvalidFree,
+        FindingKind::NullDereference,
+        FindingKind::WildAccess,
+        FindingKind::StackOverflow,
+        FindingKind::Crash,
+        FindingKind::Timeout,
+        FindingKind::Hang,
+    ];
+
+    /// The kebab-case name used in reports (`null-dereference`, ...), the
+    /// same as its serialized form.
     pub fn as_str(self) -> &'static str {
         match self {
             FindingKind::HeapBufferOverflow => "heap-buffer-overflow",
@@ -78,6 +94,17 @@ impl FindingKind {
             FindingKind::Timeout => "timeout",
             FindingKind::Hang => "hang",
         }
+    }
+
+    /// Whether it is an access to a guarded heap allocation (the access is
+    /// performed for the test, which goes on).
+    pub fn is_heap_access(self) -> bool {
+        matches!(
+            self,
+            FindingKind::HeapBufferOverflow
+                | FindingKind::HeapBufferUnderflow
+                | FindingKind::HeapUseAfterFree
+        )
     }
 }
 
@@ -152,6 +179,28 @@ pub struct Finding {
     pub events: Vec<SchedEvent>,
 }
 
+impl Finding {
+    /// A finding of `kind` described by `message`, seen once, with nothing
+    /// else known yet; callers fill in the rest with struct update syntax
+    /// (`Finding { backtrace, ..Finding::new(kind, message) }`).
+    pub fn new(kind: FindingKind, message: impl Into<String>) -> Finding {
+        Finding {
+            kind,
+            message: message.into(),
+            access: None,
+            instruction: None,
+            signal: None,
+            backtrace: Vec::new(),
+            thread: None,
+            notes: Vec::new(),
+            threads: Vec::new(),
+            allocation: None,
+            count: 1,
+            events: Vec::new(),
+        }
+    }
+}
+
 /// One event in the realised order of a run under the seeded schedule.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SchedEvent {
@@ -197,4 +246,20 @@ pub struct ThreadState {
     /// What it waits for, when the supervisor could tell (`the glibc mutex
     /// at 0x.. held by thread 1235 "worker"`).
     pub waiting_for: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_listed_once_and_named_as_it_serializes() {
+        let names: std::collections::BTreeSet<&str> =
+            FindingKind::ALL.iter().map(|k| k.as_str()).collect();
+        assert_eq!(names.len(), FindingKind::ALL.len());
+        for k in FindingKind::ALL {
+            let json = serde_json::to_string(&k).unwrap();
+            assert_eq!(json, format!("\"{}\"", k.as_str()));
+        }
+    }
 }

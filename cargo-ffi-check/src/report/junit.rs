@@ -68,7 +68,7 @@ impl Junit {
                     (Status::TimedOut, _) => "timeout".to_string(),
                     (Status::Hung, _) => "hang".to_string(),
                     (_, Some(f)) => f.kind.clone(),
-                    (_, None) => "test-failure".to_string(),
+                    (_, None) => crate::findings::TEST_FAILURE.to_string(),
                 };
                 let message =
                     first.map_or_else(|| r.exit.clone(), |f| format!("{}: {}", f.kind, f.message));

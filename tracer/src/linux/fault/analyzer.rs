@@ -105,18 +105,13 @@ impl Analyzer {
             }
         };
         Finding {
-            kind,
-            message,
             access,
             instruction: decoded.map(|d| d.text),
             signal: Some(ptrace::signal_name(sig.signo)),
             backtrace: self.backtrace(tid, regs),
             thread: Some(thread),
-            notes: Vec::new(),
-            threads: Vec::new(),
             allocation,
-            count: 1,
-            events: Vec::new(),
+            ..Finding::new(kind, message)
         }
     }
 
@@ -129,18 +124,10 @@ impl Analyzer {
         let (kind, message) = heap::classify_error(&record, slot.as_ref())?;
         let maps = maps::read_maps(pid).unwrap_or_default();
         Some(Finding {
-            kind,
-            message,
-            access: None,
-            instruction: None,
-            signal: None,
             backtrace: self.backtrace(tid, regs),
             thread: Some(threads::info(pid, tid)),
-            notes: Vec::new(),
-            threads: Vec::new(),
             allocation: slot.map(|s| self.allocation(&s, &maps)),
-            count: 1,
-            events: Vec::new(),
+            ..Finding::new(kind, message)
         })
     }
 
@@ -172,21 +159,23 @@ impl Analyzer {
     /// A finding for a process killed by a signal with no decoded violation;
     /// `regs` are the registers when the signal was about to be delivered.
     pub fn crash(&mut self, pid: i32, tid: i32, regs: &Regs, signo: i32) -> Finding {
-        let name = ptrace::signal_name(signo);
         Finding {
-            kind: FindingKind::Crash,
-            message: format!("process {pid} was killed by {name}"),
-            access: None,
-            instruction: None,
-            signal: Some(name),
             backtrace: self.backtrace(tid, regs),
             thread: Some(threads::info(pid, tid)),
-            notes: Vec::new(),
-            threads: Vec::new(),
-            allocation: None,
-            count: 1,
-            events: Vec::new(),
+            ..crash_finding(pid, signo)
         }
+    }
+}
+
+/// A process `pid` killed by `signo`, before anything else is known.
+pub fn crash_finding(pid: i32, signo: i32) -> Finding {
+    let name = ptrace::signal_name(signo);
+    Finding {
+        signal: Some(name.clone()),
+        ..Finding::new(
+            FindingKind::Crash,
+            format!("process {pid} was killed by {name}"),
+        )
     }
 }
 
@@ -222,7 +211,7 @@ fn describe(
                 Some(m) if !m.readable && !m.writable => "the address is mapped but not accessible",
                 Some(_) if sig.signo == libc::SIGBUS => "the mapping has no backing (SIGBUS)",
                 Some(_) => "the access is not permitted on this mapping",
-                None if sig.code == 0x80 => "the address is not canonical",
+                None if sig.code == ptrace::SI_KERNEL => "the address is not canonical",
                 None => "the address is not mapped",
             };
             format!("{what}: {why}")

@@ -15,6 +15,11 @@ pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACECLONE
     | libc::PTRACE_O_TRACESECCOMP
     | libc::PTRACE_O_TRACESYSGOOD;
 
+/// `si_code` of a signal the kernel raised itself: SIGTRAP from `int3`,
+/// SIGSEGV from a general-protection fault (a non-canonical address, or an
+/// aligned vector instruction on a misaligned operand).
+pub const SI_KERNEL: i32 = 0x80;
+
 /// A ptrace event number, from `status >> 16` of a stop.
 pub const EVENT_STOP: i32 = libc::PTRACE_EVENT_STOP;
 

@@ -30,9 +30,6 @@ use std::time::{Duration, Instant};
 
 pub use spawn::check_ptrace_permitted;
 
-/// `si_code` of a SIGTRAP raised by `int3`.
-const SI_KERNEL: i32 = 0x80;
-
 /// How long to wait for output pipes to close after the last tracee is gone.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
@@ -380,23 +377,7 @@ impl Supervisor {
         }
         let finding = match self.pending_crash.remove(&pid) {
             Some((signo, finding)) if signo == sig => finding,
-            _ => {
-                let name = ptrace::signal_name(sig);
-                Finding {
-                    kind: FindingKind::Crash,
-                    message: format!("process {pid} was killed by {name}"),
-                    access: None,
-                    instruction: None,
-                    signal: Some(name),
-                    backtrace: Vec::new(),
-                    thread: None,
-                    notes: Vec::new(),
-                    threads: Vec::new(),
-                    allocation: None,
-                    count: 1,
-                    events: Vec::new(),
-                }
-            }
+            _ => crate::linux::fault::analyzer::crash_finding(pid, sig),
         };
         self.report(finding);
     }
@@ -633,7 +614,7 @@ impl Supervisor {
         let (Ok(info), Ok(regs)) = (ptrace::getsiginfo(tid), ptrace::getregs(tid)) else {
             return false;
         };
-        if info.si_code != SI_KERNEL {
+        if info.si_code != ptrace::SI_KERNEL {
             return false;
         }
         match self.analyzer().allocator_error(pid, tid, &regs) {
@@ -680,12 +661,7 @@ impl Supervisor {
             addr,
         };
         let finding = self.analyzer().access_violation(pid, tid, &regs, signal);
-        let heap = matches!(
-            finding.kind,
-            FindingKind::HeapBufferOverflow
-                | FindingKind::HeapBufferUnderflow
-                | FindingKind::HeapUseAfterFree
-        );
+        let heap = finding.kind.is_heap_access();
         self.report(finding);
         let rip = regs.rip;
         if heap && self.perform(pid, tid, &mut regs) {
@@ -854,18 +830,9 @@ impl Supervisor {
             }
         };
         self.report(Finding {
-            kind,
-            message,
-            access: None,
-            instruction: None,
-            signal: None,
-            backtrace: Vec::new(),
-            thread: None,
             notes,
             threads,
-            allocation: None,
-            count: 1,
-            events: Vec::new(),
+            ..Finding::new(kind, message)
         });
         self.exit = Some(exit);
         self.kill_all();
