@@ -211,13 +211,6 @@ fn location_of(frames: &[tracer::Frame], root: &Path) -> Option<Location> {
     })
 }
 
-/// FNV-1a: a hash that is stable across Rust versions and platforms.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
-}
-
 /// The stable id of a finding: a hash of its kind and location only
 /// (`file:line:column` and function, or `function (module+offset)` without
 /// debug info), so the same bug has the same id in every test, seed and run.
@@ -233,7 +226,10 @@ pub fn finding_id(kind: &str, location: Option<&Location>, test: &str) -> String
         Some(l) if kind != "timeout" => format!("{kind}|{}", l.short()),
         _ => format!("{kind}|test|{test}"),
     };
-    format!("FFC-{:012x}", fnv1a(key.as_bytes()) & 0xffff_ffff_ffff)
+    format!(
+        "FFC-{:012x}",
+        tracer::hash::fnv1a(key.as_bytes()) & 0xffff_ffff_ffff
+    )
 }
 
 impl Finding {

@@ -92,21 +92,13 @@ impl Partition {
             .filter(|(i, item)| {
                 let bucket = match self.kind {
                     Kind::Slice => *i as u64 % self.total,
-                    Kind::Hash => fnv1a(key(item).as_bytes()) % self.total,
+                    Kind::Hash => tracer::hash::fnv1a(key(item).as_bytes()) % self.total,
                 };
                 bucket + 1 == self.shard
             })
             .map(|(_, item)| item)
             .collect()
     }
-}
-
-/// FNV-1a, 64 bits: stable across Rust versions and platforms, so a test
-/// keeps its share wherever the tool runs.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
-        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
-    })
 }
 
 /// The hashing key of a test: binary id and test name.

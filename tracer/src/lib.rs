@@ -13,6 +13,7 @@
 mod command;
 mod error;
 mod finding;
+pub mod hash;
 mod outcome;
 pub mod preload;
 

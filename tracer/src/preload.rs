@@ -136,9 +136,7 @@ pub struct ErrorRecord {
 /// content; concurrent runs are safe: write to a temporary file, then
 /// rename) and returns that path, for `LD_PRELOAD`.
 pub fn install() -> std::io::Result<PathBuf> {
-    let hash = GUARD_SO.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
+    let hash = crate::hash::fnv1a(GUARD_SO);
     let dir = cache_dir();
     let path = dir.join(format!("guard-{hash:016x}.so"));
     if std::fs::read(&path).is_ok_and(|b| b == GUARD_SO) {

@@ -13,6 +13,8 @@
 //! starved for a while, and whether threads are serialized (one released
 //! from a stop at a time).
 
+use crate::hash::fnv1a;
+use crate::hash::splitmix64 as mix;
 use std::time::Duration;
 
 /// The shortest delay: a few context switches.
@@ -20,22 +22,6 @@ const MIN_DELAY_US: u64 = 50;
 /// The total delay one run may inject; past it the schedule lets go, so a
 /// test with many trapped calls is not slowed without bound.
 const BUDGET: Duration = Duration::from_secs(2);
-
-/// splitmix64: a bijective mix of 64 bits, good enough to turn (seed, key)
-/// into independent-looking streams.
-pub fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// FNV-1a of a string (the salt: the test's name).
-fn hash_str(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
-}
 
 /// A small deterministic generator for one decision.
 struct Rng(u64);
@@ -139,7 +125,7 @@ pub struct Chaos {
 impl Chaos {
     /// The schedule for `seed` and `salt` (the test's name).
     pub fn new(seed: u64, salt: &str) -> Chaos {
-        let key = mix(seed ^ mix(hash_str(salt)));
+        let key = mix(seed ^ mix(fnv1a(salt.as_bytes())));
         Chaos {
             key,
             profile: Profile::draw(key),

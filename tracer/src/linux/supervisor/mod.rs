@@ -325,7 +325,7 @@ impl Supervisor {
             tid,
             Task {
                 pid,
-                logical: chaos::mix(tid as u64),
+                logical: crate::hash::splitmix64(tid as u64),
                 ..Task::default()
             },
         );
@@ -437,7 +437,7 @@ impl Supervisor {
             }
             None => (
                 chaos::Thread {
-                    logical: chaos::mix(tid as u64),
+                    logical: crate::hash::splitmix64(tid as u64),
                     ordinal: u64::MAX,
                 },
                 0,
@@ -711,7 +711,7 @@ impl Supervisor {
                             parent.children += 1;
                             chaos::logical_child(parent.logical, parent.children - 1)
                         }
-                        None => chaos::mix(new as u64),
+                        None => crate::hash::splitmix64(new as u64),
                     };
                     // Its first stop may have come first and registered it.
                     self.created += 1;
