@@ -32,13 +32,10 @@ pub const FILE: &str = ".config/ffi-check.toml";
 
 /// Built-in defaults, as `--help` states them.
 pub mod defaults {
-    use std::time::Duration;
     /// `--seeds`.
     pub const SEEDS: &str = "0";
-    /// `--timeout`.
-    pub const TIMEOUT: Duration = Duration::from_secs(60);
-    /// `--hang-grace`.
-    pub const HANG_GRACE: Duration = Duration::from_secs(2);
+    /// `--timeout` and `--hang-grace`: the supervisor's own.
+    pub use tracer::defaults::{HANG_GRACE, TIMEOUT};
 }
 
 /// Settings of one profile; `None` where the profile does not set them.

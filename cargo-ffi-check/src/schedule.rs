@@ -14,7 +14,7 @@ use std::time::Duration;
 pub struct Job {
     /// Index into the test list.
     pub test: usize,
-    /// The seed, exported to the test as `FFI_CHECK_SEED`.
+    /// The seed (the test sees it as `FFI_CHECK_SEED`).
     pub seed: u64,
 }
 
@@ -57,7 +57,7 @@ pub fn jobs(tests: usize, seeds: &[u64]) -> Vec<Job> {
 
 /// The command for one job: `BIN --exact NAME --nocapture --test-threads=1`
 /// for libtest binaries, the bare binary otherwise.
-pub fn command(test: &TestCase, seed: u64, test_args: &[String]) -> tracer::Command {
+pub fn command(test: &TestCase, test_args: &[String]) -> tracer::Command {
     let mut args: Vec<OsString> = Vec::new();
     if test.binary.libtest {
         args.extend(["--exact", &test.name, "--nocapture", "--test-threads=1"].map(OsString::from));
@@ -67,10 +67,9 @@ pub fn command(test: &TestCase, seed: u64, test_args: &[String]) -> tracer::Comm
     }
     args.extend(test_args.iter().map(OsString::from));
     let mut env: Vec<(OsString, OsString)> = std::env::vars_os()
-        .filter(|(k, _)| !test.binary.env.iter().any(|(bk, _)| bk == k) && k != "FFI_CHECK_SEED")
+        .filter(|(k, _)| !test.binary.env.iter().any(|(bk, _)| bk == k))
         .collect();
     env.extend(test.binary.env.iter().cloned());
-    env.push(("FFI_CHECK_SEED".into(), seed.to_string().into()));
     tracer::Command {
         program: test.binary.path.clone(),
         args,
@@ -104,15 +103,15 @@ pub fn run(
                         {
                             return;
                         }
-                        let cmd = command(&tests[job.test], job.seed, &settings.test_args);
+                        let cmd = command(&tests[job.test], &settings.test_args);
                         let options = tracer::Options {
                             timeout: settings.timeout,
                             cancel: Arc::clone(&settings.cancel),
                             guard: settings.guard,
                             guard_side: settings.guard_side,
                             harness_main_unguarded: tests[job.test].binary.libtest,
+                            seed: job.seed,
                             schedule: settings.schedule.then(|| tracer::Schedule {
-                                seed: job.seed,
                                 salt: tests[job.test].name.clone(),
                             }),
                             hang_grace: settings.hang_grace,

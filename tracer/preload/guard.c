@@ -47,19 +47,12 @@ static struct guard_header *hdr;
 static uint32_t *page_index;
 static struct guard_slot *slots;
 static volatile int lock_word;
-/* Every allocation keeps malloc's 16-byte alignment: placing the end
- * exactly against the guard (alignment = lowest set bit of the size) would
- * break Rust's System allocator, which relies on malloc's alignment for
- * layouts whose size is not a multiple of their alignment (hashbrown's
- * tables, used by libtest itself). Overruns into the alignment gap are
- * caught by the slack check on free instead. */
 static int supervised;
-static unsigned frames_wanted = GUARD_FRAMES;
 
 /* Which side of an allocation its guard page goes: 0 seeded, 1 always after
- * (overflows), 2 always before (underflows). FFI_CHECK_GUARD_SIDE. */
+ * (overflows), 2 always before (underflows). GUARD_ENV_GUARD_SIDE. */
 static int guard_side;
-/* FFI_CHECK_HARNESS_MAIN=1: this is a libtest binary, whose main thread only
+/* GUARD_ENV_HARNESS_MAIN=1: this is a libtest binary, whose main thread only
  * runs the harness (the test runs on a thread of its own): its allocations
  * go to glibc. Cleared in a forked child, whose main thread is test code. */
 static int skip_main_thread;
@@ -142,20 +135,18 @@ static void init(void) {
     hdr->arena_start = GUARD_ARENA_ADDR;
     hdr->arena_end = GUARD_ARENA_ADDR + GUARD_ARENA_SIZE;
     hdr->next = GUARD_ARENA_ADDR;
-    hdr->seed = env_u64("FFI_CHECK_SEED", 0);
+    hdr->seed = env_u64(GUARD_ENV_SEED, 0);
     /* Each live guarded allocation costs about two VMAs; leave half the
      * map count (and some) to the test itself. */
     uint64_t mmc = read_max_map_count();
     hdr->budget = mmc > 8192 ? (mmc - 8192) / 4 : mmc / 8;
-    skip_main_thread = env_u64("FFI_CHECK_HARNESS_MAIN", 0) != 0;
+    skip_main_thread = env_u64(GUARD_ENV_HARNESS_MAIN, 0) != 0;
     main_pid = getpid();
     /* Programs the test execs are not libtest harnesses. */
-    unsetenv("FFI_CHECK_HARNESS_MAIN");
-    const char *side = getenv("FFI_CHECK_GUARD_SIDE");
+    unsetenv(GUARD_ENV_HARNESS_MAIN);
+    const char *side = getenv(GUARD_ENV_GUARD_SIDE);
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
-    supervised = getenv("FFI_CHECK_SUPERVISED") != NULL;
-    frames_wanted = (unsigned)env_u64("FFI_CHECK_ALLOC_FRAMES", GUARD_FRAMES);
-    if (frames_wanted > GUARD_FRAMES) frames_wanted = GUARD_FRAMES;
+    supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
     pthread_atfork(NULL, NULL, after_fork_child);
     __atomic_store_n(&hdr->magic, GUARD_MAGIC, __ATOMIC_RELEASE);
     __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
@@ -195,7 +186,7 @@ static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg) {
         return _URC_NO_REASON;
     }
     t->pcs[t->n++] = pc;
-    return t->n < frames_wanted ? _URC_NO_REASON : _URC_END_OF_STACK;
+    return t->n < GUARD_FRAMES ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
 /* The return addresses of the caller's stack, innermost first, skipping the
@@ -203,7 +194,6 @@ static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg) {
  * allocations, if any, go to glibc. */
 static void capture(uint64_t *pcs) {
     memset(pcs, 0, GUARD_FRAMES * sizeof *pcs);
-    if (!frames_wanted) return;
     struct trace t = {pcs, 0, 2};
     _Unwind_Backtrace(trace_one, &t);
 }
@@ -250,10 +240,13 @@ static int64_t slot_of(const void *p) {
     return i ? (int64_t)i - 1 : -1;
 }
 
-static size_t natural_align(size_t size) {
-    (void)size;
-    return 16;
-}
+/* Every allocation keeps malloc's 16-byte alignment: placing the end
+ * exactly against the guard (alignment = lowest set bit of the size) would
+ * break Rust's System allocator, which relies on malloc's alignment for
+ * layouts whose size is not a multiple of their alignment (hashbrown's
+ * tables, used by libtest itself). Overruns into the alignment gap are
+ * caught by the slack check on free instead. */
+#define MALLOC_ALIGN 16UL
 
 /* The end of a slot's accessible pages: the bytes from the end of the
  * allocation up to here are slack ([guard][data..] or [data..][guard]). */
@@ -382,7 +375,7 @@ static void *alloc_aligned(size_t size, size_t align) {
     return align <= 16 ? __libc_malloc(size) : __libc_memalign(align, size);
 }
 
-EXPORT void *malloc(size_t size) { return alloc_aligned(size, natural_align(size)); }
+EXPORT void *malloc(size_t size) { return alloc_aligned(size, MALLOC_ALIGN); }
 
 EXPORT void free(void *p) {
     if (!p) return;
@@ -404,7 +397,7 @@ EXPORT void *calloc(size_t n, size_t m) {
     if (wanted()) {
         /* Arena pages are fresh, hence zero. */
         in_guard = 1;
-        void *p = guarded(total, natural_align(total));
+        void *p = guarded(total, MALLOC_ALIGN);
         in_guard = 0;
         if (p) return p;
     }
@@ -460,7 +453,7 @@ static int valid_align(size_t a) { return a && !(a & (a - 1)); }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size) {
     if (!valid_align(align) || align % sizeof(void *)) return EINVAL;
-    void *p = alloc_aligned(size, align < natural_align(size) ? natural_align(size) : align);
+    void *p = alloc_aligned(size, align < MALLOC_ALIGN ? MALLOC_ALIGN : align);
     if (!p) return ENOMEM;
     *out = p;
     return 0;
@@ -471,7 +464,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size) {
         errno = EINVAL;
         return NULL;
     }
-    return alloc_aligned(size, align < natural_align(size) ? natural_align(size) : align);
+    return alloc_aligned(size, align < MALLOC_ALIGN ? MALLOC_ALIGN : align);
 }
 
 EXPORT void *memalign(size_t align, size_t size) { return aligned_alloc(align, size); }

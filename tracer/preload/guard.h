@@ -11,6 +11,13 @@
 #define GUARD_VERSION 1u
 #define GUARD_ERROR_MAGIC 0x726f727265676666ULL /* "ffgerror" */
 
+/* The environment variables the supervisor sets to steer the allocator
+ * (tracer/src/preload/protocol.rs, `env`). */
+#define GUARD_ENV_SEED "FFI_CHECK_SEED"             /* decimal seed */
+#define GUARD_ENV_GUARD_SIDE "FFI_CHECK_GUARD_SIDE" /* "after", "before"; unset: seeded */
+#define GUARD_ENV_SUPERVISED "FFI_CHECK_SUPERVISED" /* set: report errors by trapping */
+#define GUARD_ENV_HARNESS_MAIN "FFI_CHECK_HARNESS_MAIN" /* "1": leave the main thread to glibc */
+
 /* Where the table and the arena live in every process. */
 #define GUARD_HEADER_ADDR 0x600000000000UL
 #define GUARD_ARENA_ADDR 0x620000000000UL
@@ -24,7 +31,8 @@
 #define GUARD_SLOTS_OFFSET (GUARD_INDEX_OFFSET + (GUARD_ARENA_SIZE / 4096) * 4)
 #define GUARD_META_SIZE (GUARD_SLOTS_OFFSET + GUARD_MAX_SLOTS * sizeof(struct guard_slot))
 
-enum guard_state { GUARD_UNUSED = 0, GUARD_LIVE = 1, GUARD_FREED = 2 };
+/* A slot's state; 0 while it is being filled in (not yet published). */
+enum guard_state { GUARD_LIVE = 1, GUARD_FREED = 2 };
 
 enum guard_error_kind {
     GUARD_DOUBLE_FREE = 1,
@@ -40,7 +48,7 @@ struct guard_header {
     uint64_t arena_start;
     uint64_t arena_end;
     uint64_t next;        /* first never-used arena address */
-    uint64_t seed;        /* FFI_CHECK_SEED */
+    uint64_t seed;        /* GUARD_ENV_SEED */
     uint64_t budget;      /* most live guarded allocations */
     uint64_t allocations; /* every allocation request */
     uint64_t guarded;     /* of which guarded */

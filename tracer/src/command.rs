@@ -1,5 +1,6 @@
 //! What to run and how.
 
+use crate::defaults;
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -37,7 +38,11 @@ pub struct Options {
     /// only runs the harness, so the guard allocator leaves that thread's
     /// allocations to glibc (a forked child's are guarded again).
     pub harness_main_unguarded: bool,
-    /// Perturb the order of threads and processes by this seeded schedule
+    /// The seed: it decides the guard allocator's layout and, with
+    /// `schedule`, the schedule's decisions; the command sees it as
+    /// `FFI_CHECK_SEED`.
+    pub seed: u64,
+    /// Perturb the order of threads and processes by the seeded schedule
     /// (`None`: run at full speed, only faults stop the tracee).
     pub schedule: Option<Schedule>,
     /// Declare a hang as soon as every thread of every process has been
@@ -51,8 +56,6 @@ pub struct Options {
 /// the same decisions at the same per-thread events.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
-    /// The seed (`--seeds`).
-    pub seed: u64,
     /// Mixed into the seed so that tests under the same seed are perturbed
     /// differently (the test's name).
     pub salt: String,
@@ -75,14 +78,15 @@ pub enum GuardSide {
 impl Default for Options {
     fn default() -> Self {
         Options {
-            timeout: Duration::from_secs(60),
+            timeout: defaults::TIMEOUT,
             cancel: Arc::new(AtomicBool::new(false)),
-            max_frames: 32,
+            max_frames: defaults::MAX_FRAMES,
             guard: true,
             guard_side: GuardSide::Seeded,
             harness_main_unguarded: false,
+            seed: 0,
             schedule: None,
-            hang_grace: Some(Duration::from_secs(2)),
+            hang_grace: Some(defaults::HANG_GRACE),
         }
     }
 }

@@ -11,6 +11,7 @@
 //! [`TraceError::Unsupported`] so callers can say so clearly.
 
 mod command;
+pub mod defaults;
 mod error;
 mod finding;
 pub mod hash;

@@ -39,8 +39,8 @@ fn a_timeout_while_processes_exit_returns() {
             timeout: Duration::from_millis(300),
             guard: false,
             hang_grace: None,
+            seed,
             schedule: (seed % 2 == 0).then(|| Schedule {
-                seed,
                 salt: "exits".into(),
             }),
             ..Options::default()

@@ -9,7 +9,7 @@ use crate::linux::process::{memory, proc as threads, ptrace};
 use crate::linux::symbols::maps::{self, Mapping};
 use crate::linux::symbols::symbolize::Symbolizer;
 use crate::linux::symbols::unwind::{self, Unwinder};
-use crate::preload::{ErrorRecord, Slot, SLOT_FREED};
+use crate::preload::protocol::{ErrorRecord, Slot, SLOT_FREED};
 use crate::{Access, Allocation, Finding, FindingKind, Frame};
 
 /// Addresses below this are "NULL plus a field offset": Linux never maps them

@@ -2,7 +2,7 @@
 //! metadata table, read from the tracee at its known address.
 
 use crate::linux::process::memory;
-use crate::preload::{
+use crate::preload::protocol::{
     ErrorKind, ErrorRecord, Header, Slot, GUARD_ERROR_MAGIC, GUARD_HEADER_ADDR, GUARD_INDEX_OFFSET,
     GUARD_MAGIC, GUARD_SLOTS_OFFSET, GUARD_VERSION, SLOT_FREED,
 };
@@ -166,7 +166,7 @@ mod tests {
 
     #[test]
     fn describes_where_the_access_lies() {
-        let live = slot(crate::preload::SLOT_LIVE);
+        let live = slot(crate::preload::protocol::SLOT_LIVE);
         let (k, m) = classify_access(&access(AccessKind::Write, 0x1000_1000, 1), &live);
         assert_eq!(k, FindingKind::HeapBufferOverflow);
         assert_eq!(

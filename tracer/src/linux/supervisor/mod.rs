@@ -20,15 +20,13 @@ use crate::linux::syscalls::Syscall;
 use crate::{
     Command, Exit, Finding, FindingKind, GuardStats, Options, Outcome, ThreadState, TraceError,
 };
-use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::ffi::OsString;
 use std::io;
-use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 pub use spawn::check_ptrace_permitted;
+
+mod preload;
 
 /// How long to wait for output pipes to close after the last tracee is gone.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
@@ -39,7 +37,7 @@ const DUMP_GRACE: Duration = Duration::from_secs(2);
 /// Runs `command` under a ptrace supervisor until every process of it has
 /// ended, and returns how it ended, its output and its findings.
 pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> {
-    let command = &with_guard(command, options)?;
+    let command = &preload::environment(command, options)?;
     let start = Instant::now();
     let spawned = spawn::spawn(command, options.schedule.is_some())?;
     let stdout = Capture::start(spawned.stdout, "stdout");
@@ -49,7 +47,7 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     sup.chaos = options
         .schedule
         .as_ref()
-        .map(|s| Chaos::new(s.seed, &s.salt));
+        .map(|s| Chaos::new(options.seed, &s.salt));
     sup.hang = options.hang_grace.map(HangDetector::new);
     if sup.chaos.is_some() || sup.hang.is_some() {
         sup.timer = Some(Timer::new().map_err(|source| TraceError::Os {
@@ -75,49 +73,6 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
         duration,
         guard: sup.guard,
     })
-}
-
-/// Where the guard allocator was installed (once per process).
-fn guard_path() -> Result<PathBuf, TraceError> {
-    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    PATH.get_or_init(|| crate::preload::install().map_err(|e| e.to_string()))
-        .clone()
-        .map_err(|e| TraceError::Os {
-            what: "installing the guard allocator",
-            source: io::Error::other(e),
-        })
-}
-
-/// The command with the guard allocator preloaded (first, before any
-/// LD_PRELOAD of the user's) and told that a supervisor handles its traps.
-fn with_guard<'a>(command: &'a Command, options: &Options) -> Result<Cow<'a, Command>, TraceError> {
-    if !options.guard {
-        return Ok(Cow::Borrowed(command));
-    }
-    let path = guard_path()?;
-    let mut cmd = command.clone();
-    let mut preload = OsString::from(path);
-    if let Some((_, old)) = cmd.env.iter().find(|(k, _)| k == "LD_PRELOAD") {
-        if !old.is_empty() {
-            preload.push(":");
-            preload.push(old);
-        }
-    }
-    let mut set = |key: &str, value: OsString| {
-        cmd.env.retain(|(k, _)| k != key);
-        cmd.env.push((key.into(), value));
-    };
-    set("LD_PRELOAD", preload);
-    set("FFI_CHECK_SUPERVISED", "1".into());
-    if options.harness_main_unguarded {
-        set("FFI_CHECK_HARNESS_MAIN", "1".into());
-    }
-    match options.guard_side {
-        crate::GuardSide::Seeded => {}
-        crate::GuardSide::After => set("FFI_CHECK_GUARD_SIDE", "after".into()),
-        crate::GuardSide::Before => set("FFI_CHECK_GUARD_SIDE", "before".into()),
-    }
-    Ok(Cow::Owned(cmd))
 }
 
 thread_local! {

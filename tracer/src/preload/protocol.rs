@@ -1,12 +1,8 @@
-//! The guard allocator that is preloaded into every test process, embedded
-//! in the binary, and the layout of its metadata table (mirroring
-//! `preload/guard.h`; see `preload/README.md`).
-
-use std::io::Write;
-use std::path::PathBuf;
-
-/// The compiled guard allocator (empty on platforms that cannot trace).
-pub const GUARD_SO: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/libffi_check_guard.so"));
+//! What the supervisor and the preloaded guard allocator agree on, mirroring
+//! `preload/guard.h` (see `preload/README.md`): where the metadata table
+//! is, its layout, the error records the allocator traps with, and the
+//! environment variables that steer it. A unit test checks each against the
+//! C header.
 
 /// `GUARD_MAGIC`: the header is initialised.
 pub const GUARD_MAGIC: u64 = 0x3164_7261_7567_63ff;
@@ -132,45 +128,24 @@ pub struct ErrorRecord {
     pub slot: i64,
 }
 
-/// Writes the allocator to a private, content-addressed path (once per
-/// content; concurrent runs are safe: write to a temporary file, then
-/// rename) and returns that path, for `LD_PRELOAD`.
-pub fn install() -> std::io::Result<PathBuf> {
-    let hash = crate::hash::fnv1a(GUARD_SO);
-    let dir = cache_dir();
-    let path = dir.join(format!("guard-{hash:016x}.so"));
-    if std::fs::read(&path).is_ok_and(|b| b == GUARD_SO) {
-        return Ok(path);
-    }
-    std::fs::create_dir_all(&dir)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
-    }
-    let tmp = dir.join(format!("guard-{hash:016x}.{}.tmp", std::process::id()));
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(GUARD_SO)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, &path)?;
-    Ok(path)
-}
-
-/// `$XDG_CACHE_HOME/cargo-ffi-check`, `~/.cache/cargo-ffi-check`, or a
-/// per-user directory under the temporary directory.
-fn cache_dir() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_CACHE_HOME").filter(|x| !x.is_empty()) {
-        return PathBuf::from(x).join("cargo-ffi-check");
-    }
-    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
-        return PathBuf::from(h).join(".cache/cargo-ffi-check");
-    }
-    // SAFETY: getuid has no preconditions.
-    #[cfg(unix)]
-    let uid = unsafe { libc::getuid() };
-    #[cfg(not(unix))]
-    let uid = 0;
-    std::env::temp_dir().join(format!("cargo-ffi-check-{uid}"))
+/// The environment variables the supervisor sets in every test process
+/// to steer the guard allocator (`GUARD_ENV_*` in `guard.h`). Whatever the
+/// user's environment holds under these names is replaced, never inherited.
+pub mod env {
+    /// The seed (decimal): placement decisions derive from it. Tests may
+    /// read it too.
+    pub const SEED: &str = "FFI_CHECK_SEED";
+    /// `after` or `before` forces the side of every guard page; unset: seeded.
+    pub const GUARD_SIDE: &str = "FFI_CHECK_GUARD_SIDE";
+    /// Set: a supervisor handles the allocator's traps (otherwise it prints
+    /// the error and aborts).
+    pub const SUPERVISED: &str = "FFI_CHECK_SUPERVISED";
+    /// `1`: a libtest harness whose main thread only runs the harness; its
+    /// allocations go to glibc. The allocator removes it from its own
+    /// environment, so programs the test executes do not see it.
+    pub const HARNESS_MAIN: &str = "FFI_CHECK_HARNESS_MAIN";
+    /// Every variable above.
+    pub const ALL: [&str; 4] = [SEED, GUARD_SIDE, SUPERVISED, HARNESS_MAIN];
 }
 
 #[cfg(test)]
@@ -191,21 +166,14 @@ mod tests {
         assert!(h.contains("#define GUARD_FRAMES 8"));
         assert!(h.contains("#define GUARD_ARENA_SIZE (64UL << 30)"));
         assert!(h.contains("#define GUARD_VERSION 1u"));
-    }
-
-    #[test]
-    fn installs_once_under_a_content_address() {
-        let dir = std::env::temp_dir().join(format!("ffc-install-test-{}", std::process::id()));
-        std::env::set_var("XDG_CACHE_HOME", &dir);
-        let a = install().unwrap();
-        let b = install().unwrap();
-        assert_eq!(a, b);
-        assert_eq!(std::fs::read(&a).unwrap(), GUARD_SO);
-        assert!(a
-            .file_name()
-            .unwrap()
-            .to_string_lossy()
-            .starts_with("guard-"));
-        let _ = std::fs::remove_dir_all(dir);
+        for (name, value) in [
+            ("SEED", env::SEED),
+            ("GUARD_SIDE", env::GUARD_SIDE),
+            ("SUPERVISED", env::SUPERVISED),
+            ("HARNESS_MAIN", env::HARNESS_MAIN),
+        ] {
+            let define = format!("#define GUARD_ENV_{name} \"{value}\"");
+            assert!(h.contains(&define), "guard.h lacks {define}");
+        }
     }
 }

@@ -1,0 +1,91 @@
+//! The environment of a test process: what the supervisor tells the
+//! preloaded guard allocator (see [`crate::preload::protocol::env`]).
+
+use crate::preload::protocol::env;
+use crate::{Command, GuardSide, Options, TraceError};
+use std::ffi::OsString;
+use std::io;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+/// Where the guard allocator was installed (once per process).
+fn guard_path() -> Result<PathBuf, TraceError> {
+    static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    PATH.get_or_init(|| crate::preload::install().map_err(|e| e.to_string()))
+        .clone()
+        .map_err(|e| TraceError::Os {
+            what: "installing the guard allocator",
+            source: io::Error::other(e),
+        })
+}
+
+/// `command` with the variables of the protocol set from `options` (and
+/// whatever the user's environment held under those names dropped), and,
+/// with the guard on, the allocator preloaded first, before any
+/// `LD_PRELOAD` of the user's.
+pub fn environment(command: &Command, options: &Options) -> Result<Command, TraceError> {
+    let mut cmd = command.clone();
+    cmd.env
+        .retain(|(k, _)| !env::ALL.iter().any(|name| k == name));
+    let mut set = |key: &str, value: OsString| {
+        cmd.env.retain(|(k, _)| k != key);
+        cmd.env.push((key.into(), value));
+    };
+    set(env::SEED, options.seed.to_string().into());
+    if !options.guard {
+        return Ok(cmd);
+    }
+    let mut preload = OsString::from(guard_path()?);
+    if let Some((_, old)) = command.env.iter().find(|(k, _)| k == "LD_PRELOAD") {
+        if !old.is_empty() {
+            preload.push(":");
+            preload.push(old);
+        }
+    }
+    set("LD_PRELOAD", preload);
+    set(env::SUPERVISED, "1".into());
+    if options.harness_main_unguarded {
+        set(env::HARNESS_MAIN, "1".into());
+    }
+    match options.guard_side {
+        GuardSide::Seeded => {}
+        GuardSide::After => set(env::GUARD_SIDE, "after".into()),
+        GuardSide::Before => set(env::GUARD_SIDE, "before".into()),
+    }
+    Ok(cmd)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value<'a>(cmd: &'a Command, key: &str) -> Option<&'a OsString> {
+        cmd.env.iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    #[test]
+    fn the_protocol_is_set_by_the_supervisor_never_inherited() {
+        let user = Command {
+            program: "/bin/true".into(),
+            args: Vec::new(),
+            env: vec![
+                (env::SEED.into(), "99".into()),
+                (env::GUARD_SIDE.into(), "before".into()),
+                (env::HARNESS_MAIN.into(), "1".into()),
+                ("HOME".into(), "/home/u".into()),
+            ],
+            cwd: "/".into(),
+        };
+        let options = Options {
+            seed: 7,
+            guard: false,
+            ..Options::default()
+        };
+        let cmd = environment(&user, &options).unwrap();
+        assert_eq!(value(&cmd, env::SEED).unwrap(), "7");
+        for name in [env::GUARD_SIDE, env::HARNESS_MAIN, env::SUPERVISED] {
+            assert_eq!(value(&cmd, name), None, "{name} inherited");
+        }
+        assert_eq!(value(&cmd, "HOME").unwrap(), "/home/u");
+    }
+}
