@@ -20,9 +20,6 @@ pub const OPTIONS: libc::c_int = libc::PTRACE_O_TRACECLONE
 /// aligned vector instruction on a misaligned operand).
 pub const SI_KERNEL: i32 = 0x80;
 
-/// A ptrace event number, from `status >> 16` of a stop.
-pub const EVENT_STOP: i32 = libc::PTRACE_EVENT_STOP;
-
 fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
     if ret == -1 {
         Err(io::Error::last_os_error())
@@ -115,15 +112,97 @@ pub fn geteventmsg(tid: i32) -> io::Result<u64> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Wait {
     /// The task exited with a status code.
-    Exited(i32, i32),
+    Exited {
+        /// The task.
+        tid: i32,
+        /// Its exit status.
+        code: i32,
+    },
     /// The task was killed by a signal.
-    Killed(i32, i32),
-    /// Signal-delivery-stop: the task is about to receive this signal.
-    Signal(i32, i32),
-    /// A ptrace event stop (`PTRACE_EVENT_*`), with the stop signal.
-    Event(i32, i32, i32),
+    Killed {
+        /// The task.
+        tid: i32,
+        /// The signal that killed it.
+        signal: i32,
+    },
+    /// Signal-delivery-stop: the task is about to receive a signal.
+    Signal {
+        /// The task.
+        tid: i32,
+        /// The signal to be delivered.
+        signal: i32,
+    },
+    /// A ptrace event stop (`PTRACE_EVENT_*`).
+    Event {
+        /// The task.
+        tid: i32,
+        /// Which event.
+        event: Event,
+    },
     /// A syscall-exit-stop (`PTRACE_SYSCALL` after a seccomp stop).
-    SyscallExit(i32),
+    SyscallExit {
+        /// The task.
+        tid: i32,
+    },
+}
+
+impl Wait {
+    /// The task the report is about.
+    pub fn tid(&self) -> i32 {
+        match *self {
+            Wait::Exited { tid, .. }
+            | Wait::Killed { tid, .. }
+            | Wait::Signal { tid, .. }
+            | Wait::Event { tid, .. }
+            | Wait::SyscallExit { tid } => tid,
+        }
+    }
+
+    /// Whether the task is stopped (and must be resumed), rather than gone.
+    pub fn is_stop(&self) -> bool {
+        !matches!(self, Wait::Exited { .. } | Wait::Killed { .. })
+    }
+}
+
+/// A ptrace event stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// A new thread (`PTRACE_EVENT_CLONE`); its tid is the event message.
+    Clone,
+    /// A new process by fork (`PTRACE_EVENT_FORK`).
+    Fork,
+    /// A new process by vfork (`PTRACE_EVENT_VFORK`).
+    Vfork,
+    /// A successful execve (`PTRACE_EVENT_EXEC`); the former tid is the
+    /// event message.
+    Exec,
+    /// The task is about to exit (`PTRACE_EVENT_EXIT`), memory still intact.
+    Exit,
+    /// A system call the seccomp filter traps (`PTRACE_EVENT_SECCOMP`).
+    Seccomp,
+    /// `PTRACE_EVENT_STOP`: a group-stop for `signal` (SIGSTOP and friends),
+    /// a new task's first stop, or a `PTRACE_INTERRUPT`.
+    Stop {
+        /// The stop signal.
+        signal: i32,
+    },
+    /// Any other event number.
+    Other(i32),
+}
+
+impl Event {
+    fn from_raw(event: i32, signal: i32) -> Event {
+        match event {
+            libc::PTRACE_EVENT_CLONE => Event::Clone,
+            libc::PTRACE_EVENT_FORK => Event::Fork,
+            libc::PTRACE_EVENT_VFORK => Event::Vfork,
+            libc::PTRACE_EVENT_EXEC => Event::Exec,
+            libc::PTRACE_EVENT_EXIT => Event::Exit,
+            libc::PTRACE_EVENT_SECCOMP => Event::Seccomp,
+            libc::PTRACE_EVENT_STOP => Event::Stop { signal },
+            other => Event::Other(other),
+        }
+    }
 }
 
 /// Waits for the next state change of any tracee of the calling thread.
@@ -144,21 +223,25 @@ pub fn wait_for(tid: i32) -> io::Result<Wait> {
         if got == -1 {
             return Err(io::Error::last_os_error());
         }
+        let tid = got;
         if libc::WIFEXITED(status) {
-            return Ok(Wait::Exited(got, libc::WEXITSTATUS(status)));
+            let code = libc::WEXITSTATUS(status);
+            return Ok(Wait::Exited { tid, code });
         }
         if libc::WIFSIGNALED(status) {
-            return Ok(Wait::Killed(got, libc::WTERMSIG(status)));
+            let signal = libc::WTERMSIG(status);
+            return Ok(Wait::Killed { tid, signal });
         }
         if libc::WIFSTOPPED(status) {
             let event = status >> 16;
-            let sig = libc::WSTOPSIG(status);
+            let signal = libc::WSTOPSIG(status);
             return Ok(if event != 0 {
-                Wait::Event(got, sig, event)
-            } else if sig == libc::SIGTRAP | 0x80 {
-                Wait::SyscallExit(got)
+                let event = Event::from_raw(event, signal);
+                Wait::Event { tid, event }
+            } else if signal == libc::SIGTRAP | 0x80 {
+                Wait::SyscallExit { tid }
             } else {
-                Wait::Signal(got, sig)
+                Wait::Signal { tid, signal }
             });
         }
         // WIFCONTINUED and anything else: not interesting, wait again.

@@ -231,12 +231,10 @@ fn kill_and_reap(pid: i32) {
     // SAFETY: plain syscalls on our own child.
     unsafe { libc::kill(pid, libc::SIGKILL) };
     while let Ok(w) = ptrace::wait_for(pid) {
-        match w {
-            ptrace::Wait::Exited(..) | ptrace::Wait::Killed(..) => break,
-            ptrace::Wait::Signal(..) | ptrace::Wait::Event(..) | ptrace::Wait::SyscallExit(..) => {
-                let _ = ptrace::cont(pid, 0);
-            }
+        if !w.is_stop() {
+            break;
         }
+        let _ = ptrace::cont(pid, 0);
     }
 }
 

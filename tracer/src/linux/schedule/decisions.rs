@@ -116,17 +116,17 @@ pub struct AtEntry {
 }
 
 /// The schedule of one run.
-pub struct Chaos {
+pub struct Decider {
     key: u64,
     profile: Profile,
     spent: Duration,
 }
 
-impl Chaos {
+impl Decider {
     /// The schedule for `seed` and `salt` (the test's name).
-    pub fn new(seed: u64, salt: &str) -> Chaos {
+    pub fn new(seed: u64, salt: &str) -> Decider {
         let key = mix(seed ^ mix(fnv1a(salt.as_bytes())));
-        Chaos {
+        Decider {
             key,
             profile: Profile::draw(key),
             spent: Duration::ZERO,
@@ -196,7 +196,7 @@ mod tests {
     #[test]
     fn the_same_seed_makes_the_same_decisions() {
         let decide = |seed| {
-            let c = Chaos::new(seed, "tests::race");
+            let c = Decider::new(seed, "tests::race");
             (0..200)
                 .map(|e| {
                     let t = Thread {
@@ -214,17 +214,17 @@ mod tests {
     #[test]
     fn seeds_draw_different_profiles() {
         let profiles: std::collections::HashSet<_> = (0..16)
-            .map(|s| format!("{:?}", Chaos::new(s, "t").profile()))
+            .map(|s| format!("{:?}", Decider::new(s, "t").profile()))
             .collect();
         assert!(profiles.len() >= 8, "{profiles:?}");
         // Some seeds delay returns from blocking calls, some starve a thread.
-        assert!((0..16).any(|s| Chaos::new(s, "t").profile().exit > 0));
-        assert!((0..16).any(|s| Chaos::new(s, "t").profile().starve.is_some()));
+        assert!((0..16).any(|s| Decider::new(s, "t").profile().exit > 0));
+        assert!((0..16).any(|s| Decider::new(s, "t").profile().starve.is_some()));
     }
 
     #[test]
     fn delays_stay_within_the_profile_and_the_budget() {
-        let mut c = Chaos::new(3, "t");
+        let mut c = Decider::new(3, "t");
         let max = Duration::from_micros(c.profile().max_delay_us);
         let mut total = Duration::ZERO;
         for e in 0..100_000 {
