@@ -7,7 +7,7 @@
 //! The signal is repeated every few milliseconds until the run ends, so a wake
 //! that lands just before `waitpid` is entered is never lost.
 
-use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Once};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,6 +29,23 @@ struct Shared {
     done: Mutex<bool>,
     cv: Condvar,
     reason: AtomicU8,
+    /// Nanoseconds added to the deadline (see [`Extender`]).
+    extra_ns: AtomicU64,
+}
+
+/// Moves a watchdog's deadline later: the supervisor's own work while the
+/// test is stopped for it (explaining a fault: decoding, unwinding and
+/// loading debug info, which can take a second on a large binary) is not
+/// the test's time.
+#[derive(Clone)]
+pub struct Extender(Arc<Shared>);
+
+impl Extender {
+    /// Adds `d` to the deadline.
+    pub fn extend(&self, d: Duration) {
+        let ns = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+        self.0.extra_ns.fetch_add(ns, Ordering::SeqCst);
+    }
 }
 
 /// A running watchdog; dropping it stops the thread.
@@ -65,6 +82,7 @@ impl Watchdog {
             done: Mutex::new(false),
             cv: Condvar::new(),
             reason: AtomicU8::new(0),
+            extra_ns: AtomicU64::new(0),
         });
         let deadline = Instant::now() + timeout;
         let s = Arc::clone(&shared);
@@ -76,6 +94,11 @@ impl Watchdog {
             shared,
             thread: Some(thread),
         }
+    }
+
+    /// A handle that moves this watchdog's deadline later.
+    pub fn extender(&self) -> Extender {
+        Extender(Arc::clone(&self.shared))
     }
 
     /// Why the supervisor was woken, if it was.
@@ -91,6 +114,7 @@ impl Watchdog {
 fn watch(s: &Shared, deadline: Instant, cancel: &AtomicBool, pid: i32, tid: i32) {
     let mut done = s.done.lock().unwrap_or_else(|e| e.into_inner());
     while !*done {
+        let deadline = deadline + Duration::from_nanos(s.extra_ns.load(Ordering::SeqCst));
         if s.reason.load(Ordering::SeqCst) == 0 {
             if cancel.load(Ordering::SeqCst) {
                 s.reason.store(2, Ordering::SeqCst);
@@ -121,5 +145,23 @@ impl Drop for Watchdog {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_extended_deadline_passes_later() {
+        let w = Watchdog::start(Duration::from_millis(100), Arc::new(AtomicBool::new(false)));
+        w.extender().extend(Duration::from_millis(400));
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(w.reason(), None, "the deadline moved to 500 ms");
+        let give_up = Instant::now() + Duration::from_secs(5);
+        while w.reason().is_none() && Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert_eq!(w.reason(), Some(Reason::Timeout));
     }
 }

@@ -9,11 +9,13 @@ use crate::linux::fault::emulate;
 use crate::linux::fault::registers::Regs;
 use crate::linux::fault::Analyzer;
 use crate::linux::process::ptrace;
+use crate::linux::process::watchdog::Extender;
 use crate::Finding;
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
+use std::time::Instant;
 
 thread_local! {
     /// The analyzer of the last run on this thread: its parsed debug info and
@@ -41,11 +43,13 @@ pub struct Faults {
     heap_faults: HashMap<(i32, u64), usize>,
     /// `/proc/PID/mem` of processes whose heap accesses were performed.
     mem_files: HashMap<i32, File>,
+    /// The time spent explaining a fault is added to the test's deadline.
+    extender: Extender,
 }
 
 impl Faults {
     /// Nothing seen yet; backtraces of at most `max_frames` frames.
-    pub fn new(max_frames: usize) -> Faults {
+    pub fn new(max_frames: usize, extender: Extender) -> Faults {
         Faults {
             analyzer: CACHED_ANALYZER.with(|c| c.borrow_mut().take()),
             max_frames,
@@ -53,7 +57,17 @@ impl Faults {
             pending_crash: HashMap::new(),
             heap_faults: HashMap::new(),
             mem_files: HashMap::new(),
+            extender,
         }
+    }
+
+    /// Runs `explain` with the analyzer; the time it takes (loading debug
+    /// info, unwinding) does not count against the test's timeout.
+    fn explain<T>(&mut self, explain: impl FnOnce(&mut Analyzer) -> T) -> T {
+        let start = Instant::now();
+        let out = explain(self.analyzer());
+        self.extender.extend(start.elapsed());
+        out
     }
 
     /// Hands the analyzer back to the thread's cache for the next run.
@@ -140,7 +154,7 @@ impl Supervisor {
     /// the thread now, while it is stopped and its memory readable.
     fn note_fatal_signal(&mut self, pid: i32, tid: i32, sig: i32) {
         if let Ok(regs) = ptrace::getregs(tid) {
-            let finding = self.faults.analyzer().crash(pid, tid, &regs, sig);
+            let finding = self.faults.explain(|a| a.crash(pid, tid, &regs, sig));
             self.faults.pending_crash.insert(pid, (sig, finding));
         }
     }
@@ -155,7 +169,7 @@ impl Supervisor {
         if info.si_code != ptrace::SI_KERNEL {
             return false;
         }
-        match self.faults.analyzer().allocator_error(pid, tid, &regs) {
+        match self.faults.explain(|a| a.allocator_error(pid, tid, &regs)) {
             Some(finding) => {
                 self.report(finding);
                 true
@@ -200,8 +214,7 @@ impl Supervisor {
         };
         let finding = self
             .faults
-            .analyzer()
-            .access_violation(pid, tid, &regs, signal);
+            .explain(|a| a.access_violation(pid, tid, &regs, signal));
         let heap = finding.kind.is_heap_access();
         self.report(finding);
         let rip = regs.rip;

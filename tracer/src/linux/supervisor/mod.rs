@@ -24,7 +24,7 @@ use crate::linux::process::capture::Capture;
 use crate::linux::process::ptrace::{self, Event, Wait};
 use crate::linux::process::spawn;
 use crate::linux::process::timer::Timer;
-use crate::linux::process::watchdog::{Reason, Watchdog};
+use crate::linux::process::watchdog::{Extender, Reason, Watchdog};
 use crate::linux::schedule::decisions::Decider;
 use crate::linux::schedule::journal::Journal;
 use crate::{Command, Exit, Finding, GuardStats, Options, Outcome, TraceError};
@@ -56,7 +56,7 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     let stdout = Capture::start(spawned.stdout, "stdout");
     let stderr = Capture::start(spawned.stderr, "stderr");
     let watchdog = Watchdog::start(options.timeout, options.cancel.clone());
-    let mut sup = Supervisor::new(spawned.pid, options, start)?;
+    let mut sup = Supervisor::new(spawned.pid, options, start, watchdog.extender())?;
     let result = sup.run(&watchdog);
     drop(watchdog);
     sup.faults.finish();
@@ -113,7 +113,12 @@ fn resume(tid: i32, sig: i32) {
 }
 
 impl Supervisor {
-    fn new(main: i32, options: &Options, start: Instant) -> Result<Supervisor, TraceError> {
+    fn new(
+        main: i32,
+        options: &Options,
+        start: Instant,
+        extender: Extender,
+    ) -> Result<Supervisor, TraceError> {
         let holds = options
             .schedule
             .as_ref()
@@ -135,7 +140,7 @@ impl Supervisor {
             killing: false,
             guard: GuardStats::default(),
             tasks: Tasks::new(main),
-            faults: Faults::new(options.max_frames),
+            faults: Faults::new(options.max_frames, extender),
             holds,
             journal: Journal::new(start),
             hang,
