@@ -190,3 +190,46 @@ fn the_bundled_demo_finds_its_null_write() {
         serde_json::json!(["demo tests::validate_only_does_not_write"])
     );
 }
+
+#[test]
+fn a_bus_error_is_decoded_like_a_segfault() {
+    let run = run_json(&[
+        "-p",
+        "ffi-bugs",
+        "--exact",
+        "tests::read_past_a_truncated_file",
+    ]);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let ev = run.one("tests::read_past_a_truncated_file");
+    assert_eq!(ev["exit"], "signal: 7 (SIGBUS)");
+    let f = only_finding(ev);
+    assert_eq!(f["kind"], "wild-access", "{f:#}");
+    assert_eq!(f["signal"], "SIGBUS");
+    assert_eq!(f["access"]["kind"], "READ");
+    assert_eq!(f["access"]["size"], 1);
+    let message = f["message"].as_str().unwrap();
+    assert!(message.contains("shorter than the mapping"), "{message}");
+    assert!(message.contains("ffi-bugs-truncated-"), "{message}");
+    assert!(
+        f["instruction"].as_str().unwrap().starts_with("movzx"),
+        "{f:#}"
+    );
+    assert_at(
+        f,
+        "csrc/bugs.c",
+        bug_line("ffi-bugs/csrc/bugs.c", "read_truncated_mapping"),
+        "read_truncated_mapping",
+    );
+    let frames: Vec<&str> = f["backtrace"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|fr| fr["function"].as_str())
+        .collect();
+    assert!(
+        frames
+            .iter()
+            .any(|n| n.ends_with("tests::read_past_a_truncated_file")),
+        "{frames:?}"
+    );
+}

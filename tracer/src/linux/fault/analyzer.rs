@@ -208,11 +208,18 @@ fn describe(
         FindingKind::StackOverflow => format!("thread '{thread}' overflowed its stack: {what}"),
         _ => {
             let why = match maps::find(maps, address) {
-                Some(m) if !m.readable && !m.writable => "the address is mapped but not accessible",
-                Some(_) if sig.signo == libc::SIGBUS => "the mapping has no backing (SIGBUS)",
-                Some(_) => "the access is not permitted on this mapping",
-                None if sig.code == ptrace::SI_KERNEL => "the address is not canonical",
-                None => "the address is not mapped",
+                Some(m) if !m.readable && !m.writable => {
+                    "the address is mapped but not accessible".to_string()
+                }
+                Some(m) if sig.signo == libc::SIGBUS => match m.path.as_deref().filter(|p| p.starts_with('/')) {
+                    Some(file) => format!(
+                        "the file mapped there ({file}) is shorter than the mapping, so the page has no data (SIGBUS)"
+                    ),
+                    None => "the mapping has no backing (SIGBUS)".to_string(),
+                },
+                Some(_) => "the access is not permitted on this mapping".to_string(),
+                None if sig.code == ptrace::SI_KERNEL => "the address is not canonical".to_string(),
+                None => "the address is not mapped".to_string(),
             };
             format!("{what}: {why}")
         }

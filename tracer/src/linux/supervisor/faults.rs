@@ -127,7 +127,7 @@ impl Supervisor {
     pub(super) fn on_fault_or_trap(&mut self, pid: i32, tid: i32, sig: i32) -> bool {
         match sig {
             libc::SIGTRAP if self.on_allocator_trap(pid, tid) => true,
-            libc::SIGSEGV => self.on_fault(pid, tid, sig),
+            libc::SIGSEGV | libc::SIGBUS => self.on_fault(pid, tid, sig),
             libc::SIGABRT | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS => {
                 self.note_fatal_signal(pid, tid, sig);
                 false
