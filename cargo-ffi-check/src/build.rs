@@ -156,7 +156,7 @@ pub fn build(args: &CargoArgs, verbose: u8) -> Result<Built> {
         return Err(BuildFailed.into());
     }
     let metadata = metadata(args)?;
-    let context = BuildContext::new(&metadata, &bins, &scripts)?;
+    let context = BuildContext::new(&metadata, &bins, &scripts);
     Ok(Built {
         binaries: tests
             .iter()
@@ -196,15 +196,14 @@ impl<'a> BuildContext<'a> {
         metadata: &'a Metadata,
         bins: &'a [Artifact],
         scripts: &'a HashMap<PackageId, BuildScript>,
-    ) -> Result<BuildContext<'a>> {
-        let sysroot_lib = sysroot_lib();
-        Ok(BuildContext {
+    ) -> BuildContext<'a> {
+        BuildContext {
             packages: metadata.packages.iter().map(|p| (&p.id, p)).collect(),
             bins,
             scripts,
             target_dir: metadata.target_directory.clone().into_std_path_buf(),
-            sysroot_lib,
-        })
+            sysroot_lib: sysroot_lib(),
+        }
     }
 
     fn binary(&self, a: &Artifact) -> Result<TestBinary> {

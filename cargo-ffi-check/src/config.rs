@@ -17,7 +17,7 @@
 //! Unknown keys are warnings (a newer version's file still works); a value of
 //! the wrong kind is an error naming the file, the table and the key.
 
-use crate::cli::{Grace, GuardSideArg, RunArgs};
+use crate::cli::{Grace, GuardSideArg};
 use crate::seeds::Seeds;
 use crate::suppress::Suppressions;
 use anyhow::{bail, Context, Result};
@@ -241,69 +241,6 @@ impl Config {
     }
 }
 
-/// The settings a run uses, after the command line, the profile and the
-/// built-in defaults have had their say.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Effective {
-    /// The seeds.
-    pub seeds: Seeds,
-    /// Per-job timeout.
-    pub timeout: Duration,
-    /// Parallel jobs (`None`: available parallelism).
-    pub jobs: Option<usize>,
-    /// Stop starting tests after the first problem.
-    pub fail_fast: bool,
-    /// Preload the guard allocator.
-    pub guard: bool,
-    /// Where guard pages go.
-    pub guard_side: GuardSideArg,
-    /// Run under the seeded schedule.
-    pub schedule: bool,
-    /// How long every thread must be stuck before a hang is declared
-    /// (`None`: only the timeout ends a stuck test).
-    pub hang_grace: Option<Duration>,
-}
-
-/// A `--x` / `--no-x` pair (clap lets at most one be set: the last given)
-/// as the setting it makes, or `None` when neither is given.
-fn switch(on: bool, off: bool) -> Option<bool> {
-    match (on, off) {
-        (true, _) => Some(true),
-        (_, true) => Some(false),
-        _ => None,
-    }
-}
-
-impl Effective {
-    /// Command line over profile over built-in defaults.
-    pub fn resolve(cli: &RunArgs, profile: &Profile) -> Effective {
-        let fail_fast = switch(cli.fail_fast, cli.no_fail_fast);
-        let guard = switch(cli.guard, cli.no_guard);
-        let schedule = switch(cli.schedule, cli.no_schedule);
-        Effective {
-            seeds: cli
-                .seeds
-                .clone()
-                .or_else(|| profile.seeds.clone())
-                .unwrap_or_else(|| Seeds::parse(defaults::SEEDS).expect("valid default")),
-            timeout: cli.timeout.or(profile.timeout).unwrap_or(defaults::TIMEOUT),
-            jobs: cli.jobs.or(profile.jobs),
-            fail_fast: fail_fast.or(profile.fail_fast).unwrap_or(false),
-            guard: guard.or(profile.guard).unwrap_or(true),
-            guard_side: cli
-                .guard_side
-                .or(profile.guard_side)
-                .unwrap_or(GuardSideArg::Seeded),
-            schedule: schedule.or(profile.schedule).unwrap_or(true),
-            hang_grace: cli
-                .hang_grace
-                .or(profile.hang_grace)
-                .unwrap_or(Grace(Some(defaults::HANG_GRACE)))
-                .0,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -396,66 +333,5 @@ mod tests {
     fn unknown_tables_are_warnings() {
         let c = parse("[telemetry]\nx = 1\n", "f.toml").unwrap();
         assert_eq!(c.warnings, ["unknown key `telemetry` in f.toml"]);
-    }
-
-    #[test]
-    fn the_command_line_wins_then_the_profile_then_the_defaults() {
-        use clap::Parser;
-        let args = |a: &[&str]| {
-            crate::cli::Cli::try_parse_from(std::iter::once("x").chain(a.iter().copied()))
-                .unwrap()
-                .run
-        };
-        let profile = Profile {
-            seeds: Some(Seeds::parse("3").unwrap()),
-            timeout: None,
-            jobs: Some(4),
-            fail_fast: Some(true),
-            guard: Some(false),
-            guard_side: Some(GuardSideArg::After),
-            schedule: Some(false),
-            hang_grace: Some(Grace(Some(Duration::from_millis(500)))),
-        };
-        let e = Effective::resolve(&args(&[]), &profile);
-        assert!(!e.schedule);
-        assert_eq!(e.hang_grace, Some(Duration::from_millis(500)));
-        assert_eq!(e.seeds.as_slice(), [3]);
-        assert_eq!(e.timeout, defaults::TIMEOUT);
-        assert_eq!(e.jobs, Some(4));
-        assert!(e.fail_fast && !e.guard);
-        assert_eq!(e.guard_side, GuardSideArg::After);
-        let e = Effective::resolve(
-            &args(&[
-                "--seeds",
-                "1,2",
-                "--timeout",
-                "2s",
-                "-j",
-                "1",
-                "--no-fail-fast",
-                "--guard",
-                "--guard-side",
-                "before",
-                "--schedule",
-                "--hang-grace",
-                "off",
-            ]),
-            &profile,
-        );
-        assert_eq!(e.seeds.as_slice(), [1, 2]);
-        assert_eq!(e.timeout, Duration::from_secs(2));
-        assert_eq!(e.jobs, Some(1));
-        assert!(!e.fail_fast && e.guard);
-        assert_eq!(e.guard_side, GuardSideArg::Before);
-        assert!(e.schedule);
-        assert_eq!(e.hang_grace, None);
-        let e = Effective::resolve(&args(&["--no-schedule"]), &Profile::default());
-        assert!(!e.schedule);
-        let e = Effective::resolve(&args(&[]), &Profile::default());
-        assert!(e.schedule);
-        assert_eq!(e.hang_grace, Some(defaults::HANG_GRACE));
-        assert_eq!(e.seeds.as_slice(), [0]);
-        assert_eq!((e.jobs, e.fail_fast, e.guard), (None, false, true));
-        assert_eq!(e.guard_side, GuardSideArg::Seeded);
     }
 }

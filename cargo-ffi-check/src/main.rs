@@ -1,9 +1,10 @@
 //! `cargo ffi-check`: run a workspace's tests under a ptrace supervisor and
 //! report memory bugs at the Rust/C boundary.
 //!
-//! The binary only wires the pieces together: [`build`] and [`list`] find the
-//! tests, [`schedule`] runs them under `tracer`, [`outcome`] and [`findings`]
-//! say what each result means, and [`report`] shows it.
+//! The binary only wires the pieces together ([`run`]): [`build`] and
+//! [`list`] find the tests, [`config`] and [`settings`] say how to run them,
+//! [`pool`] runs them under `tracer`, [`outcome`] and [`findings`] say what
+//! each result means, and [`report`] shows it.
 
 mod build;
 mod cli;
@@ -15,10 +16,11 @@ mod flaky;
 mod list;
 mod outcome;
 mod partition;
+mod pool;
 mod report;
 mod run;
-mod schedule;
 mod seeds;
+mod settings;
 mod suppress;
 
 fn main() {

@@ -6,6 +6,7 @@ pub mod human;
 pub mod json;
 pub mod junit;
 pub mod progress;
+pub mod reporter;
 
 use crate::outcome::Status;
 use serde::Serialize;

@@ -13,8 +13,10 @@ fn junit_has_a_suite_per_binary_and_a_case_per_test_and_seed() {
         "misc-behaviour",
         "--seeds",
         "0..2",
+        // Long enough for the other tests on a loaded 2-core machine; only
+        // `never_ends` runs into it.
         "--timeout",
-        "1s",
+        "3s",
         "--junit",
         path.to_str().unwrap(),
         "--exact",

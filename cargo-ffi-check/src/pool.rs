@@ -1,13 +1,13 @@
-//! Running every (test, seed) job on a rayon pool, each under its own
-//! supervisor, and handing results back to the caller's thread in the order
+//! The job pool: every (test, seed) job on a rayon pool, each under its own
+//! supervisor, with results handed back to the caller's thread in the order
 //! they finish.
 
 use crate::list::TestCase;
+use crate::settings::Settings;
 use rayon::prelude::*;
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
-use std::time::Duration;
 
 /// One test under one seed.
 #[derive(Debug, Clone, Copy)]
@@ -26,26 +26,19 @@ pub struct Finished {
     pub outcome: Result<tracer::Outcome, tracer::TraceError>,
 }
 
-/// How jobs run.
-pub struct Settings {
-    /// Parallel jobs.
-    pub jobs: usize,
-    /// Per-job timeout.
-    pub timeout: Duration,
-    /// Extra arguments for every test binary.
-    pub test_args: Vec<String>,
+/// How the caller stops the pool early.
+#[derive(Clone, Default)]
+pub struct Control {
     /// Set on Ctrl-C: running jobs are killed, pending ones skipped.
     pub cancel: Arc<AtomicBool>,
-    /// Set by the caller to skip pending jobs (fail-fast).
+    /// Set to skip pending jobs (fail-fast).
     pub stop: Arc<AtomicBool>,
-    /// Preload the guard allocator.
-    pub guard: bool,
-    /// Which side guard pages go.
-    pub guard_side: tracer::GuardSide,
-    /// Run each job under the seeded schedule.
-    pub schedule: bool,
-    /// Declare hangs after this much total blockage.
-    pub hang_grace: Option<Duration>,
+}
+
+impl Control {
+    fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst) || self.cancel.load(Ordering::SeqCst)
+    }
 }
 
 /// Every test under every seed, tests in order, seeds inner.
@@ -78,13 +71,31 @@ pub fn command(test: &TestCase, test_args: &[String]) -> tracer::Command {
     }
 }
 
+/// How the supervisor runs one job.
+fn options(test: &TestCase, seed: u64, settings: &Settings, control: &Control) -> tracer::Options {
+    tracer::Options {
+        timeout: settings.timeout,
+        cancel: Arc::clone(&control.cancel),
+        guard: settings.guard,
+        guard_side: settings.guard_side,
+        harness_main_unguarded: test.binary.libtest,
+        seed,
+        schedule: settings.schedule.then(|| tracer::Schedule {
+            salt: test.name.clone(),
+        }),
+        hang_grace: settings.hang_grace,
+        ..tracer::Options::default()
+    }
+}
+
 /// Runs `jobs` on a pool `settings.jobs` wide and calls `on_finished` on the
-/// calling thread for each, as they finish. Jobs skipped because of `stop`
-/// or `cancel` are not reported.
+/// calling thread for each, as they finish. Jobs skipped because the
+/// caller stopped or cancelled the run are not reported.
 pub fn run(
     tests: &[TestCase],
     jobs: Vec<Job>,
     settings: &Settings,
+    control: &Control,
     mut on_finished: impl FnMut(Finished),
 ) -> anyhow::Result<()> {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -98,25 +109,12 @@ pub fn run(
                 jobs.into_par_iter()
                     .with_max_len(1)
                     .for_each_with(tx, |tx, job| {
-                        if settings.stop.load(Ordering::SeqCst)
-                            || settings.cancel.load(Ordering::SeqCst)
-                        {
+                        if control.stopped() {
                             return;
                         }
-                        let cmd = command(&tests[job.test], &settings.test_args);
-                        let options = tracer::Options {
-                            timeout: settings.timeout,
-                            cancel: Arc::clone(&settings.cancel),
-                            guard: settings.guard,
-                            guard_side: settings.guard_side,
-                            harness_main_unguarded: tests[job.test].binary.libtest,
-                            seed: job.seed,
-                            schedule: settings.schedule.then(|| tracer::Schedule {
-                                salt: tests[job.test].name.clone(),
-                            }),
-                            hang_grace: settings.hang_grace,
-                            ..tracer::Options::default()
-                        };
+                        let test = &tests[job.test];
+                        let cmd = command(test, &settings.test_args);
+                        let options = options(test, job.seed, settings, control);
                         let outcome = tracer::run(&cmd, &options);
                         let _ = tx.send(Finished { job, outcome });
                     });
