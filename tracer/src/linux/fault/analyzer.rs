@@ -3,9 +3,9 @@
 
 use crate::linux::fault::decode::{self, Decoder};
 use crate::linux::fault::emulate::Plan;
-use crate::linux::fault::guard_table as heap;
+use crate::linux::fault::guard_table;
 use crate::linux::fault::registers::Regs;
-use crate::linux::process::{memory, proc as threads, ptrace};
+use crate::linux::process::{memory, proc, ptrace};
 use crate::linux::symbols::maps::{self, Mapping};
 use crate::linux::symbols::symbolize::Symbolizer;
 use crate::linux::symbols::unwind::{self, Unwinder};
@@ -87,15 +87,15 @@ impl Analyzer {
             .cloned();
         let address = access.as_ref().map_or(sig.addr, |a| a.address);
         let maps = maps::read_maps(pid).unwrap_or_default();
-        let thread = threads::info(pid, tid);
+        let thread = proc::info(pid, tid);
         let heap_slot = access.as_ref().and_then(|a| {
-            heap::header(pid)
-                .and_then(|h| heap::slot_at(pid, &h, a.address))
+            guard_table::header(pid)
+                .and_then(|h| guard_table::slot_at(pid, &h, a.address))
                 .map(|s| (a, s))
         });
         let (kind, message, allocation) = match heap_slot {
             Some((a, slot)) => {
-                let (kind, message) = heap::classify_access(a, &slot);
+                let (kind, message) = guard_table::classify_access(a, &slot);
                 (kind, message, Some(self.allocation(&slot, &maps)))
             }
             None => {
@@ -119,13 +119,13 @@ impl Analyzer {
     /// invalid free, ...) and reported by trapping; `None` if the trap was
     /// not the allocator's.
     pub fn allocator_error(&mut self, pid: i32, tid: i32, regs: &Regs) -> Option<Finding> {
-        let record: ErrorRecord = heap::error_record(tid, regs.rax)?;
-        let slot = heap::slot(pid, record.slot);
-        let (kind, message) = heap::classify_error(&record, slot.as_ref())?;
+        let record: ErrorRecord = guard_table::error_record(tid, regs.rax)?;
+        let slot = guard_table::slot(pid, record.slot);
+        let (kind, message) = guard_table::classify_error(&record, slot.as_ref())?;
         let maps = maps::read_maps(pid).unwrap_or_default();
         Some(Finding {
             backtrace: self.backtrace(tid, regs),
-            thread: Some(threads::info(pid, tid)),
+            thread: Some(proc::info(pid, tid)),
             allocation: slot.map(|s| self.allocation(&s, &maps)),
             ..Finding::new(kind, message)
         })
@@ -161,7 +161,7 @@ impl Analyzer {
     pub fn crash(&mut self, pid: i32, tid: i32, regs: &Regs, signo: i32) -> Finding {
         Finding {
             backtrace: self.backtrace(tid, regs),
-            thread: Some(threads::info(pid, tid)),
+            thread: Some(proc::info(pid, tid)),
             ..crash_finding(pid, signo)
         }
     }

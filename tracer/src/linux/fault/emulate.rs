@@ -161,6 +161,8 @@ mod tests {
         };
         apply(&mem, &mut r, &imm, addr + 7).unwrap();
         assert_eq!(
+            // SAFETY: `cell` is a live local; the volatile read sees what
+            // the writes through /proc/self/mem stored.
             unsafe { std::ptr::read_volatile(&cell) },
             0x4222_3344_5566_aabb
         );

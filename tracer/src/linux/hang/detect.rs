@@ -5,7 +5,7 @@
 //! spins or waits with a timeout is not hung; the per-test timeout still
 //! ends those.
 
-use crate::linux::process::proc as threads;
+use crate::linux::process::proc;
 use std::time::{Duration, Instant};
 
 /// One traced thread, as the detector needs to see it.
@@ -53,7 +53,7 @@ impl HangDetector {
         }
         let cpu: u64 = threads
             .iter()
-            .map(|t| threads::cpu_ns(t.pid, t.tid).unwrap_or(0))
+            .map(|t| proc::cpu_ns(t.pid, t.tid).unwrap_or(0))
             .sum();
         match self.quiet {
             Some((since, was, n)) if was == cpu && n == threads.len() => {
@@ -72,10 +72,10 @@ pub fn blocked_indefinitely(t: &Seen) -> bool {
     if t.group_stopped {
         return true;
     }
-    match threads::state(t.pid, t.tid) {
+    match proc::state(t.pid, t.tid) {
         // Gone, or a zombie waiting to be reaped: it is not going to act.
         None | Some('Z') | Some('X') => true,
-        Some('S') => threads::current_syscall(t.pid, t.tid).is_some_and(|s| s.waits_forever()),
+        Some('S') => proc::current_syscall(t.pid, t.tid).is_some_and(|s| s.waits_forever()),
         _ => false,
     }
 }

@@ -95,47 +95,53 @@ const STAGE_SECCOMP: u8 = 3;
 /// Must only be called in a freshly forked child; it only makes
 /// async-signal-safe calls on memory prepared before the fork.
 unsafe fn child(p: &Prepared, devnull: i32, out: i32, err: i32, sync: i32, report: i32) -> ! {
-    let fail = |stage: u8| -> ! {
-        let errno = *libc::__errno_location();
-        let mut msg = [0u8; 5];
-        msg[0] = stage;
-        msg[1..].copy_from_slice(&errno.to_le_bytes());
-        libc::write(report, msg.as_ptr().cast(), msg.len());
-        libc::_exit(127)
-    };
-    // Own process group, so a timeout can kill the whole tree at once and a
-    // Ctrl-C on the terminal reaches only the supervisor.
-    libc::setpgid(0, 0);
-    libc::dup2(devnull, 0);
-    libc::dup2(out, 1);
-    libc::dup2(err, 2);
-    // Undo what the supervisor's runtime set up: Rust ignores SIGPIPE, and an
-    // ignored disposition would survive exec.
-    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    let mut none: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut none);
-    libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
-    if libc::chdir(p.cwd.as_ptr()) != 0 {
-        fail(STAGE_CHDIR);
-    }
-    // Wait until the parent has seized us (or died: then read returns 0).
-    let mut byte = 0u8;
-    loop {
-        let n = libc::read(sync, (&mut byte as *mut u8).cast(), 1);
-        if n == 1 {
-            break;
+    // SAFETY: the caller guarantees a freshly forked child; everything
+    // below is an async-signal-safe system call on memory prepared before
+    // the fork (`p`) or on the stack, and the process ends in execve or
+    // _exit.
+    unsafe {
+        let fail = |stage: u8| -> ! {
+            let errno = *libc::__errno_location();
+            let mut msg = [0u8; 5];
+            msg[0] = stage;
+            msg[1..].copy_from_slice(&errno.to_le_bytes());
+            libc::write(report, msg.as_ptr().cast(), msg.len());
+            libc::_exit(127)
+        };
+        // Own process group, so a timeout can kill the whole tree at once and a
+        // Ctrl-C on the terminal reaches only the supervisor.
+        libc::setpgid(0, 0);
+        libc::dup2(devnull, 0);
+        libc::dup2(out, 1);
+        libc::dup2(err, 2);
+        // Undo what the supervisor's runtime set up: Rust ignores SIGPIPE, and an
+        // ignored disposition would survive exec.
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        let mut none: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut none);
+        libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
+        if libc::chdir(p.cwd.as_ptr()) != 0 {
+            fail(STAGE_CHDIR);
         }
-        if n == 0 || *libc::__errno_location() != libc::EINTR {
-            libc::_exit(127);
+        // Wait until the parent has seized us (or died: then read returns 0).
+        let mut byte = 0u8;
+        loop {
+            let n = libc::read(sync, (&mut byte as *mut u8).cast(), 1);
+            if n == 1 {
+                break;
+            }
+            if n == 0 || *libc::__errno_location() != libc::EINTR {
+                libc::_exit(127);
+            }
         }
-    }
-    if let Some(filter) = &p.filter {
-        if filter.install().is_err() {
-            fail(STAGE_SECCOMP);
+        if let Some(filter) = &p.filter {
+            if filter.install().is_err() {
+                fail(STAGE_SECCOMP);
+            }
         }
+        libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
+        fail(STAGE_EXEC)
     }
-    libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
-    fail(STAGE_EXEC)
 }
 
 /// Forks, seizes and execs `cmd`. On return the tracee is running (or about

@@ -124,23 +124,27 @@ impl Filter {
     /// Async-signal-safe (two system calls on memory built before): it may
     /// run in a freshly forked child.
     pub unsafe fn install(&self) -> io::Result<()> {
-        let prog = libc::sock_fprog {
-            len: self.program.len() as u16,
-            filter: self.program.as_ptr() as *mut libc::sock_filter,
-        };
-        if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-            return Err(io::Error::last_os_error());
+        // SAFETY: two system calls reading `prog`, which points at the
+        // program owned by `self`, alive for the call; nothing allocates.
+        unsafe {
+            let prog = libc::sock_fprog {
+                len: self.program.len() as u16,
+                filter: self.program.as_ptr() as *mut libc::sock_filter,
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if libc::syscall(
+                libc::SYS_seccomp,
+                SECCOMP_SET_MODE_FILTER,
+                0 as libc::c_ulong,
+                &prog as *const libc::sock_fprog,
+            ) != 0
+            {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
         }
-        if libc::syscall(
-            libc::SYS_seccomp,
-            SECCOMP_SET_MODE_FILTER,
-            0 as libc::c_ulong,
-            &prog as *const libc::sock_fprog,
-        ) != 0
-        {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
     }
 
     /// Number of instructions.
