@@ -685,8 +685,7 @@ mod tests {
     const DF: u64 = 1 << 10;
 
     fn regs() -> Regs {
-        // SAFETY: user_regs_struct is plain integers; all-zero is valid.
-        let mut r: Regs = unsafe { std::mem::zeroed() };
+        let mut r = registers::zeroed();
         r.rax = RAX;
         r.rbx = RBX;
         r.rcx = 3;

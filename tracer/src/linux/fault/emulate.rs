@@ -96,12 +96,7 @@ pub fn apply(mem: &File, regs: &mut Regs, plan: &Plan, address: u64) -> io::Resu
 mod tests {
     use super::*;
 
-    use crate::linux::fault::registers::{RAX, RCX};
-
-    fn regs() -> Regs {
-        // SAFETY: plain integers; all-zero is valid.
-        unsafe { std::mem::zeroed() }
-    }
+    use crate::linux::fault::registers::{zeroed as regs, RAX, RCX};
 
     #[test]
     fn loads_widen_as_the_instruction_says() {

@@ -50,6 +50,12 @@ pub struct Reg {
     pub high: bool,
 }
 
+/// All registers zero (a buffer for `PTRACE_GETREGS`, or a start for tests).
+pub fn zeroed() -> Regs {
+    // SAFETY: user_regs_struct is plain integers; all-zero is a valid value.
+    unsafe { std::mem::zeroed() }
+}
+
 /// The registers as an array of their 27 slots.
 pub fn words(regs: &Regs) -> &[u64; 27] {
     const _: () = assert!(std::mem::size_of::<Regs>() == 27 * 8);
@@ -98,11 +104,6 @@ pub fn write(regs: &mut Regs, r: Reg, value: u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn zeroed() -> Regs {
-        // SAFETY: plain integers; all-zero is valid.
-        unsafe { std::mem::zeroed() }
-    }
 
     #[test]
     fn slots_name_the_fields() {

@@ -72,8 +72,7 @@ pub fn interrupt(tid: i32) -> io::Result<()> {
 
 /// The general-purpose registers of a stopped tracee.
 pub fn getregs(tid: i32) -> io::Result<libc::user_regs_struct> {
-    // SAFETY: user_regs_struct is plain integers; all-zero is a valid value.
-    let mut regs: libc::user_regs_struct = unsafe { std::mem::zeroed() };
+    let mut regs = crate::linux::fault::registers::zeroed();
     request(libc::PTRACE_GETREGS, tid, 0, &mut regs as *mut _ as usize)?;
     Ok(regs)
 }

@@ -144,6 +144,22 @@ unsafe fn child(p: &Prepared, devnull: i32, out: i32, err: i32, sync: i32, repor
     }
 }
 
+/// `fork()`: the child's pid in the parent, 0 in the child.
+///
+/// # Safety
+/// The child of a multi-threaded process may only make async-signal-safe
+/// calls until it execs or exits.
+unsafe fn fork() -> Result<i32, TraceError> {
+    // SAFETY: the caller upholds the child's restrictions.
+    match unsafe { libc::fork() } {
+        -1 => Err(TraceError::Os {
+            what: "fork",
+            source: io::Error::last_os_error(),
+        }),
+        pid => Ok(pid),
+    }
+}
+
 /// Forks, seizes and execs `cmd`. On return the tracee is running (or about
 /// to report its `PTRACE_EVENT_EXEC` stop) and `exec` has succeeded. With
 /// `trap_syscalls`, the seccomp filter of the schedule is installed first.
@@ -160,13 +176,7 @@ pub fn spawn(cmd: &Command, trap_syscalls: bool) -> Result<Spawned, TraceError> 
 
     // SAFETY: the child branch only calls `child`, which is async-signal-safe
     // and never returns; the parent continues normally.
-    let pid = unsafe { libc::fork() };
-    if pid == -1 {
-        return Err(TraceError::Os {
-            what: "fork",
-            source: io::Error::last_os_error(),
-        });
-    }
+    let pid = unsafe { fork()? };
     if pid == 0 {
         // SAFETY: we are the freshly forked child.
         unsafe {
@@ -263,14 +273,8 @@ pub fn not_permitted(e: io::Error) -> TraceError {
 /// Checks that this process may trace its own children, by seizing a child
 /// that does nothing.
 pub fn check_ptrace_permitted() -> Result<(), TraceError> {
-    // SAFETY: the child only calls pause/_exit (async-signal-safe).
-    let pid = unsafe { libc::fork() };
-    if pid == -1 {
-        return Err(TraceError::Os {
-            what: "fork",
-            source: io::Error::last_os_error(),
-        });
-    }
+    // SAFETY: the child only calls pause (async-signal-safe) until killed.
+    let pid = unsafe { fork()? };
     if pid == 0 {
         // SAFETY: freshly forked child; pause and _exit are async-signal-safe.
         unsafe {

@@ -280,15 +280,18 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
         assert!(m.file_path().is_some());
     }
 
-    /// GNU ld with `-z separate-code`: segment addresses equal file offsets
-    /// except for the data segment.
-    fn bfd_layout() -> Vec<LoadSegment> {
-        let seg = |offset, file_size, vaddr, executable| LoadSegment {
+    fn seg(offset: u64, file_size: u64, vaddr: u64, executable: bool) -> LoadSegment {
+        LoadSegment {
             offset,
             file_size,
             vaddr,
             executable,
-        };
+        }
+    }
+
+    /// GNU ld with `-z separate-code`: segment addresses equal file offsets
+    /// except for the data segment.
+    fn bfd_layout() -> Vec<LoadSegment> {
         vec![
             seg(0, 0x628, 0, false),
             seg(0x1000, 0x1d5, 0x1000, true),
@@ -299,12 +302,6 @@ ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsysca
 
     /// lld: segments are packed in the file, but addresses jump a page.
     fn lld_layout() -> Vec<LoadSegment> {
-        let seg = |offset, file_size, vaddr, executable| LoadSegment {
-            offset,
-            file_size,
-            vaddr,
-            executable,
-        };
         vec![
             seg(0, 0x5a3c, 0, false),
             seg(0x5a40, 0x3_4e21, 0x6a40, true),
