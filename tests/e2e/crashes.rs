@@ -42,12 +42,7 @@ fn null_write_in_c_through_an_out_pointer() {
         "write_result",
     );
     // The backtrace goes from the C frame through the Rust test.
-    let frames: Vec<&str> = f["backtrace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|fr| fr["function"].as_str())
-        .collect();
+    let frames = functions(&f["backtrace"]);
     assert_eq!(frames[0], "write_result");
     assert!(
         frames
@@ -220,12 +215,7 @@ fn a_bus_error_is_decoded_like_a_segfault() {
         bug_line("ffi-bugs/csrc/bugs.c", "read_truncated_mapping"),
         "read_truncated_mapping",
     );
-    let frames: Vec<&str> = f["backtrace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|fr| fr["function"].as_str())
-        .collect();
+    let frames = functions(&f["backtrace"]);
     assert!(
         frames
             .iter()

@@ -16,15 +16,6 @@ fn heap_finding(test: &str, side: &str) -> (Value, Value) {
     (ev, f)
 }
 
-fn functions(frames: &Value) -> Vec<String> {
-    frames
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|f| f["function"].as_str().map(String::from))
-        .collect()
-}
-
 fn assert_location(f: &Value, file: &str, line: u64) {
     assert_eq!(f["location"]["file"], file, "{f:#}");
     assert_eq!(f["location"]["line"], line, "{f:#}");

@@ -95,12 +95,7 @@ fn a_test_that_never_ends_times_out_with_a_thread_dump() {
             .contains("nanosleep"),
         "{test_thread:#}"
     );
-    let frames: Vec<&str> = test_thread["backtrace"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|fr| fr["function"].as_str())
-        .collect();
+    let frames = functions(&test_thread["backtrace"]);
     assert!(
         frames.iter().any(|n| n.ends_with("tests::never_ends")),
         "{frames:?}"

@@ -148,3 +148,14 @@ pub fn only_finding(event: &Value) -> &Value {
     assert_eq!(f.len(), 1, "expected exactly one finding: {event:#}");
     &f[0]
 }
+
+/// The function names in an array of frames (a `backtrace`, an
+/// `allocated_at`), innermost first.
+pub fn functions(frames: &Value) -> Vec<String> {
+    frames
+        .as_array()
+        .expect("an array of frames")
+        .iter()
+        .filter_map(|f| f["function"].as_str().map(String::from))
+        .collect()
+}
