@@ -37,6 +37,8 @@ pub struct JobReport {
     pub word: String,
     /// How it ended (`exit status: 0`, `signal: 11 (SIGSEGV)`, `timeout`).
     pub exit: String,
+    /// The test process exited with status 0 (whatever its findings).
+    pub exited_ok: bool,
     /// Wall time.
     pub duration: Duration,
     /// What it found (empty when it passed).
@@ -74,6 +76,7 @@ pub fn classify(
                 status: Status::Error,
                 word: "ERROR".into(),
                 exit: e.to_string(),
+                exited_ok: false,
                 duration: Duration::ZERO,
                 findings: Vec::new(),
                 suppressed: Vec::new(),
@@ -128,6 +131,7 @@ pub fn classify(
         status,
         word,
         exit,
+        exited_ok: o.exit == Exit::Code(0),
         duration: o.duration,
         findings,
         suppressed: Vec::new(),

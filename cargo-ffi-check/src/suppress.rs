@@ -190,11 +190,14 @@ impl Suppressions {
         self.rules.iter().find(|r| r.matches(f))
     }
 
-    /// Moves the findings of a job that a rule covers to `r.suppressed`;
-    /// returns the rule of each, in order. A job whose every finding is
-    /// suppressed counts as passed (word `SUPPRESSED`), whatever its exit:
-    /// its findings were the reason it failed.
-    pub fn apply(&self, r: &mut JobReport) -> Vec<Rule> {
+    /// Moves the findings of a job (of `test`, the libtest name) that a rule
+    /// covers to `r.suppressed`;
+    /// returns the rule of each, in order. Suppressions hide findings, never
+    /// a failing test: a job whose every finding is suppressed counts as
+    /// passed (word `SUPPRESSED`) only if its test exited with status 0; one
+    /// that crashed or exited non-zero fails with a `test-failure` finding
+    /// saying so, and a timeout or a hang stays one.
+    pub fn apply(&self, r: &mut JobReport, test: &str) -> Vec<Rule> {
         if self.rules.is_empty() {
             return Vec::new();
         }
@@ -211,13 +214,20 @@ impl Suppressions {
         }
         r.findings = kept;
         r.suppressed = suppressed;
-        let failed = matches!(
-            r.status,
-            Status::Failed | Status::Findings | Status::TimedOut | Status::Hung
-        );
-        if failed && r.findings.is_empty() && !r.suppressed.is_empty() {
-            r.status = Status::Passed;
-            r.word = "SUPPRESSED".into();
+        if r.findings.is_empty() && !r.suppressed.is_empty() && r.status == Status::Findings {
+            if r.exited_ok {
+                r.status = Status::Passed;
+                r.word = "SUPPRESSED".into();
+            } else {
+                let kinds: Vec<&str> = r.suppressed.iter().map(|f| f.kind.as_str()).collect();
+                let mut failure = Finding::test_failure(&r.stderr, &r.exit, test);
+                failure.notes.push(format!(
+                    "its findings were suppressed ({}), but the test itself failed",
+                    kinds.join(", ")
+                ));
+                r.findings.push(failure);
+                r.status = Status::Failed;
+            }
         }
         rules
     }

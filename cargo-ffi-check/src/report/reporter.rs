@@ -99,7 +99,7 @@ impl<'a> Reporter<'a> {
         let seed = f.job.seed;
         let display = test.display_name();
         let mut r = outcome::classify(test, &f.outcome, self.root);
-        let rules = self.suppressions.apply(&mut r);
+        let rules = self.suppressions.apply(&mut r, &test.name);
         for (finding, rule) in r.suppressed.iter().zip(rules) {
             self.suppressed.add(finding, &display, &test.name, seed);
             self.suppressed_by.entry(finding.id.clone()).or_insert(rule);
