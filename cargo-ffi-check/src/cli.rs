@@ -252,20 +252,31 @@ impl Cli {
 
     /// Moves libtest's selection flags given after `--` into our own options,
     /// so that `cargo ffi-check parse_ -- --ignored` means what it does for
-    /// `cargo test`.
+    /// `cargo test`, and drops the flags that only shape libtest's output or
+    /// its threads: each job runs one test with `--nocapture
+    /// --test-threads=1` and reads libtest's plain output, so a second
+    /// `--nocapture`, `--format json` or `-q` would break it.
     pub fn absorb_libtest_args(&mut self) {
         let mut rest = Vec::new();
-        let mut args = std::mem::take(&mut self.test_args).into_iter();
+        let mut args = std::mem::take(&mut self.test_args).into_iter().peekable();
         while let Some(a) = args.next() {
-            match a.as_str() {
+            let (flag, inline) = match a.split_once('=') {
+                Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
+                _ => (a.as_str(), None),
+            };
+            // The flag's value: after `=`, or the next argument.
+            let mut value = || inline.clone().or_else(|| args.next());
+            match flag {
                 "--ignored" => self.run.ignored = true,
                 "--include-ignored" => self.run.include_ignored = true,
                 "--exact" => self.run.exact = true,
-                "--skip" => self.run.skip.extend(args.next()),
-                _ => match a.strip_prefix("--skip=") {
-                    Some(s) => self.run.skip.push(s.to_string()),
-                    None => rest.push(a),
-                },
+                "--skip" => self.run.skip.extend(value()),
+                // Output and threading: the tool's own choice for each job.
+                "--nocapture" | "--show-output" | "-q" | "--quiet" | "--report-time" => {}
+                "--test-threads" | "--format" | "--color" => drop(value()),
+                "-Zunstable-options" => {}
+                "-Z" if args.peek().is_some_and(|v| v == "unstable-options") => drop(args.next()),
+                _ => rest.push(a),
             }
         }
         if self.run.ignored && self.run.include_ignored {
@@ -289,18 +300,40 @@ mod tests {
 
     #[test]
     fn libtest_flags_after_double_dash_become_options() {
-        let cli = parse(&[
-            "parse_",
-            "--",
-            "--ignored",
-            "--skip",
-            "slow",
-            "--color=never",
-        ]);
+        let cli = parse(&["parse_", "--", "--ignored", "--skip", "slow", "--logfile=x"]);
         assert_eq!(cli.filters, ["parse_"]);
         assert!(cli.run.ignored);
         assert_eq!(cli.run.skip, ["slow"]);
-        assert_eq!(cli.test_args, ["--color=never"]);
+        assert_eq!(cli.test_args, ["--logfile=x"]);
+    }
+
+    #[test]
+    fn libtest_output_and_thread_flags_are_dropped() {
+        let cli = parse(&[
+            "--",
+            "--nocapture",
+            "--test-threads=4",
+            "--test-threads",
+            "2",
+            "--show-output",
+            "--color",
+            "always",
+            "--color=never",
+            "-q",
+            "--format",
+            "json",
+            "--format=terse",
+            "-Z",
+            "unstable-options",
+            "-Zunstable-options",
+            "--report-time",
+            "--skip=slow",
+            "--custom-flag",
+            "-Z",
+            "other",
+        ]);
+        assert_eq!(cli.run.skip, ["slow"]);
+        assert_eq!(cli.test_args, ["--custom-flag", "-Z", "other"]);
     }
 
     #[test]

@@ -164,3 +164,36 @@ fn ptrace_not_permitted_is_a_setup_error_that_says_how_to_allow_it() {
     assert!(stderr.contains("ptrace is not permitted here"), "{stderr}");
     assert!(stderr.contains("--cap-add=SYS_PTRACE"), "{stderr}");
 }
+
+/// libtest's own flags after `--`, and its environment variables, never
+/// collide with the flags each job runs with (`--nocapture
+/// --test-threads=1`) or break how the tool reads libtest's output.
+#[test]
+fn libtest_flags_and_variables_never_break_a_test() {
+    let tests = ["tests::prints_output", "tests::threads_and_channels"];
+    for extra in [
+        &["--nocapture"][..],
+        &["--test-threads=4", "--show-output"],
+        &["--test-threads", "2", "--color", "always", "-q"],
+        &["--format", "terse"],
+        &["--format=json", "-Z", "unstable-options"],
+        &["-Zunstable-options", "--format", "pretty", "--report-time"],
+    ] {
+        let mut args = vec!["-p", "misc-behaviour", "--exact"];
+        args.extend(tests);
+        args.push("--");
+        args.extend(extra);
+        let out = ffi_check()
+            .args(["--message-format", "json"])
+            .args(&args)
+            .env("RUST_TEST_THREADS", "3")
+            .env("RUST_TEST_NOCAPTURE", "1")
+            .output()
+            .unwrap();
+        let run = parse_output(out);
+        assert_eq!(run.code, 0, "-- {extra:?}: {}", run.stderr);
+        for t in tests {
+            assert_eq!(run.one(t)["status"], "passed", "-- {extra:?}");
+        }
+    }
+}
