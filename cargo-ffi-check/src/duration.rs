@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+/// The longest duration accepted: a year is "never" for a test.
+const LONGEST: Duration = Duration::from_secs(365 * 24 * 3600);
+
 /// Parses `500ms`, `30s`, `2m`, `1h` or a number of seconds (`90`, `1.5`).
 pub fn parse(s: &str) -> Result<Duration, String> {
     let t = s.trim();
@@ -22,7 +25,12 @@ pub fn parse(s: &str) -> Result<Duration, String> {
     if !(secs > 0.0 && secs.is_finite()) {
         return Err(format!("`{s}` must be a positive duration"));
     }
-    Ok(Duration::from_secs_f64(secs))
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d <= LONGEST => Ok(d),
+        _ => Err(format!(
+            "`{s}` is too long; the longest accepted is 365 days"
+        )),
+    }
 }
 
 #[cfg(test)]
@@ -43,5 +51,9 @@ mod tests {
         assert!(parse("abc").is_err());
         assert!(parse("5 parsecs").is_err());
         assert!(parse("0s").is_err());
+        let too_long = parse("99999999999999999999999").unwrap_err();
+        assert!(too_long.contains("too long"), "{too_long}");
+        assert!(parse("366d").is_err());
+        assert_eq!(parse("8760h"), Ok(LONGEST));
     }
 }

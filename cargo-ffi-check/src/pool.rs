@@ -88,6 +88,22 @@ fn options(test: &TestCase, seed: u64, settings: &Settings, control: &Control) -
     }
 }
 
+/// Runs one job; a panic in the supervisor (a bug, which has killed and
+/// reaped the test's processes) is that job's error, not the run's end.
+fn run_one(
+    cmd: &tracer::Command,
+    options: &tracer::Options,
+) -> Result<tracer::Outcome, tracer::TraceError> {
+    std::panic::catch_unwind(|| tracer::run(cmd, options)).unwrap_or_else(|panic| {
+        let message = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".to_string());
+        Err(tracer::TraceError::Internal { message })
+    })
+}
+
 /// Runs `jobs` on a pool `settings.jobs` wide and calls `on_finished` on the
 /// calling thread for each, as they finish. Jobs skipped because the
 /// caller stopped or cancelled the run are not reported.
@@ -115,7 +131,7 @@ pub fn run(
                         let test = &tests[job.test];
                         let cmd = command(test, &settings.test_args);
                         let options = options(test, job.seed, settings, control);
-                        let outcome = tracer::run(&cmd, &options);
+                        let outcome = run_one(&cmd, &options);
                         let _ = tx.send(Finished { job, outcome });
                     });
             });

@@ -30,6 +30,13 @@ pub enum TraceError {
         /// The OS error.
         source: std::io::Error,
     },
+    /// The supervisor itself failed (a bug): the command's processes were
+    /// killed and reaped.
+    #[error("the supervisor failed: {message} (a bug in cargo-ffi-check; please report it)")]
+    Internal {
+        /// What went wrong.
+        message: String,
+    },
     /// A system call the supervisor needs failed.
     #[error("{what}: {source}")]
     Os {

@@ -214,37 +214,65 @@ pub fn wait_any() -> io::Result<Wait> {
 /// Waits for a state change of `tid` (or of any tracee, with -1).
 pub fn wait_for(tid: i32) -> io::Result<Wait> {
     loop {
-        let mut status = 0;
-        // SAFETY: status is a valid out-pointer; __WNOTHREAD limits the wait
-        // to tasks of this thread, so supervisors on other threads never see
-        // each other's tracees.
-        let got = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::__WNOTHREAD) };
-        if got == -1 {
-            return Err(io::Error::last_os_error());
+        if let Some(w) = waitpid(tid, 0)?.and_then(|(got, status)| decode(got, status)) {
+            return Ok(w);
         }
-        let tid = got;
-        if libc::WIFEXITED(status) {
-            let code = libc::WEXITSTATUS(status);
-            return Ok(Wait::Exited { tid, code });
-        }
-        if libc::WIFSIGNALED(status) {
-            let signal = libc::WTERMSIG(status);
-            return Ok(Wait::Killed { tid, signal });
-        }
-        if libc::WIFSTOPPED(status) {
-            let event = status >> 16;
-            let signal = libc::WSTOPSIG(status);
-            return Ok(if event != 0 {
-                let event = Event::from_raw(event, signal);
-                Wait::Event { tid, event }
-            } else if signal == libc::SIGTRAP | 0x80 {
-                Wait::SyscallExit { tid }
-            } else {
-                Wait::Signal { tid, signal }
-            });
-        }
-        // WIFCONTINUED and anything else: not interesting, wait again.
     }
+}
+
+/// The next state change of any tracee of the calling thread, if one is
+/// there already; `Err` with `ECHILD` when nothing is left to wait for.
+pub fn wait_any_nohang() -> io::Result<Option<Wait>> {
+    while let Some((got, status)) = waitpid(-1, libc::WNOHANG)? {
+        if let Some(w) = decode(got, status) {
+            return Ok(Some(w));
+        }
+    }
+    Ok(None)
+}
+
+/// One `waitpid` of the calling thread's tracees (`__WALL | __WNOTHREAD`,
+/// plus `flags`): the task and its status, or `None` under `WNOHANG` when
+/// nothing changed.
+fn waitpid(tid: i32, flags: i32) -> io::Result<Option<(i32, i32)>> {
+    let mut status = 0;
+    // SAFETY: status is a valid out-pointer; __WNOTHREAD limits the wait
+    // to tasks of this thread, so supervisors on other threads never see
+    // each other's tracees.
+    let got = unsafe { libc::waitpid(tid, &mut status, libc::__WALL | libc::__WNOTHREAD | flags) };
+    match got {
+        -1 => Err(io::Error::last_os_error()),
+        0 => Ok(None),
+        got => Ok(Some((got, status))),
+    }
+}
+
+/// What a `waitpid` status of `got` means; `None` for `WIFCONTINUED` and
+/// anything else of no interest.
+fn decode(got: i32, status: i32) -> Option<Wait> {
+    let tid = got;
+    if libc::WIFEXITED(status) {
+        let code = libc::WEXITSTATUS(status);
+        return Some(Wait::Exited { tid, code });
+    }
+    if libc::WIFSIGNALED(status) {
+        let signal = libc::WTERMSIG(status);
+        return Some(Wait::Killed { tid, signal });
+    }
+    if libc::WIFSTOPPED(status) {
+        let event = status >> 16;
+        let signal = libc::WSTOPSIG(status);
+        return Some(if event != 0 {
+            let event = Event::from_raw(event, signal);
+            Wait::Event { tid, event }
+        } else if signal == libc::SIGTRAP | 0x80 {
+            Wait::SyscallExit { tid }
+        } else {
+            Wait::Signal { tid, signal }
+        });
+    }
+    // WIFCONTINUED and anything else: not interesting.
+    None
 }
 
 /// The name of a signal number (`SIGSEGV`, `SIGRTMIN+2`, `signal 99`).

@@ -84,7 +84,10 @@ impl Watchdog {
             reason: AtomicU8::new(0),
             extra_ns: AtomicU64::new(0),
         });
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to represent is no deadline at all.
+        let deadline = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(100 * 365 * 24 * 3600));
         let s = Arc::clone(&shared);
         let thread = std::thread::Builder::new()
             .name("ffi-check-watchdog".into())
@@ -114,7 +117,8 @@ impl Watchdog {
 fn watch(s: &Shared, deadline: Instant, cancel: &AtomicBool, pid: i32, tid: i32) {
     let mut done = s.done.lock().unwrap_or_else(|e| e.into_inner());
     while !*done {
-        let deadline = deadline + Duration::from_nanos(s.extra_ns.load(Ordering::SeqCst));
+        let extra = Duration::from_nanos(s.extra_ns.load(Ordering::SeqCst));
+        let deadline = deadline.checked_add(extra).unwrap_or(deadline);
         if s.reason.load(Ordering::SeqCst) == 0 {
             if cancel.load(Ordering::SeqCst) {
                 s.reason.store(2, Ordering::SeqCst);

@@ -51,12 +51,24 @@ const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 /// ended, and returns how it ended, its output and its findings.
 pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> {
     let command = &preload::environment(command, options)?;
+    // Everything that can fail is set up before the test process exists.
+    let timer = if options.schedule.is_some() || options.hang_grace.is_some() {
+        let timer = Timer::new().map_err(|source| TraceError::Os {
+            what: "creating the supervisor's timer",
+            source,
+        })?;
+        Some(timer)
+    } else {
+        None
+    };
     let start = Instant::now();
     let spawned = spawn::spawn(command, options.schedule.is_some())?;
     let stdout = Capture::start(spawned.stdout, "stdout");
     let stderr = Capture::start(spawned.stderr, "stderr");
     let watchdog = Watchdog::start(options.timeout, options.cancel.clone());
-    let mut sup = Supervisor::new(spawned.pid, options, start, watchdog.extender())?;
+    // From here on, dropping the supervisor (an error, a panic) kills and
+    // reaps whatever is left of the test.
+    let mut sup = Supervisor::new(spawned.pid, options, start, watchdog.extender(), timer);
     let result = sup.run(&watchdog);
     drop(watchdog);
     sup.faults.finish();
@@ -66,10 +78,10 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     let stderr = stderr.finish(deadline);
     result?;
     Ok(Outcome {
-        exit: sup.exit.unwrap_or(Exit::Code(-1)),
+        exit: sup.exit.take().unwrap_or(Exit::Code(-1)),
         stdout,
         stderr,
-        findings: sup.findings,
+        findings: std::mem::take(&mut sup.findings),
         duration,
         guard: sup.guard,
     })
@@ -99,6 +111,33 @@ struct Supervisor {
     hang: Option<HangWatch>,
     /// The timer that wakes the wait for holds and hang checks, if either is on.
     wakeups: Option<Wakeups>,
+    /// `waitpid` said there is nothing left to wait for: every tracee is reaped.
+    reaped: bool,
+}
+
+/// How long dropping an unfinished supervisor waits for its tracees to die.
+const REAP_LIMIT: Duration = Duration::from_secs(10);
+
+impl Drop for Supervisor {
+    /// An unfinished run (an error, a panic) kills the tree and reaps it, so
+    /// no tracee stays stopped and the next run on this thread sees none of
+    /// its events.
+    fn drop(&mut self) {
+        if self.reaped {
+            return;
+        }
+        self.kill_all();
+        let give_up = Instant::now() + REAP_LIMIT;
+        while Instant::now() < give_up {
+            match ptrace::wait_any_nohang() {
+                Ok(Some(w)) if w.is_stop() => self.let_die(w.tid()),
+                Ok(Some(_)) => {}
+                Ok(None) => std::thread::sleep(Duration::from_millis(1)),
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+                Err(_) => return,
+            }
+        }
+    }
 }
 
 fn is_esrch(e: &io::Error) -> bool {
@@ -118,21 +157,13 @@ impl Supervisor {
         options: &Options,
         start: Instant,
         extender: Extender,
-    ) -> Result<Supervisor, TraceError> {
+        timer: Option<Timer>,
+    ) -> Supervisor {
         let holds = options
             .schedule
             .as_ref()
             .map(|s| Holds::new(Decider::new(options.seed, &s.salt)));
         let hang = options.hang_grace.map(|g| HangWatch::new(g, start));
-        let wakeups = if holds.is_some() || hang.is_some() {
-            let timer = Timer::new().map_err(|source| TraceError::Os {
-                what: "creating the supervisor's timer",
-                source,
-            })?;
-            Some(Wakeups::new(timer))
-        } else {
-            None
-        };
         let mut sup = Supervisor {
             main,
             exit: None,
@@ -144,10 +175,11 @@ impl Supervisor {
             holds,
             journal: Journal::new(start),
             hang,
-            wakeups,
+            wakeups: timer.map(Wakeups::new),
+            reaped: false,
         };
         sup.arm_timer();
-        Ok(sup)
+        sup
     }
 
     fn run(&mut self, watchdog: &Watchdog) -> Result<(), TraceError> {
@@ -164,7 +196,10 @@ impl Supervisor {
                         self.on_tick();
                     }
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ECHILD) => {
+                    self.reaped = true;
+                    return Ok(());
+                }
                 Err(source) => {
                     self.kill_all();
                     return Err(TraceError::Os {
@@ -197,6 +232,18 @@ impl Supervisor {
     }
 
     fn handle(&mut self, w: Wait) {
+        #[cfg(test)]
+        if tests::PANIC_AT_EXIT.get()
+            && matches!(
+                w,
+                Wait::Event {
+                    event: Event::Exit,
+                    ..
+                }
+            )
+        {
+            panic!("injected: the supervisor fails in the middle of a run");
+        }
         if w.is_stop() {
             let tid = w.tid();
             // (An exit event still counts the process's allocations.)
@@ -302,5 +349,50 @@ impl Supervisor {
             self.guard.allocations += h.allocations;
             self.guard.guarded += h.guarded;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Set by a test: the supervisor panics at the next exit event.
+        pub static PANIC_AT_EXIT: Cell<bool> = const { Cell::new(false) };
+    }
+
+    fn shell(script: &str) -> Command {
+        Command {
+            program: "/bin/sh".into(),
+            args: vec!["-c".into(), script.into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+            cwd: "/".into(),
+        }
+    }
+
+    #[test]
+    fn a_supervisor_that_fails_midway_kills_and_reaps_its_tracees() {
+        let pidfile = std::env::temp_dir().join(format!("ffc-reap-{}", std::process::id()));
+        let script = format!("echo $$ > {}; /bin/true; exec sleep 30", pidfile.display());
+        let options = Options {
+            guard: false,
+            hang_grace: None,
+            ..Options::default()
+        };
+        PANIC_AT_EXIT.set(true);
+        let failed = std::panic::catch_unwind(|| run(&shell(&script), &options));
+        PANIC_AT_EXIT.set(false);
+        assert!(failed.is_err(), "the injected failure did not happen");
+        let pid = std::fs::read_to_string(&pidfile).unwrap();
+        let _ = std::fs::remove_file(&pidfile);
+        let proc_dir = format!("/proc/{}", pid.trim());
+        assert!(
+            !std::path::Path::new(&proc_dir).exists(),
+            "the test process was left behind"
+        );
+        // The next run on this thread sees its own events only.
+        let next = run(&shell("exit 3"), &options).unwrap();
+        assert_eq!(next.exit, Exit::Code(3));
     }
 }
