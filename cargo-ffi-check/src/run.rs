@@ -10,6 +10,7 @@ use crate::exit_code;
 use crate::list::{self, TestCase};
 use crate::pool::{self, Control};
 use crate::report::reporter::{Reporter, View};
+use crate::report::rerun::Rerun;
 use crate::report::{github, json, progress::Progress};
 use crate::settings::Settings;
 use crate::suppress::Suppressions;
@@ -133,7 +134,7 @@ fn execute<'a>(
     let settings = &plan.settings;
     let seeds = settings.seeds.as_slice();
     let view = View {
-        manifest_path: cli.cargo.manifest_path.clone(),
+        rerun: Rerun::new(cli, settings),
         multi_seed: seeds.len() > 1,
         verbose: cli.output.verbose,
         quiet: cli.output.quiet,

@@ -74,12 +74,6 @@ fn backtrace_lines(frames: &[tracer::Frame], verbose: bool) -> Vec<String> {
     out
 }
 
-/// The rerun command for one seed of one test: `base` is `cargo ffi-check`
-/// with the manifest path and package that select the test's binary.
-pub fn rerun_command(base: &str, test: &str, seed: u64) -> String {
-    format!("{base} --seeds {seed} --exact {test}")
-}
-
 /// A finding, rustc-style, as printed when first seen.
 pub fn finding_block(f: &Finding, test: &str, rerun: &str, seed: u64, verbose: bool) -> String {
     let mut s = String::new();

@@ -7,6 +7,7 @@ pub mod json;
 pub mod junit;
 pub mod progress;
 pub mod reporter;
+pub mod rerun;
 
 use crate::outcome::Status;
 use serde::Serialize;

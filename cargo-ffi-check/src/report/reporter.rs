@@ -9,6 +9,7 @@ use crate::flaky;
 use crate::list::TestCase;
 use crate::outcome::{self, Status};
 use crate::pool::Finished;
+use crate::report::rerun::Rerun;
 use crate::report::{github, human, json, junit::Junit, progress::Progress, Counts};
 use crate::suppress::{Rule, Suppressions};
 use std::collections::HashMap;
@@ -19,8 +20,8 @@ use std::time::Duration;
 
 /// What is shown, and where.
 pub struct View {
-    /// The user's `--manifest-path`, for rerun commands.
-    pub manifest_path: Option<PathBuf>,
+    /// How to rerun one test under one seed.
+    pub rerun: Rerun,
     /// More than one seed: status lines and JUnit cases name the seed.
     pub multi_seed: bool,
     /// `-v` count.
@@ -81,18 +82,6 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    /// `cargo ffi-check` with what selects `test`'s binary from where the
-    /// user ran us: their manifest path, and the package.
-    fn rerun_base(&self, test: &TestCase) -> String {
-        let mut base = String::from("cargo ffi-check");
-        if let Some(m) = &self.view.manifest_path {
-            base.push_str(&format!(" --manifest-path {}", m.display()));
-        }
-        let package = test.binary.id.split("::").next().unwrap_or(&test.binary.id);
-        base.push_str(&format!(" -p {package}"));
-        base
-    }
-
     /// One job finished: count it, show it, keep what the summary needs.
     pub fn job_finished(&mut self, f: Finished) {
         let test = &self.tests[f.job.test];
@@ -143,7 +132,7 @@ impl<'a> Reporter<'a> {
                 r.exit
             ));
         }
-        let rerun = human::rerun_command(&self.rerun_base(test), &test.name, seed);
+        let rerun = self.view.rerun.command(test, seed);
         let verbose = self.view.verbose > 0;
         let block = |f| human::finding_block(f, &display, &rerun, seed, verbose);
         for finding in new_findings {
@@ -252,7 +241,7 @@ impl<'a> Reporter<'a> {
                 .min()
                 .copied()
                 .unwrap_or(0);
-            let rerun = human::rerun_command(&self.rerun_base(t), &t.name, first_bad);
+            let rerun = self.view.rerun.command(t, first_bad);
             eprintln!("{}", human::flaky_block(&t.display_name(), f, &rerun));
             if self.view.json {
                 json::emit(&json::Event::Flaky {
