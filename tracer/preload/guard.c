@@ -19,6 +19,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <gnu/libc-version.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -48,6 +49,9 @@ static uint32_t *page_index;
 static struct guard_slot *slots;
 static volatile int lock_word;
 static int supervised;
+/* glibc 2.38 and later reject aligned_alloc alignments that are not powers
+ * of two; earlier ones round them up like memalign. */
+static int strict_aligned_alloc;
 
 /* Which side of an allocation its guard page goes: 0 seeded, 1 always after
  * (overflows), 2 always before (underflows). GUARD_ENV_GUARD_SIDE. */
@@ -147,6 +151,12 @@ static void init(void) {
     const char *side = getenv(GUARD_ENV_GUARD_SIDE);
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
     supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
+    unsigned major = 0, minor = 0;
+    const char *v = gnu_get_libc_version();
+    for (; *v >= '0' && *v <= '9'; v++) major = major * 10 + (unsigned)(*v - '0');
+    if (*v == '.')
+        for (v++; *v >= '0' && *v <= '9'; v++) minor = minor * 10 + (unsigned)(*v - '0');
+    strict_aligned_alloc = major > 2 || (major == 2 && minor >= 38);
     pthread_atfork(NULL, NULL, after_fork_child);
     __atomic_store_n(&hdr->magic, GUARD_MAGIC, __ATOMIC_RELEASE);
     __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
@@ -348,8 +358,14 @@ static int release(void *p, int is_realloc, size_t *old) {
     size_t len = (s->pages - 1) * PAGE;
     int saved = errno;
     /* Replacing the pages discards their contents and makes them PROT_NONE
-     * in one call; the slot is never handed out again. */
-    mmap((void *)data, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
+     * in one call; the slot is never handed out again. If that fails (the
+     * mapping count is exhausted, say), make them inaccessible in place and
+     * give their memory back. */
+    if (mmap((void *)data, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) ==
+        MAP_FAILED) {
+        madvise((void *)data, len, MADV_DONTNEED);
+        mprotect((void *)data, len, PROT_NONE);
+    }
     errno = saved;
     lock();
     hdr->frees++;
@@ -459,19 +475,43 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
     return 0;
 }
 
-EXPORT void *aligned_alloc(size_t align, size_t size) {
-    if (!valid_align(align)) {
+/* As glibc's memalign: an alignment up to malloc's own is malloc's; one
+ * that is not a power of two is rounded up to the next power of two; one
+ * too large to round is EINVAL. */
+EXPORT void *memalign(size_t align, size_t size) {
+    if (align <= MALLOC_ALIGN) return alloc_aligned(size, MALLOC_ALIGN);
+    if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
     }
-    return alloc_aligned(size, align < MALLOC_ALIGN ? MALLOC_ALIGN : align);
+    if (!valid_align(align)) {
+        size_t a = MALLOC_ALIGN * 2;
+        while (a < align) a <<= 1;
+        align = a;
+    }
+    return alloc_aligned(size, align);
 }
 
-EXPORT void *memalign(size_t align, size_t size) { return aligned_alloc(align, size); }
+/* As the glibc in use: before 2.38 aligned_alloc is memalign; since, an
+ * alignment that is not a power of two is EINVAL. */
+EXPORT void *aligned_alloc(size_t align, size_t size) {
+    if (strict_aligned_alloc && !valid_align(align)) {
+        errno = EINVAL;
+        return NULL;
+    }
+    return memalign(align, size);
+}
 
-EXPORT void *valloc(size_t size) { return alloc_aligned(size, PAGE); }
+EXPORT void *valloc(size_t size) { return memalign(PAGE, size); }
 
-EXPORT void *pvalloc(size_t size) { return alloc_aligned((size + PAGE - 1) & ~(PAGE - 1), PAGE); }
+EXPORT void *pvalloc(size_t size) {
+    size_t rounded;
+    if (__builtin_add_overflow(size, PAGE - 1, &rounded)) {
+        errno = ENOMEM;
+        return NULL;
+    }
+    return memalign(PAGE, rounded & ~(PAGE - 1));
+}
 
 EXPORT size_t malloc_usable_size(void *p) {
     if (!p) return 0;
