@@ -30,6 +30,9 @@ pub struct Options {
     pub cancel: Arc<AtomicBool>,
     /// At most this many frames in each backtrace.
     pub max_frames: usize,
+    /// At most this many bytes of each output stream are kept (the head
+    /// and the tail halves).
+    pub max_output: usize,
     /// Preload the guard allocator into every process of the command.
     pub guard: bool,
     /// Which side of each allocation its guard page goes.
@@ -81,6 +84,7 @@ impl Default for Options {
             timeout: defaults::TIMEOUT,
             cancel: Arc::new(AtomicBool::new(false)),
             max_frames: defaults::MAX_FRAMES,
+            max_output: defaults::MAX_OUTPUT,
             guard: true,
             guard_side: GuardSide::Seeded,
             harness_main_unguarded: false,

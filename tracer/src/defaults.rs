@@ -13,3 +13,8 @@ pub const HANG_GRACE: Duration = Duration::from_secs(2);
 
 /// The most frames in one backtrace.
 pub const MAX_FRAMES: usize = 32;
+
+/// The most output kept of each of a command's streams (stdout, stderr):
+/// the first and last halves; what lies between is dropped, and the output
+/// says so.
+pub const MAX_OUTPUT: usize = 16 << 20;

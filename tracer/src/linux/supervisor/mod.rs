@@ -63,8 +63,8 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     };
     let start = Instant::now();
     let spawned = spawn::spawn(command, options.schedule.is_some())?;
-    let stdout = Capture::start(spawned.stdout, "stdout");
-    let stderr = Capture::start(spawned.stderr, "stderr");
+    let stdout = Capture::start(spawned.stdout, "stdout", options.max_output);
+    let stderr = Capture::start(spawned.stderr, "stderr", options.max_output);
     let watchdog = Watchdog::start(options.timeout, options.cancel.clone());
     // From here on, dropping the supervisor (an error, a panic) kills and
     // reaps whatever is left of the test.

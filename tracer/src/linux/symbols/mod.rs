@@ -2,5 +2,6 @@
 //! space (`/proc/PID/maps`), remote unwinding and symbolization.
 
 pub mod maps;
+mod recent;
 pub mod symbolize;
 pub mod unwind;

@@ -1,7 +1,8 @@
 //! Turning code addresses of the tracee into functions, files and lines.
 //!
 //! Each mapped ELF file is opened once (from disk, not from the tracee) and
-//! kept: its DWARF through `addr2line`'s [`Loader`] (which also falls back to
+//! kept while it is among the most recently used files: its DWARF through
+//! `addr2line`'s [`Loader`] (which also falls back to
 //! `.symtab`, then `.dynsym`, for names) and its `PT_LOAD` segments to turn
 //! an address into the file's own (stated) address. If the file has a build
 //! id and a separate debug file exists under `/usr/lib/debug/.build-id/`,
@@ -9,24 +10,27 @@
 //! and line for their libraries too.
 
 use crate::linux::symbols::maps::{self, LoadSegment, Mapping};
+use crate::linux::symbols::recent::Recent;
 use crate::Frame;
 use addr2line::Loader;
 use object::read::ReadCache;
 use object::Object;
 use std::borrow::Cow;
-use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
+
+/// Files whose debug info is kept.
+const FILES_KEPT: usize = 16;
 
 /// Where separate debug files are looked up by build id.
 const DEFAULT_DEBUG_DIR: &str = "/usr/lib/debug";
 
 /// Symbolizes addresses of a traced process, caching parsed debug info per
-/// module path for the life of the symbolizer.
+/// module path for the most recently used files.
 pub struct Symbolizer {
-    /// Every module asked about so far, by path; failed loads are kept too
-    /// so they are not retried.
-    modules: HashMap<String, Module>,
+    /// The modules asked about most recently, by path; failed loads are
+    /// kept too so they are not retried.
+    modules: Recent<String, Module>,
     /// Roots of `.build-id/xx/yyyy.debug` trees.
     debug_dirs: Vec<PathBuf>,
 }
@@ -55,7 +59,7 @@ impl Symbolizer {
     /// A symbolizer that looks for separate debug files under `debug_dirs`.
     pub(crate) fn with_debug_dirs(debug_dirs: Vec<PathBuf>) -> Self {
         Symbolizer {
-            modules: HashMap::new(),
+            modules: Recent::new(FILES_KEPT),
             debug_dirs,
         }
     }
@@ -75,10 +79,9 @@ impl Symbolizer {
             return vec![unknown_frame(pc, mapping.path.clone(), offset)];
         };
         let debug_dirs = &self.debug_dirs;
-        let module = self
-            .modules
-            .entry(path.to_owned())
-            .or_insert_with(|| Module::load(Path::new(path), debug_dirs));
+        let module = self.modules.get_or_insert_with(path.to_owned(), || {
+            Module::load(Path::new(path), debug_dirs)
+        });
         let svma = module.svma(maps, mapping, pc);
         let mut frames = module.frames(svma);
         for frame in &mut frames {

@@ -4,12 +4,14 @@
 //! Unwind information comes from the ELF files behind the tracee's
 //! executable mappings (`.eh_frame` with its `.eh_frame_hdr` index), read
 //! from disk; the vDSO, which has no file, is read from the tracee's memory.
-//! A module is added to framehop the first time its mapping is seen and kept
-//! (keyed by path and start address) until a different module shows up at an
-//! overlapping address, e.g. in another traced process.
+//! framehop holds the modules of the process being unwound only (each
+//! process maps its libraries at addresses of its own); the sections read
+//! from each file are kept for the most recently used files, so memory stays
+//! flat across thousands of processes while a file is read once.
 
 use crate::linux::process::memory;
-use crate::linux::symbols::maps::{self, Mapping};
+use crate::linux::symbols::maps::{self, LoadSegment, Mapping};
+use crate::linux::symbols::recent::Recent;
 use crate::linux::symbols::symbolize::Symbolizer;
 use crate::Frame;
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
@@ -18,15 +20,32 @@ use object::read::ReadCache;
 use object::{Object, ObjectSection, ReadRef};
 use std::fs::File;
 use std::ops::Range;
+use std::sync::Arc;
+
+/// Files whose unwind sections are kept.
+const FILES_KEPT: usize = 32;
+
+/// Section data as framehop holds it, shared between the modules built
+/// from one file.
+type Data = Arc<[u8]>;
 
 /// Unwinds stacks of traced threads; keeps parsed unwind tables across calls.
 pub struct Unwinder {
-    /// framehop's unwinder with the modules added so far.
-    inner: UnwinderX86_64<Vec<u8>>,
-    /// framehop's cache of unwind rules.
+    /// framehop's unwinder with the modules of the process last unwound.
+    inner: UnwinderX86_64<Data>,
+    /// framehop's cache of unwind rules (fixed size).
     cache: CacheX86_64,
     /// The modules handed to `inner` (or found unusable), in no order.
     modules: Vec<AddedModule>,
+    /// What was read from each file: its unwind sections and load segments.
+    files: Recent<String, Option<Sections>>,
+}
+
+/// A file's unwind sections and `PT_LOAD` segments.
+#[derive(Clone)]
+struct Sections {
+    info: ExplicitModuleSectionInfo<Data>,
+    segments: Vec<LoadSegment>,
 }
 
 /// A mapping that was turned into a framehop module (or tried to be).
@@ -52,6 +71,7 @@ impl Unwinder {
             inner: UnwinderX86_64::new(),
             cache: CacheX86_64::new(),
             modules: Vec::new(),
+            files: Recent::new(FILES_KEPT),
         }
     }
 
@@ -101,13 +121,25 @@ impl Unwinder {
         pcs
     }
 
-    /// Adds a framehop module for every executable file mapping (and the
-    /// vDSO) in `maps` that is not known yet.
+    /// Makes framehop's modules those of `maps`: one for every executable
+    /// file mapping (and the vDSO), none for mappings of other processes.
     fn add_modules(&mut self, tid: i32, maps: &[Mapping]) {
-        for mapping in maps.iter().filter(|m| m.executable) {
-            let Some(path) = unwindable_path(mapping) else {
-                continue;
-            };
+        let wanted: Vec<(&Mapping, &str)> = maps
+            .iter()
+            .filter(|m| m.executable)
+            .filter_map(|m| Some((m, unwindable_path(m)?)))
+            .collect();
+        let inner = &mut self.inner;
+        self.modules.retain(|m| {
+            let keep = wanted
+                .iter()
+                .any(|(w, path)| *path == m.path && (w.start..w.end) == m.range);
+            if !keep && m.in_framehop {
+                inner.remove_module(m.range.start);
+            }
+            keep
+        });
+        for (mapping, path) in wanted {
             let range = mapping.start..mapping.end;
             if self
                 .modules
@@ -116,8 +148,11 @@ impl Unwinder {
             {
                 continue;
             }
-            self.forget_overlapping(&range);
-            let module = build_module(tid, maps, mapping, path);
+            let sections = self
+                .files
+                .get_or_insert_with(path.to_owned(), || read_sections(tid, maps, mapping))
+                .clone();
+            let module = sections.map(|s| module_for(s, maps, mapping, path));
             let in_framehop = module.is_some();
             if let Some(module) = module {
                 self.inner.add_module(module);
@@ -128,19 +163,6 @@ impl Unwinder {
                 in_framehop,
             });
         }
-    }
-
-    /// Removes the modules whose address range overlaps `range`: the tracee
-    /// (or another traced process) now has something else there.
-    fn forget_overlapping(&mut self, range: &Range<u64>) {
-        let inner = &mut self.inner;
-        self.modules.retain(|m| {
-            let overlaps = m.range.start < range.end && range.start < m.range.end;
-            if overlaps && m.in_framehop {
-                inner.remove_module(m.range.start);
-            }
-            !overlaps
-        });
     }
 }
 
@@ -196,20 +218,15 @@ fn unwindable_path(mapping: &Mapping) -> Option<&str> {
         .or_else(|| mapping.path.as_deref().filter(|p| *p == "[vdso]"))
 }
 
-/// The framehop module for one executable mapping, from the file on disk
-/// (or, for the vDSO, the tracee's memory); `None` if it cannot be read.
-fn build_module(
-    tid: i32,
-    maps: &[Mapping],
-    mapping: &Mapping,
-    path: &str,
-) -> Option<Module<Vec<u8>>> {
-    if mapping.file_path().is_some() {
-        let cache = ReadCache::new(File::open(path).ok()?);
-        module_from_elf(&cache, maps, mapping, path)
-    } else {
-        let image = read_image(tid, maps, mapping)?;
-        module_from_elf(image.as_slice(), maps, mapping, path)
+/// A file's unwind sections, from the file on disk (or, for the vDSO, the
+/// tracee's memory); `None` if they cannot be read.
+fn read_sections(tid: i32, maps: &[Mapping], mapping: &Mapping) -> Option<Sections> {
+    match mapping.file_path() {
+        Some(path) => {
+            let cache = ReadCache::new(File::open(path).ok()?);
+            sections_of(&cache)
+        }
+        None => sections_of(read_image(tid, maps, mapping)?.as_slice()),
     }
 }
 
@@ -225,38 +242,27 @@ fn read_image(tid: i32, maps: &[Mapping], mapping: &Mapping) -> Option<Vec<u8>> 
     Some(image)
 }
 
-/// Builds the framehop module for `mapping` from its parsed ELF file.
-fn module_from_elf<'data, R: ReadRef<'data>>(
-    data: R,
-    maps: &[Mapping],
-    mapping: &Mapping,
-    path: &str,
-) -> Option<Module<Vec<u8>>> {
-    let file = object::File::parse(data).ok()?;
-    let bias = maps::bias_of(&maps::load_segments(&file), mapping)
-        .unwrap_or_else(|| maps::guess_bias(maps, mapping));
-    let info = section_info(&file)?;
-    Some(Module::new(
-        path.to_owned(),
-        mapping.start..mapping.end,
-        bias,
-        info,
-    ))
+/// The framehop module for `mapping` of the file whose sections are `s`.
+fn module_for(s: Sections, maps: &[Mapping], mapping: &Mapping, path: &str) -> Module<Data> {
+    let bias =
+        maps::bias_of(&s.segments, mapping).unwrap_or_else(|| maps::guess_bias(maps, mapping));
+    Module::new(path.to_owned(), mapping.start..mapping.end, bias, s.info)
 }
 
 /// The sections framehop's DWARF CFI unwinding uses: `.eh_frame` and its
 /// index `.eh_frame_hdr` (data and addresses), and the addresses of `.text`
-/// and `.got` for pointer encodings relative to them. `None` without
-/// `.eh_frame` (framehop would fall back to frame pointers anyway).
-fn section_info<'data, R: ReadRef<'data>>(
-    file: &object::File<'data, R>,
-) -> Option<ExplicitModuleSectionInfo<Vec<u8>>> {
+/// and `.got` for pointer encodings relative to them; and the file's load
+/// segments. `None` without `.eh_frame` (framehop would fall back to frame
+/// pointers anyway) or if the file does not parse.
+fn sections_of<'data, R: ReadRef<'data>>(data: R) -> Option<Sections> {
+    let file = object::File::parse(data).ok()?;
     let svma = |name: &str| {
         let section = file.section_by_name(name)?;
         Some(section.address()..section.address() + section.size())
     };
-    let data = |name: &str| Some(file.section_by_name(name)?.data().ok()?.to_vec());
-    Some(ExplicitModuleSectionInfo {
+    let data =
+        |name: &str| -> Option<Data> { Some(file.section_by_name(name)?.data().ok()?.into()) };
+    let info = ExplicitModuleSectionInfo {
         base_svma: 0,
         text_svma: svma(".text"),
         got_svma: svma(".got"),
@@ -265,6 +271,10 @@ fn section_info<'data, R: ReadRef<'data>>(
         eh_frame_hdr_svma: svma(".eh_frame_hdr"),
         eh_frame_hdr: data(".eh_frame_hdr"),
         ..Default::default()
+    };
+    Some(Sections {
+        info,
+        segments: maps::load_segments(&file),
     })
 }
 
@@ -475,7 +485,8 @@ mod tests {
             eprintln!("skipping: this process has no [vdso] mapping");
             return;
         };
-        let module = build_module(pid, &maps, vdso, "[vdso]").expect("vdso module");
+        let sections = read_sections(pid, &maps, vdso).expect("vdso sections");
+        let module = module_for(sections, &maps, vdso, "[vdso]");
         assert_eq!(module.avma_range(), vdso.start..vdso.end);
         assert_eq!(module.base_avma(), vdso.start);
     }
@@ -502,6 +513,35 @@ mod tests {
         assert_eq!(unwinder.modules[0].path, "/nonexistent/other.so");
         assert!(!unwinder.modules[0].in_framehop);
         assert_eq!(unwinder.inner.max_known_code_address(), 0);
+    }
+
+    /// Unwinding process after process (each with its libraries at new
+    /// addresses) keeps the modules of the last one only, and the files'
+    /// sections for a bounded number of files.
+    #[test]
+    fn memory_stays_flat_across_processes() {
+        let pid = std::process::id() as i32;
+        let own = maps::read_maps(pid).unwrap();
+        let executable: Vec<Mapping> = own
+            .iter()
+            .filter(|m| m.executable && m.start < 1 << 46)
+            .cloned()
+            .collect();
+        let mut unwinder = Unwinder::new();
+        for shift in 0..200u64 {
+            // The same files, mapped elsewhere: another process.
+            let moved: Vec<Mapping> = executable
+                .iter()
+                .map(|m| Mapping {
+                    start: m.start.wrapping_add(shift << 28),
+                    end: m.end.wrapping_add(shift << 28),
+                    ..m.clone()
+                })
+                .collect();
+            unwinder.add_modules(pid, &moved);
+            assert!(unwinder.modules.len() <= executable.len());
+        }
+        assert!(unwinder.files.len() <= FILES_KEPT);
     }
 
     const LIB_C: &str = r#"
