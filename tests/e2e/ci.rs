@@ -11,16 +11,6 @@ mod suppress;
 
 use crate::support::{self, *};
 
-/// A fresh scratch directory for one test.
-pub fn scratch(name: &str) -> std::path::PathBuf {
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .join("ci")
-        .join(name);
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 /// The checked-in JSON Schema of the events.
 pub fn events_schema() -> serde_json::Value {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("schema/events-v1.json");

@@ -305,3 +305,43 @@ fn each_bug_is_found_on_a_c_thread_and_in_a_forked_child() {
     assert_eq!(f["kind"], "heap-buffer-overflow");
     assert_ne!(f["thread"]["pid"], f["thread"]["tid"]);
 }
+
+/// Keep-going performs heap accesses only: when the same store that
+/// overran a heap buffer later writes to read-only memory, that write is
+/// not performed but crashes the test, as natively.
+#[test]
+fn keep_going_never_writes_outside_the_heap() {
+    let run = run_json(&[
+        "-p",
+        "heap-bugs",
+        "--guard-side",
+        "after",
+        "--exact",
+        "tests::one_store_overruns_the_heap_then_writes_read_only_memory",
+    ]);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let ev = run.one("tests::one_store_overruns_the_heap_then_writes_read_only_memory");
+    assert_eq!(ev["exit"], "signal: 11 (SIGSEGV)", "{ev:#}");
+    assert!(
+        !ev["stdout"].as_str().unwrap().contains("still running"),
+        "{ev:#}"
+    );
+    let line = bug_line("heap-bugs/csrc/heap.c", "poke");
+    let findings = ev["findings"].as_array().unwrap();
+    let kinds: Vec<&str> = findings
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["heap-buffer-overflow", "wild-access"], "{ev:#}");
+    for f in findings {
+        assert_eq!(f["access"]["kind"], "WRITE");
+        assert_eq!(f["location"]["line"], line, "{f:#}");
+    }
+    assert!(
+        findings[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not permitted on this mapping"),
+        "{ev:#}"
+    );
+}

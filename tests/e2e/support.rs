@@ -159,3 +159,13 @@ pub fn functions(frames: &Value) -> Vec<String> {
         .filter_map(|f| f["function"].as_str().map(String::from))
         .collect()
 }
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join("scratch")
+        .join(name);
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

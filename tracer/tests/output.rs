@@ -29,6 +29,10 @@ fn endless_output_is_kept_bounded_with_its_head_and_tail() {
     assert!(out.starts_with("first\n"), "{}", &out[..64]);
     assert!(out.ends_with("last\n"), "{}", &out[out.len() - 64..]);
     assert!(out.contains("bytes of output dropped here"));
-    assert!(outcome.stdout.len() < (64 << 10) + 200, "{}", outcome.stdout.len());
+    assert!(
+        outcome.stdout.len() < (64 << 10) + 200,
+        "{}",
+        outcome.stdout.len()
+    );
     assert_eq!(outcome.stderr, b"err\n", "the other stream is whole");
 }

@@ -152,7 +152,7 @@ impl Decoder {
         let len = u8::try_from(insn.len).ok()?;
         let next_rip = rip.wrapping_add(u64::from(len));
         let (op, mem) = emulable_op(&insn)?;
-        if !matches!(op_size(&op), 1 | 2 | 4 | 8) {
+        if !matches!(op.size(), 1 | 2 | 4 | 8) {
             return None;
         }
         let address = effective_address(mem, regs, next_rip, insn.addr_size)?;
@@ -242,13 +242,6 @@ fn emulable_op(insn: &Insn) -> Option<(Op, &X86OpMem)> {
             m,
         )),
         _ => None,
-    }
-}
-
-/// The number of bytes an emulable operation moves.
-fn op_size(op: &Op) -> u8 {
-    match *op {
-        Op::Load { size, .. } | Op::StoreReg { size, .. } | Op::StoreImm { size, .. } => size,
     }
 }
 

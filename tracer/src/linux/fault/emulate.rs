@@ -61,6 +61,22 @@ pub struct Plan {
     pub len: u8,
 }
 
+impl Op {
+    /// The bytes it moves.
+    pub fn size(&self) -> u8 {
+        match *self {
+            Op::Load { size, .. } | Op::StoreReg { size, .. } | Op::StoreImm { size, .. } => size,
+        }
+    }
+}
+
+impl Plan {
+    /// The bytes it reads or writes.
+    pub fn size(&self) -> u64 {
+        u64::from(self.op.size())
+    }
+}
+
 fn widen(value: u64, size: u8, extend: Extend) -> u64 {
     match extend {
         Extend::Sign if size < 8 => {

@@ -8,6 +8,9 @@ use crate::preload::protocol::{
 };
 use crate::{Access, FindingKind};
 
+/// The allocator's page size: slots are made of pages.
+pub const PAGE: u64 = 4096;
+
 /// Reads a plain-data `T` from the tracee.
 fn read<T: Copy + Default>(pid: i32, addr: u64) -> Option<T> {
     let mut value = T::default();
@@ -45,7 +48,7 @@ pub fn slot_at(pid: i32, h: &Header, addr: u64) -> Option<Slot> {
     }
     let entry: u32 = read(
         pid,
-        GUARD_HEADER_ADDR + GUARD_INDEX_OFFSET + (addr - h.arena_start) / 4096 * 4,
+        GUARD_HEADER_ADDR + GUARD_INDEX_OFFSET + (addr - h.arena_start) / PAGE * 4,
     )?;
     slot(pid, i64::from(entry) - 1)
 }

@@ -29,6 +29,38 @@ pub fn tgid(tid: i32) -> Option<i32> {
         .and_then(|v| v.trim().parse().ok())
 }
 
+/// A thread's signal masks, from `/proc/PID/task/TID/status`: bit
+/// `signo - 1` of each is that signal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignalMasks {
+    /// Blocked (`SigBlk`): a handler that is running blocks its own signal.
+    pub blocked: u64,
+    /// Caught by a handler (`SigCgt`; the process's dispositions).
+    pub caught: u64,
+}
+
+impl SignalMasks {
+    /// Whether `mask` has signal `signo`.
+    pub fn has(mask: u64, signo: i32) -> bool {
+        (1..=64).contains(&signo) && mask & (1u64 << (signo - 1)) != 0
+    }
+}
+
+/// The signal masks of thread `tid` of process `pid`, while it exists.
+pub fn signal_masks(pid: i32, tid: i32) -> Option<SignalMasks> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+    };
+    Some(SignalMasks {
+        blocked: field("SigBlk:")?,
+        caught: field("SigCgt:")?,
+    })
+}
+
 /// Parses one line of `/proc/PID/task/TID/syscall` ("202 0x7f.. 0x80 ...");
 /// `None` for "running" or a thread not in a system call.
 fn parse_syscall(text: &str) -> Option<Syscall> {
@@ -81,6 +113,28 @@ mod tests {
     fn running_threads_have_no_syscall() {
         assert_eq!(parse_syscall("running\n"), None);
         assert_eq!(parse_syscall("-1 0x7ffd1000 0x401000\n"), None);
+    }
+
+    #[test]
+    fn reads_the_signal_masks_of_a_thread() {
+        let me = std::process::id() as i32;
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        // SAFETY: a valid, zeroed sigset for this thread's mask, restored below.
+        unsafe {
+            let mut set: libc::sigset_t = std::mem::zeroed();
+            let mut old: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut set);
+            libc::sigaddset(&mut set, libc::SIGUSR2);
+            libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old);
+            let masks = signal_masks(me, tid).unwrap();
+            libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+            assert!(SignalMasks::has(masks.blocked, libc::SIGUSR2));
+            assert!(!SignalMasks::has(masks.blocked, libc::SIGUSR1));
+        }
+        // libtest's harness installs no SIGUSR1 handler.
+        let masks = signal_masks(me, tid).unwrap();
+        assert!(!SignalMasks::has(masks.caught, libc::SIGUSR1));
     }
 
     #[test]

