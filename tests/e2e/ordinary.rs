@@ -145,3 +145,22 @@ fn signals_the_program_handles_are_not_findings() {
         ],
     );
 }
+
+#[test]
+fn waits_that_a_timer_or_an_outside_peer_ends_are_not_hangs() {
+    all_pass(
+        "waits",
+        &[
+            "alarm_then_pause",
+            "setitimer_then_sigsuspend",
+            "posix_timer_and_sigwaitinfo",
+            "timerfd_read",
+            "signalfd_with_alarm",
+            "tcp_read_from",
+            "udp_recv_from",
+            "epoll_wait_on",
+            "poll_forever_on",
+            "inotify_waits",
+        ],
+    );
+}

@@ -52,11 +52,11 @@ struct Prepared {
     _strings: Vec<CString>,
     argv: Vec<*const libc::c_char>,
     envp: Vec<*const libc::c_char>,
-    /// The seccomp filter of the seeded schedule, if it is on.
-    filter: Option<Filter>,
+    /// The seccomp filter of the calls the supervisor sees.
+    filter: Filter,
 }
 
-fn prepare(cmd: &Command, trap_syscalls: bool) -> Result<Prepared, TraceError> {
+fn prepare(cmd: &Command, schedule: bool) -> Result<Prepared, TraceError> {
     let program = cstring(cmd.program.as_os_str(), "program path")?;
     let cwd = cstring(cmd.cwd.as_os_str(), "working directory")?;
     let mut strings = vec![program.clone()];
@@ -80,7 +80,7 @@ fn prepare(cmd: &Command, trap_syscalls: bool) -> Result<Prepared, TraceError> {
         _strings: strings,
         argv,
         envp,
-        filter: trap_syscalls.then(Filter::new),
+        filter: Filter::new(schedule),
     })
 }
 
@@ -134,10 +134,8 @@ unsafe fn child(p: &Prepared, devnull: i32, out: i32, err: i32, sync: i32, repor
                 libc::_exit(127);
             }
         }
-        if let Some(filter) = &p.filter {
-            if filter.install().is_err() {
-                fail(STAGE_SECCOMP);
-            }
+        if p.filter.install().is_err() {
+            fail(STAGE_SECCOMP);
         }
         libc::execve(p.program.as_ptr(), p.argv.as_ptr(), p.envp.as_ptr());
         fail(STAGE_EXEC)
@@ -162,9 +160,10 @@ unsafe fn fork() -> Result<i32, TraceError> {
 
 /// Forks, seizes and execs `cmd`. On return the tracee is running (or about
 /// to report its `PTRACE_EVENT_EXEC` stop) and `exec` has succeeded. With
-/// `trap_syscalls`, the seccomp filter of the schedule is installed first.
-pub fn spawn(cmd: &Command, trap_syscalls: bool) -> Result<Spawned, TraceError> {
-    let prepared = prepare(cmd, trap_syscalls)?;
+/// The seccomp filter is installed first: with `schedule`, it also stops
+/// the calls the seeded schedule acts on.
+pub fn spawn(cmd: &Command, schedule: bool) -> Result<Spawned, TraceError> {
+    let prepared = prepare(cmd, schedule)?;
     let devnull = File::open("/dev/null").map_err(|source| TraceError::Os {
         what: "opening /dev/null",
         source,
@@ -224,7 +223,7 @@ pub fn spawn(cmd: &Command, trap_syscalls: bool) -> Result<Spawned, TraceError> 
                 program: cmd.program.clone(),
                 source: io::Error::new(
                     source.kind(),
-                    format!("cannot install the schedule's seccomp filter ({source}); run with --no-schedule"),
+                    format!("cannot install the supervisor's seccomp filter ({source})"),
                 ),
             },
             _ => TraceError::Spawn {

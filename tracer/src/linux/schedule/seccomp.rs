@@ -1,6 +1,7 @@
-//! The seccomp-bpf filter that makes the system calls where ordering
-//! matters stop for the supervisor (`SECCOMP_RET_TRACE`), while everything
-//! else runs at full speed.
+//! The seccomp-bpf filter that makes the system calls the supervisor must
+//! see stop for it (`SECCOMP_RET_TRACE`): always those that arm timers or
+//! trace processes, and under the seeded schedule those where ordering
+//! matters; everything else runs at full speed.
 //!
 //! The filter is built before the fork (the child must not allocate) and
 //! installed by the child between `PTRACE_SEIZE` and `execve`, so it covers
@@ -65,8 +66,10 @@ pub struct Filter {
 }
 
 impl Filter {
-    /// The filter for the calls [`syscalls::trapped`] lists.
-    pub fn new() -> Filter {
+    /// The filter for the calls [`syscalls::trapped`] lists: those the
+    /// supervisor always needs to see, and with `schedule` those where the
+    /// seeded schedule acts.
+    pub fn new(schedule: bool) -> Filter {
         let mut body = vec![
             Insn::Plain(stmt(LD_W_ABS, DATA_ARCH)),
             Insn::Plain(jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0)),
@@ -75,12 +78,14 @@ impl Filter {
             Insn::Plain(jump(JGE_K, X32_SYSCALL_BIT, 0, 1)),
             Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)),
         ];
-        body.extend(syscalls::trapped().map(|(nr, trap)| {
+        body.extend(syscalls::trapped().filter_map(|(nr, trap)| {
             let to = match trap {
-                Trap::AboveStdio => Label::CheckFd,
-                Trap::Always | Trap::Never => Label::Trace,
+                Trap::Always => Label::Trace,
+                Trap::Schedule if schedule => Label::Trace,
+                Trap::ScheduleAboveStdio if schedule => Label::CheckFd,
+                Trap::Schedule | Trap::ScheduleAboveStdio | Trap::Never => return None,
             };
-            Insn::JumpIfEq(nr as u32, to)
+            Some(Insn::JumpIfEq(nr as u32, to))
         }));
         let mut labels = Vec::new();
         labels.push((Label::Allow, body.len()));
@@ -163,7 +168,8 @@ mod tests {
     /// The child reports what it saw in its exit status.
     #[test]
     fn traps_exactly_the_listed_calls() {
-        let filter = Filter::new();
+        assert!(Filter::new(false).len() < 20, "only what the supervisor always needs");
+        let filter = Filter::new(true);
         assert!(filter.len() < 100);
         // SAFETY: the child only makes raw system calls and _exit.
         let pid = unsafe { libc::fork() };

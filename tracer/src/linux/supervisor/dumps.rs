@@ -6,6 +6,7 @@
 use super::holds::HANG_TICK;
 use super::Supervisor;
 use crate::linux::hang::detect::HangDetector;
+use crate::linux::hang::waits::Census;
 use crate::linux::hang::locks;
 use crate::linux::process::proc;
 use crate::linux::process::ptrace;
@@ -60,8 +61,21 @@ impl Supervisor {
         }
         watch.last_check = now;
         let seen: Vec<_> = self.tasks.seen().collect();
-        if watch.detector.check(&seen, now) {
-            self.stop_everything(Stop::Hang);
+        if !watch.detector.check(&seen, now) {
+            return;
+        }
+        // Every thread has been blocked for the grace period: a hang if
+        // only the test could wake any of them. Otherwise the timeout
+        // decides, and the next look is a grace period away.
+        let pids = self.tasks.pids();
+        let mut census = Census::new(&pids, &self.timers, now);
+        let external = seen.iter().find_map(|t| {
+            let call = proc::current_syscall(t.pid, t.tid)?;
+            census.wait_external(t.pid, t.tid, &call)
+        });
+        match external {
+            None => self.stop_everything(Stop::Hang),
+            Some(_) => watch.detector.reset(),
         }
     }
 

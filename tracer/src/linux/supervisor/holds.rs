@@ -74,13 +74,9 @@ impl Wakeups {
 }
 
 impl Supervisor {
-    /// A trapped system call (seccomp stop): record it and let the
-    /// schedule decide when it runs.
-    pub(super) fn on_trapped_syscall(&mut self, pid: i32, tid: i32) {
-        let Ok(regs) = ptrace::getregs(tid) else {
-            return resume(tid, 0);
-        };
-        let call = Syscall::from_regs(&regs);
+    /// A system call the schedule traps: record it and let the schedule
+    /// decide when it runs.
+    pub(super) fn schedule_call(&mut self, pid: i32, tid: i32, call: &Syscall) {
         self.journal.record(pid, tid, call.describe());
         let (who, event) = self.tasks.next_event(tid);
         let Some(holds) = self.holds.as_ref() else {

@@ -26,7 +26,9 @@ use crate::linux::process::spawn;
 use crate::linux::process::timer::Timer;
 use crate::linux::process::watchdog::{Extender, Reason, Watchdog};
 use crate::linux::schedule::decisions::Decider;
+use crate::linux::hang::timers::Timers;
 use crate::linux::schedule::journal::Journal;
+use crate::linux::syscalls::Syscall;
 use crate::{Command, Exit, Finding, GuardStats, Options, Outcome, TraceError};
 use std::io;
 use std::time::{Duration, Instant};
@@ -111,6 +113,8 @@ struct Supervisor {
     hang: Option<HangWatch>,
     /// The timer that wakes the wait for holds and hang checks, if either is on.
     wakeups: Option<Wakeups>,
+    /// The timers the test's processes have armed.
+    timers: Timers,
     /// `waitpid` said there is nothing left to wait for: every tracee is reaped.
     reaped: bool,
 }
@@ -176,6 +180,7 @@ impl Supervisor {
             journal: Journal::new(start),
             hang,
             wakeups: timer.map(Wakeups::new),
+            timers: Timers::default(),
             reaped: false,
         };
         sup.arm_timer();
@@ -303,6 +308,27 @@ impl Supervisor {
         self.record(pid, tid, || format!("signal {}", ptrace::signal_name(sig)));
         if !self.hold_signal(tid, sig) {
             resume(tid, sig);
+        }
+    }
+
+    /// A system call the seccomp filter stopped: the calls the supervisor
+    /// always watches (timers being armed) are noted and run at once; the
+    /// rest are the schedule's.
+    fn on_trapped_syscall(&mut self, pid: i32, tid: i32) {
+        let Ok(regs) = ptrace::getregs(tid) else {
+            return resume(tid, 0);
+        };
+        let call = Syscall::from_regs(&regs);
+        match call.nr {
+            libc::SYS_alarm
+            | libc::SYS_setitimer
+            | libc::SYS_timer_settime
+            | libc::SYS_timer_delete => {
+                self.timers.on_call(pid, tid, &call, Instant::now());
+                resume(tid, 0)
+            }
+            libc::SYS_ptrace => resume(tid, 0),
+            _ => self.schedule_call(pid, tid, &call),
         }
     }
 

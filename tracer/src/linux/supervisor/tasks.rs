@@ -184,6 +184,7 @@ impl Supervisor {
                     }
                 }
                 self.faults.forget_process(pid);
+                self.timers.exec(pid);
                 resume(tid, 0);
             }
             Event::Seccomp => self.on_trapped_syscall(pid, tid),
@@ -193,6 +194,7 @@ impl Supervisor {
                 // The process's memory is still there: keep its counters.
                 if tid == pid {
                     self.count_allocations(pid);
+                    self.timers.exit(pid);
                 }
                 resume(tid, 0);
             }
