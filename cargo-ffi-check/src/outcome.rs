@@ -51,6 +51,9 @@ pub struct JobReport {
     pub stderr: String,
     /// Allocations made, and how many of them the guard allocator guarded.
     pub guard: tracer::GuardStats,
+    /// What the supervisor did that the user may want to know (shown with
+    /// `-v`): a process handed over to the test's own tracer, ...
+    pub notes: Vec<String>,
 }
 
 fn exit_text(exit: &Exit) -> String {
@@ -83,6 +86,7 @@ pub fn classify(
                 stdout: String::new(),
                 stderr: e.to_string(),
                 guard: tracer::GuardStats::default(),
+                notes: Vec::new(),
             }
         }
     };
@@ -138,5 +142,6 @@ pub fn classify(
         stdout,
         stderr,
         guard: o.guard,
+        notes: o.notes.clone(),
     }
 }

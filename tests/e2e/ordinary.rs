@@ -164,3 +164,34 @@ fn waits_that_a_timer_or_an_outside_peer_ends_are_not_hangs() {
         ],
     );
 }
+
+#[test]
+fn tests_that_trace_their_own_children_work_and_say_so_with_verbose() {
+    all_pass(
+        "ptrace",
+        &[
+            "ptrace_traceme",
+            "ptrace_seize",
+            "ptrace_attach",
+            "nix_ptrace_traceme",
+        ],
+    );
+    let out = ffi_check()
+        .args([
+            "-p",
+            "ordinary",
+            "-v",
+            "--exact",
+            "tests::ptrace_traceme_in_a_forked_child",
+        ])
+        .output()
+        .unwrap();
+    let run = parse_output(out);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("was handed over to the test's own tracer (PTRACE_TRACEME)"),
+        "{}",
+        run.stderr
+    );
+}

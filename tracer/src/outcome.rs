@@ -34,6 +34,9 @@ pub struct Outcome {
     pub duration: Duration,
     /// What the guard allocator did, summed over the processes that used it.
     pub guard: GuardStats,
+    /// What the supervisor did that the user may want to know (a process
+    /// handed over to the test's own tracer, ...).
+    pub notes: Vec<String>,
 }
 
 /// How many allocations the guard allocator guarded (the rest, over its

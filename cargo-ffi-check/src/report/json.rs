@@ -52,6 +52,8 @@ pub enum Event<'a> {
         stdout: &'a str,
         /// Captured standard error.
         stderr: &'a str,
+        /// What the supervisor did that the user may want to know.
+        notes: &'a [String],
     },
     /// A distinct finding with every test and seed that showed it (after the last test).
     Finding {
@@ -131,5 +133,6 @@ pub fn test_finished<'a>(
         },
         stdout: &r.stdout,
         stderr: &r.stderr,
+        notes: &r.notes,
     }
 }

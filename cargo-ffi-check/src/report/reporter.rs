@@ -125,6 +125,14 @@ impl<'a> Reporter<'a> {
                 self.progress.println(&out);
             }
         }
+        if self.view.verbose > 0 {
+            for note in &r.notes {
+                self.progress.println(&format!(
+                    "{:>12} {display}: {note}",
+                    console::style("note").cyan().bold()
+                ));
+            }
+        }
         if r.status == Status::Error {
             self.progress.println(&format!(
                 "{}: {}",

@@ -2,7 +2,7 @@
 //! who holds the locks they wait for.
 
 pub mod detect;
+pub mod locks;
 pub mod sockets;
 pub mod timers;
 pub mod waits;
-pub mod locks;

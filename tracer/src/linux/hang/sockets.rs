@@ -108,7 +108,9 @@ pub fn unix_peers() -> io::Result<HashMap<u64, u64>> {
                     // struct unix_diag_msg: family, type, state, pad, ino, cookie[2].
                     if let Some(ino) = u32_at(msg, 4) {
                         let mut attr = 16;
-                        while let (Some(alen), Some(atype)) = (u16_at(msg, attr), u16_at(msg, attr + 2)) {
+                        while let (Some(alen), Some(atype)) =
+                            (u16_at(msg, attr), u16_at(msg, attr + 2))
+                        {
                             let alen = alen as usize;
                             if alen < 4 {
                                 break;
@@ -146,7 +148,11 @@ fn parse_endpoint(text: &str) -> Option<(IpAddr, u16)> {
     let (addr, port) = text.split_once(':')?;
     let port = u16::from_str_radix(port, 16).ok()?;
     let word = |i: usize| -> Option<[u8; 4]> {
-        Some(u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16).ok()?.to_le_bytes())
+        Some(
+            u32::from_str_radix(addr.get(i * 8..i * 8 + 8)?, 16)
+                .ok()?
+                .to_le_bytes(),
+        )
     };
     let ip = match addr.len() {
         8 => IpAddr::V4(Ipv4Addr::from(word(0)?)),
@@ -203,7 +209,9 @@ mod tests {
     use std::os::linux::fs::MetadataExt;
 
     fn inode_of(fd: i32) -> u64 {
-        std::fs::metadata(format!("/proc/self/fd/{fd}")).unwrap().st_ino()
+        std::fs::metadata(format!("/proc/self/fd/{fd}"))
+            .unwrap()
+            .st_ino()
     }
 
     #[test]

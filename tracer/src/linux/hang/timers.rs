@@ -164,7 +164,14 @@ mod tests {
         let me = std::process::id() as i32;
         // A one-shot itimerval of 1.5 s, read from this process's memory.
         let itimerval: [u64; 4] = [0, 0, 1, 500_000];
-        let args = [libc::ITIMER_REAL as u64, itimerval.as_ptr() as u64, 0, 0, 0, 0];
+        let args = [
+            libc::ITIMER_REAL as u64,
+            itimerval.as_ptr() as u64,
+            0,
+            0,
+            0,
+            0,
+        ];
         t.on_call(me, me, &call(libc::SYS_setitimer, args), now);
         assert!(t.armed(me, now + Duration::from_millis(1400)));
         assert!(!t.armed(me, now + Duration::from_millis(1600)));
@@ -173,7 +180,12 @@ mod tests {
         let args = [7, 0, itimerspec.as_ptr() as u64, 0, 0, 0];
         t.on_call(me, me, &call(libc::SYS_timer_settime, args), now);
         assert!(t.armed(me, now + Duration::from_secs(3600)));
-        t.on_call(me, me, &call(libc::SYS_timer_delete, [7, 0, 0, 0, 0, 0]), now);
+        t.on_call(
+            me,
+            me,
+            &call(libc::SYS_timer_delete, [7, 0, 0, 0, 0, 0]),
+            now,
+        );
         assert!(!t.armed(me, now + Duration::from_secs(3600)));
     }
 }

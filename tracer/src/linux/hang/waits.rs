@@ -249,9 +249,7 @@ impl<'a> Census<'a> {
             libc::SYS_pause | libc::SYS_rt_sigsuspend | libc::SYS_rt_sigtimedwait => {
                 self.signals_external(pid)
             }
-            libc::SYS_accept | libc::SYS_accept4 => {
-                Some("accept: anyone may connect".into())
-            }
+            libc::SYS_accept | libc::SYS_accept4 => Some("accept: anyone may connect".into()),
             libc::SYS_msgrcv | libc::SYS_semop | libc::SYS_semtimedop => {
                 Some("System V IPC, which other processes may use".into())
             }
@@ -272,10 +270,7 @@ impl<'a> Census<'a> {
             if fd < 0 {
                 continue;
             }
-            let (read, write) = (
-                (libc::POLLIN | libc::POLLPRI) as u32,
-                libc::POLLOUT as u32,
-            );
+            let (read, write) = ((libc::POLLIN | libc::POLLPRI) as u32, libc::POLLOUT as u32);
             for dir in directions(u32::from(events), read, write) {
                 if let Some(why) = self.fd_external(pid, fd, dir) {
                     return Some(why);
@@ -403,7 +398,10 @@ mod tests {
             nr: libc::SYS_pause,
             args: [0; 6],
         };
-        assert_eq!(census_of(&test, &timers).wait_external(me, me, &pause), None);
+        assert_eq!(
+            census_of(&test, &timers).wait_external(me, me, &pause),
+            None
+        );
         let alarm = Syscall {
             nr: libc::SYS_alarm,
             args: [5, 0, 0, 0, 0, 0],

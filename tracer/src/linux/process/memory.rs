@@ -1,8 +1,8 @@
-//! Reading the tracee's memory.
+//! Reading and writing the tracee's memory.
 
-use nix::sys::uio::{process_vm_readv, RemoteIoVec};
+use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
-use std::io::IoSliceMut;
+use std::io::{self, IoSlice, IoSliceMut};
 
 /// Reads up to `buf.len()` bytes at `addr` in process `pid`; returns how many
 /// were read (fewer when the range runs into unmapped memory).
@@ -20,6 +20,21 @@ pub fn read(pid: i32, addr: u64, buf: &mut [u8]) -> usize {
         }
     }
     done
+}
+
+/// Writes all of `bytes` at `addr` in process `pid` (memory it may write).
+pub fn write(pid: i32, addr: u64, bytes: &[u8]) -> io::Result<()> {
+    let remote = [RemoteIoVec {
+        base: addr as usize,
+        len: bytes.len(),
+    }];
+    let local = [IoSlice::new(bytes)];
+    let n = process_vm_writev(Pid::from_raw(pid), &local, &remote).map_err(io::Error::from)?;
+    if n == bytes.len() {
+        Ok(())
+    } else {
+        Err(io::Error::other("a short write to the tracee's memory"))
+    }
 }
 
 /// Reads one little-endian u64 at `addr`, if mapped.

@@ -3,7 +3,9 @@
 //! tracee's memory and what `/proc` says about its threads.
 
 pub mod capture;
+pub mod inject;
 pub mod memory;
+pub mod notify;
 pub mod proc;
 pub mod ptrace;
 pub mod spawn;

@@ -60,6 +60,11 @@ pub fn syscall(tid: i32, sig: i32) -> io::Result<()> {
     request(libc::PTRACE_SYSCALL, tid, 0, sig as usize).map(drop)
 }
 
+/// Stops tracing `tid`, which goes on with signal `sig` (0 for none).
+pub fn detach(tid: i32, sig: i32) -> io::Result<()> {
+    request(libc::PTRACE_DETACH, tid, 0, sig as usize).map(drop)
+}
+
 /// Keeps a tracee in group-stop while letting the tracer see further events.
 pub fn listen(tid: i32) -> io::Result<()> {
     request(libc::PTRACE_LISTEN, tid, 0, 0).map(drop)
@@ -208,14 +213,26 @@ impl Event {
 /// `Err` with `EINTR` when the wake signal interrupted the wait, `ECHILD`
 /// when nothing is left to wait for.
 pub fn wait_any() -> io::Result<Wait> {
-    wait_for(-1)
+    loop {
+        if let Some(w) = waitpid(-1, 0)?.and_then(|(got, status)| decode(got, status)) {
+            return Ok(w);
+        }
+    }
 }
 
-/// Waits for a state change of `tid` (or of any tracee, with -1).
+/// Waits for a state change of `tid`. The supervisor's wake-up signal
+/// does not end this wait (only [`wait_any`]'s, which the event loop uses).
 pub fn wait_for(tid: i32) -> io::Result<Wait> {
     loop {
-        if let Some(w) = waitpid(tid, 0)?.and_then(|(got, status)| decode(got, status)) {
-            return Ok(w);
+        match waitpid(tid, 0) {
+            Ok(Some((got, status))) => {
+                if let Some(w) = decode(got, status) {
+                    return Ok(w);
+                }
+            }
+            Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
+            Err(e) => return Err(e),
         }
     }
 }

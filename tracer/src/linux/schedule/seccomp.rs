@@ -25,6 +25,18 @@ const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 const SECCOMP_RET_TRACE: u32 = 0x7ff0_0000;
 const SECCOMP_SET_MODE_FILTER: libc::c_ulong = 1;
 
+/// What the filter does with the calls it selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Stop for the tracer (`SECCOMP_RET_TRACE`).
+    Trace,
+    /// Ask a listener (`SECCOMP_RET_USER_NOTIF`): the pass-through filter
+    /// of a process handed to the test's own ptrace, whose listener lets
+    /// every call go on. It takes precedence over `Trace`, which without a
+    /// tracer that asked for seccomp stops would fail the call (`ENOSYS`).
+    Notify,
+}
+
 // Classic BPF opcodes.
 const LD_W_ABS: u16 = (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16;
 const JEQ_K: u16 = (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16;
@@ -70,6 +82,15 @@ impl Filter {
     /// supervisor always needs to see, and with `schedule` those where the
     /// seeded schedule acts.
     pub fn new(schedule: bool) -> Filter {
+        Filter::build(schedule, Action::Trace)
+    }
+
+    /// The filter that selects the same calls with `action`.
+    pub fn build(schedule: bool, action: Action) -> Filter {
+        let selected = match action {
+            Action::Trace => SECCOMP_RET_TRACE,
+            Action::Notify => libc::SECCOMP_RET_USER_NOTIF,
+        };
         let mut body = vec![
             Insn::Plain(stmt(LD_W_ABS, DATA_ARCH)),
             Insn::Plain(jump(JEQ_K, AUDIT_ARCH_X86_64, 1, 0)),
@@ -94,7 +115,7 @@ impl Filter {
         body.push(Insn::Plain(stmt(LD_W_ABS, DATA_ARG0_LO)));
         body.push(Insn::JumpIfGt(2, Label::Trace, Label::AllowLast));
         labels.push((Label::Trace, body.len()));
-        body.push(Insn::Plain(stmt(RET_K, SECCOMP_RET_TRACE)));
+        body.push(Insn::Plain(stmt(RET_K, selected)));
         labels.push((Label::AllowLast, body.len()));
         body.push(Insn::Plain(stmt(RET_K, SECCOMP_RET_ALLOW)));
 
@@ -152,6 +173,11 @@ impl Filter {
         }
     }
 
+    /// The program's instructions, as the kernel takes them.
+    pub fn program(&self) -> &[libc::sock_filter] {
+        &self.program
+    }
+
     /// Number of instructions.
     #[cfg(test)]
     fn len(&self) -> usize {
@@ -168,7 +194,10 @@ mod tests {
     /// The child reports what it saw in its exit status.
     #[test]
     fn traps_exactly_the_listed_calls() {
-        assert!(Filter::new(false).len() < 20, "only what the supervisor always needs");
+        assert!(
+            Filter::new(false).len() < 20,
+            "only what the supervisor always needs"
+        );
         let filter = Filter::new(true);
         assert!(filter.len() < 100);
         // SAFETY: the child only makes raw system calls and _exit.

@@ -6,8 +6,8 @@
 use super::holds::HANG_TICK;
 use super::Supervisor;
 use crate::linux::hang::detect::HangDetector;
-use crate::linux::hang::waits::Census;
 use crate::linux::hang::locks;
+use crate::linux::hang::waits::Census;
 use crate::linux::process::proc;
 use crate::linux::process::ptrace;
 use crate::linux::syscalls::Syscall;

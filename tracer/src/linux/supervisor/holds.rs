@@ -33,6 +33,23 @@ pub struct Held {
     pub tid: i32,
     until: Instant,
     resume: Resume,
+    /// Stopped at a system call's entry (a seccomp stop).
+    at_entry: bool,
+}
+
+impl Held {
+    /// Whether it is stopped at a system call's entry (a seccomp stop).
+    pub fn at_seccomp_stop(&self) -> bool {
+        self.at_entry
+    }
+
+    /// The signal it is to be given when it goes on, if any.
+    pub fn signal(&self) -> Option<i32> {
+        match self.resume {
+            Resume::Cont(sig) if sig != 0 => Some(sig),
+            _ => None,
+        }
+    }
 }
 
 /// The schedule's state in one run.
@@ -102,8 +119,8 @@ impl Supervisor {
             }
         }
         match hold {
-            Some(d) => self.hold(tid, d, how),
-            None => self.release(tid, how),
+            Some(d) => self.hold(tid, d, how, true),
+            None => self.let_go(tid, how),
         }
     }
 
@@ -114,7 +131,7 @@ impl Supervisor {
             Some(d) => {
                 let pid = self.tasks.pid_of(tid);
                 self.journal.record(pid, tid, "returned".into());
-                self.hold(tid, d, Resume::Cont(0));
+                self.hold(tid, d, Resume::Cont(0), false);
             }
             None => resume(tid, 0),
         }
@@ -138,7 +155,7 @@ impl Supervisor {
             .and_then(|h| h.decider.at_signal(who.logical, event, sig));
         match delay {
             Some(d) => {
-                self.hold(tid, d, Resume::Cont(sig));
+                self.hold(tid, d, Resume::Cont(sig), false);
                 true
             }
             None => false,
@@ -148,19 +165,20 @@ impl Supervisor {
     /// Keeps `tid` stopped for `d`, then resumes it with `resume`; resumes
     /// it now when the delay could not change any order (no other thread
     /// can act meanwhile) or the schedule's budget is spent.
-    fn hold(&mut self, tid: i32, d: Duration, resume: Resume) {
+    fn hold(&mut self, tid: i32, d: Duration, resume: Resume, at_entry: bool) {
         let others_can_act = self.others_can_act(tid);
         let charged = match self.holds.as_mut() {
             Some(h) if others_can_act => h.decider.spend(d),
             _ => None,
         };
         let (Some(d), Some(holds)) = (charged, self.holds.as_mut()) else {
-            return self.release(tid, resume);
+            return self.let_go(tid, resume);
         };
         holds.held.push(Held {
             tid,
             until: Instant::now() + d,
             resume,
+            at_entry,
         });
         self.journal.held(d.as_micros() as u64);
         self.arm_timer();
@@ -176,7 +194,8 @@ impl Supervisor {
             .any(|t| t.tid != tid && !detect::blocked_indefinitely(&t))
     }
 
-    fn release(&mut self, tid: i32, how: Resume) {
+    /// Ends a hold (or a stop the schedule chose not to hold).
+    fn let_go(&mut self, tid: i32, how: Resume) {
         if let Some(h) = self.holds.as_mut() {
             h.last_release = Some((Instant::now(), tid));
         }
@@ -201,7 +220,7 @@ impl Supervisor {
                 let Some(h) = self.holds.as_mut().map(|h| h.held.swap_remove(i)) else {
                     break;
                 };
-                self.release(h.tid, h.resume);
+                self.let_go(h.tid, h.resume);
             } else {
                 i += 1;
             }

@@ -17,16 +17,17 @@
 //!   the timer that ends them;
 //! - `dumps`: timeouts, hangs and cancellation: thread dumps and ending the
 //!   run;
+//! - `release`: letting go of a process the test traces itself;
 //! - `preload`: the environment that steers the guard allocator.
 
 use crate::linux::fault::guard_table;
+use crate::linux::hang::timers::Timers;
 use crate::linux::process::capture::Capture;
 use crate::linux::process::ptrace::{self, Event, Wait};
 use crate::linux::process::spawn;
 use crate::linux::process::timer::Timer;
 use crate::linux::process::watchdog::{Extender, Reason, Watchdog};
 use crate::linux::schedule::decisions::Decider;
-use crate::linux::hang::timers::Timers;
 use crate::linux::schedule::journal::Journal;
 use crate::linux::syscalls::Syscall;
 use crate::{Command, Exit, Finding, GuardStats, Options, Outcome, TraceError};
@@ -39,6 +40,7 @@ mod dumps;
 mod faults;
 mod holds;
 mod preload;
+mod release;
 mod tasks;
 
 use dumps::{HangWatch, Stop};
@@ -86,6 +88,7 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
         findings: std::mem::take(&mut sup.findings),
         duration,
         guard: sup.guard,
+        notes: std::mem::take(&mut sup.notes),
     })
 }
 
@@ -115,6 +118,8 @@ struct Supervisor {
     wakeups: Option<Wakeups>,
     /// The timers the test's processes have armed.
     timers: Timers,
+    /// What the run did that the user may want to know (`-v`).
+    notes: Vec<String>,
     /// `waitpid` said there is nothing left to wait for: every tracee is reaped.
     reaped: bool,
 }
@@ -181,6 +186,7 @@ impl Supervisor {
             hang,
             wakeups: timer.map(Wakeups::new),
             timers: Timers::default(),
+            notes: Vec::new(),
             reaped: false,
         };
         sup.arm_timer();
@@ -327,7 +333,7 @@ impl Supervisor {
                 self.timers.on_call(pid, tid, &call, Instant::now());
                 resume(tid, 0)
             }
-            libc::SYS_ptrace => resume(tid, 0),
+            libc::SYS_ptrace => self.on_ptrace(pid, tid, &call, &regs),
             _ => self.schedule_call(pid, tid, &call),
         }
     }
