@@ -141,7 +141,7 @@ pub fn classify(
         suppressed: Vec::new(),
         stdout,
         stderr,
-        guard: o.guard,
+        guard: o.guard.clone(),
         notes: o.notes.clone(),
     }
 }

@@ -195,3 +195,52 @@ fn tests_that_trace_their_own_children_work_and_say_so_with_verbose() {
         run.stderr
     );
 }
+
+/// A process the guard allocator could not be loaded into is never
+/// silently unchecked: the summary and the JSON say how many and why.
+#[test]
+fn processes_without_the_guard_allocator_are_reported_with_why() {
+    let args = ["-p", "ordinary", "runs_a_"];
+    let run = run_json(&args);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let reasons = |test: &str| run.one(test)["allocations"]["not_loaded"].clone();
+    assert_eq!(
+        reasons("tests::runs_a_statically_linked_program"),
+        serde_json::json!({"a statically linked program": 1})
+    );
+    let cleared = reasons("tests::runs_a_child_with_a_cleared_environment");
+    assert!(
+        cleared
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.contains("cleared or replaced environment")),
+        "{cleared}"
+    );
+    let limited = reasons("tests::runs_a_child_with_a_small_address_space");
+    assert!(
+        limited
+            .as_object()
+            .unwrap()
+            .keys()
+            .any(|k| k.contains("ulimit -v")),
+        "{limited}"
+    );
+    assert_eq!(
+        run.summary()["guard_not_loaded"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|n| n.as_u64().unwrap())
+            .sum::<u64>(),
+        3
+    );
+    let human = run_human(&args);
+    assert!(
+        human
+            .stderr
+            .contains("guard: not loaded in 3 processes: a statically linked program (1)"),
+        "{}",
+        human.stderr
+    );
+}

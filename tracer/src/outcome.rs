@@ -40,11 +40,14 @@ pub struct Outcome {
 }
 
 /// How many allocations the guard allocator guarded (the rest, over its
-/// VMA budget, came from glibc).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+/// VMA budget, came from glibc), and the processes it was not loaded in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct GuardStats {
     /// Allocation requests.
     pub allocations: u64,
     /// Of which guarded.
     pub guarded: u64,
+    /// Processes the allocator was not active in, counted by why (a
+    /// statically linked program, a cleared environment, ...).
+    pub not_loaded: std::collections::BTreeMap<String, u64>,
 }

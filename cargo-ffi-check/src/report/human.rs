@@ -320,5 +320,20 @@ pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -
             "note:", c.guarded, c.allocations
         );
     }
+    if !c.guard_not_loaded.is_empty() {
+        let total: u64 = c.guard_not_loaded.values().sum();
+        let why: Vec<String> = c
+            .guard_not_loaded
+            .iter()
+            .map(|(why, n)| format!("{why} ({n})"))
+            .collect();
+        let _ = write!(
+            s,
+            "\n{:>12} guard: not loaded in {total} process{}: {}",
+            "note:",
+            if total == 1 { "" } else { "es" },
+            why.join("; ")
+        );
+    }
     s
 }

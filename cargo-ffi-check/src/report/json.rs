@@ -47,7 +47,7 @@ pub enum Event<'a> {
         /// Findings of this job that `[[suppress]]` entries covered.
         suppressed: &'a [Finding],
         /// Allocation requests and how many were guarded.
-        allocations: Allocations,
+        allocations: Allocations<'a>,
         /// Captured standard output.
         stdout: &'a str,
         /// Captured standard error.
@@ -94,11 +94,13 @@ pub enum Event<'a> {
 
 /// How many allocations the guard allocator saw and guarded.
 #[derive(Debug, Serialize)]
-pub struct Allocations {
+pub struct Allocations<'a> {
     /// Allocation requests in every process of the test.
     pub total: u64,
     /// Of which guarded (the rest exceeded the VMA budget).
     pub guarded: u64,
+    /// Processes the allocator was not active in, by why.
+    pub not_loaded: &'a std::collections::BTreeMap<String, u64>,
 }
 
 /// Writes one event as a line on stdout.
@@ -130,6 +132,7 @@ pub fn test_finished<'a>(
         allocations: Allocations {
             total: r.guard.allocations,
             guarded: r.guard.guarded,
+            not_loaded: &r.guard.not_loaded,
         },
         stdout: &r.stdout,
         stderr: &r.stderr,

@@ -33,6 +33,8 @@ pub struct Counts {
     pub allocations: u64,
     /// Of which guarded.
     pub guarded: u64,
+    /// Processes the guard allocator was not active in, by why.
+    pub guard_not_loaded: std::collections::BTreeMap<String, u64>,
     /// Distinct findings that `[[suppress]]` entries covered.
     pub suppressed: usize,
 }

@@ -97,6 +97,9 @@ impl<'a> Reporter<'a> {
         self.flaky.add(f.job.test, seed, r.status, &r.word);
         self.counts.allocations += r.guard.allocations;
         self.counts.guarded += r.guard.guarded;
+        for (why, n) in &r.guard.not_loaded {
+            *self.counts.guard_not_loaded.entry(why.clone()).or_default() += n;
+        }
         if self.view.json {
             json::emit(&json::test_finished(&test.binary.id, &test.name, seed, &r));
         }

@@ -54,7 +54,8 @@ const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 /// Runs `command` under a ptrace supervisor until every process of it has
 /// ended, and returns how it ended, its output and its findings.
 pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> {
-    let command = &preload::environment(command, options)?;
+    let (command, guard_path) = preload::environment(command, options)?;
+    let command = &command;
     // Everything that can fail is set up before the test process exists.
     let timer = if options.schedule.is_some() || options.hang_grace.is_some() {
         let timer = Timer::new().map_err(|source| TraceError::Os {
@@ -73,6 +74,7 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     // From here on, dropping the supervisor (an error, a panic) kills and
     // reaps whatever is left of the test.
     let mut sup = Supervisor::new(spawned.pid, options, start, watchdog.extender(), timer);
+    sup.guard_path = guard_path;
     let result = sup.run(&watchdog);
     drop(watchdog);
     sup.faults.finish();
@@ -87,7 +89,7 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
         stderr,
         findings: std::mem::take(&mut sup.findings),
         duration,
-        guard: sup.guard,
+        guard: std::mem::take(&mut sup.guard),
         notes: std::mem::take(&mut sup.notes),
     })
 }
@@ -104,6 +106,8 @@ struct Supervisor {
     killing: bool,
     /// The guard allocator's counters, read as each process exits.
     guard: GuardStats,
+    /// Where the guard allocator is, when it is preloaded.
+    guard_path: Option<std::path::PathBuf>,
     /// Every traced thread.
     tasks: Tasks,
     /// Fault analysis and keep-going.
@@ -179,6 +183,7 @@ impl Supervisor {
             findings: Vec::new(),
             killing: false,
             guard: GuardStats::default(),
+            guard_path: None,
             tasks: Tasks::new(main),
             faults: Faults::new(options.max_frames, extender),
             holds,
@@ -375,11 +380,14 @@ impl Supervisor {
     }
 
     /// A process is about to exit, memory still intact: add its guard
-    /// allocator counters.
+    /// allocator counters, or, with the guard on, say why it has none.
     fn count_allocations(&mut self, pid: i32) {
         if let Some(h) = guard_table::header(pid) {
             self.guard.allocations += h.allocations;
             self.guard.guarded += h.guarded;
+        } else if let (Some(guard), false) = (&self.guard_path, self.killing) {
+            let why = preload::why_not_loaded(pid, guard);
+            *self.guard.not_loaded.entry(why).or_default() += 1;
         }
     }
 }

@@ -1,11 +1,12 @@
 //! The environment of a test process: what the supervisor tells the
 //! preloaded guard allocator (see [`crate::preload::protocol::env`]).
 
+use crate::linux::symbols::maps;
 use crate::preload::protocol::env;
 use crate::{Command, GuardSide, Options, TraceError};
 use std::ffi::OsString;
 use std::io;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// Where the guard allocator was installed (once per process).
@@ -22,8 +23,11 @@ fn guard_path() -> Result<PathBuf, TraceError> {
 /// `command` with the variables of the protocol set from `options` (and
 /// whatever the user's environment held under those names dropped), and,
 /// with the guard on, the allocator preloaded first, before any
-/// `LD_PRELOAD` of the user's.
-pub fn environment(command: &Command, options: &Options) -> Result<Command, TraceError> {
+/// `LD_PRELOAD` of the user's; and the allocator's path, with the guard on.
+pub fn environment(
+    command: &Command,
+    options: &Options,
+) -> Result<(Command, Option<PathBuf>), TraceError> {
     let mut cmd = command.clone();
     cmd.env
         .retain(|(k, _)| !env::ALL.iter().any(|name| k == name));
@@ -33,9 +37,10 @@ pub fn environment(command: &Command, options: &Options) -> Result<Command, Trac
     };
     set(env::SEED, options.seed.to_string().into());
     if !options.guard {
-        return Ok(cmd);
+        return Ok((cmd, None));
     }
-    let mut preload = OsString::from(guard_path()?);
+    let path = guard_path()?;
+    let mut preload = OsString::from(&path);
     if let Some((_, old)) = command.env.iter().find(|(k, _)| k == "LD_PRELOAD") {
         if !old.is_empty() {
             preload.push(":");
@@ -52,7 +57,56 @@ pub fn environment(command: &Command, options: &Options) -> Result<Command, Trac
         GuardSide::After => set(env::GUARD_SIDE, "after".into()),
         GuardSide::Before => set(env::GUARD_SIDE, "before".into()),
     }
-    Ok(cmd)
+    Ok((cmd, Some(path)))
+}
+
+/// Why the guard allocator is not active in process `pid`, which is about
+/// to exit (its memory and `/proc` entries still there), when it was to be
+/// preloaded from `guard`.
+pub fn why_not_loaded(pid: i32, guard: &Path) -> String {
+    let maps = maps::read_maps(pid).unwrap_or_default();
+    let mapped = |want: &dyn Fn(&str) -> bool| {
+        maps.iter()
+            .filter_map(|m| m.path.as_deref())
+            .any(|p| want(p))
+    };
+    let guard_text = guard.to_string_lossy();
+    if mapped(&|p| p == guard_text) {
+        let limited = std::fs::read_to_string(format!("/proc/{pid}/limits"))
+            .ok()
+            .and_then(|l| {
+                l.lines()
+                    .find(|l| l.starts_with("Max address space"))
+                    .map(|l| !l.contains("unlimited"))
+            })
+            .unwrap_or(false);
+        return if limited {
+            "its address space is limited (ulimit -v) below the allocator's reservation".into()
+        } else {
+            "the allocator's fixed address range was taken".into()
+        };
+    }
+    let interpreter = mapped(&|p| {
+        Path::new(p)
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("ld-"))
+    });
+    if !interpreter {
+        return "a statically linked program".into();
+    }
+    let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+    let preloaded = environ.split(|&b| b == 0).any(|kv| {
+        kv.starts_with(b"LD_PRELOAD=")
+            && kv
+                .windows(guard_text.len())
+                .any(|w| w == guard_text.as_bytes())
+    });
+    if !preloaded {
+        return "started without the allocator in LD_PRELOAD (a cleared or replaced environment)"
+            .into();
+    }
+    "the dynamic loader did not load it (a noexec mount, an unreadable file, or a setuid program)"
+        .into()
 }
 
 #[cfg(test)]
@@ -81,7 +135,8 @@ mod tests {
             guard: false,
             ..Options::default()
         };
-        let cmd = environment(&user, &options).unwrap();
+        let (cmd, guard) = environment(&user, &options).unwrap();
+        assert_eq!(guard, None);
         assert_eq!(value(&cmd, env::SEED).unwrap(), "7");
         for name in [env::GUARD_SIDE, env::HARNESS_MAIN, env::SUPERVISED] {
             assert_eq!(value(&cmd, name), None, "{name} inherited");
