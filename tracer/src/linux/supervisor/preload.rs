@@ -68,7 +68,7 @@ pub fn why_not_loaded(pid: i32, guard: &Path) -> String {
     let mapped = |want: &dyn Fn(&str) -> bool| {
         maps.iter()
             .filter_map(|m| m.path.as_deref())
-            .any(|p| want(p))
+            .any(want)
     };
     let guard_text = guard.to_string_lossy();
     if mapped(&|p| p == guard_text) {
