@@ -92,7 +92,7 @@ const TABLE: &[Info] = {
         row(libc::SYS_readv, "readv", 3, T::ScheduleAboveStdio, B::Yes, F::Yes),
         row(libc::SYS_writev, "writev", 3, T::ScheduleAboveStdio, B::No, F::Yes),
         row(libc::SYS_select, "select", 5, T::Schedule, B::Yes, F::NullArg(4)),
-        row(libc::SYS_sched_yield, "sched_yield", 0, T::Schedule, B::No, F::No),
+        row(libc::SYS_sched_yield, "sched_yield", 0, T::Never, B::No, F::No),
         row(libc::SYS_pause, "pause", 0, T::Schedule, B::Yes, F::Yes),
         row(libc::SYS_nanosleep, "nanosleep", 2, T::Schedule, B::No, F::No),
         row(libc::SYS_alarm, "alarm", 1, T::Always, B::No, F::No),
@@ -206,6 +206,12 @@ impl Syscall {
             })
             .collect();
         format!("{}({})", name(self.nr), args.join(", "))
+    }
+
+    /// Whether it reads or writes through its first argument, a descriptor
+    /// (`read`, `write`, `readv`, `writev`).
+    pub fn on_descriptor(&self) -> bool {
+        info(self.nr).is_some_and(|i| i.trap == Trap::ScheduleAboveStdio)
     }
 
     /// Whether it can block until another thread or process acts (its

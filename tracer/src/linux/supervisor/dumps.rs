@@ -60,7 +60,7 @@ impl Supervisor {
             return;
         }
         watch.last_check = now;
-        let seen: Vec<_> = self.tasks.seen().collect();
+        let seen = self.tasks.seen();
         if !watch.detector.check(&seen, now) {
             return;
         }

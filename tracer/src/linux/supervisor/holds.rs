@@ -4,7 +4,6 @@
 //! for that, and for the hang checks.
 
 use super::{is_esrch, resume, Supervisor};
-use crate::linux::hang::detect;
 use crate::linux::process::ptrace;
 use crate::linux::process::timer::Timer;
 use crate::linux::schedule::decisions::Decider;
@@ -90,10 +89,19 @@ impl Wakeups {
     }
 }
 
+/// Whether descriptor `fd` of process `pid` is a regular file.
+fn regular_file(pid: i32, fd: u64) -> bool {
+    std::fs::metadata(format!("/proc/{pid}/fd/{fd}")).is_ok_and(|m| m.is_file())
+}
+
 impl Supervisor {
     /// A system call the schedule traps: record it and let the schedule
-    /// decide when it runs.
+    /// decide when it runs. Reads and writes of regular files order no
+    /// threads (only pipes, sockets, FIFOs and eventfds do): they run at once.
     pub(super) fn schedule_call(&mut self, pid: i32, tid: i32, call: &Syscall) {
+        if call.on_descriptor() && regular_file(pid, call.args[0]) {
+            return resume(tid, 0);
+        }
         self.journal.record(pid, tid, call.describe());
         let (who, event) = self.tasks.next_event(tid);
         let Some(holds) = self.holds.as_ref() else {
@@ -185,13 +193,10 @@ impl Supervisor {
     }
 
     /// Whether a thread of the test other than `tid` could act while `tid`
-    /// is held: one that runs, sleeps for a while, waits with a timeout or
-    /// is held itself. When every other thread is blocked until some thread
-    /// acts (or there is none), holding `tid` only costs time.
-    fn others_can_act(&self, tid: i32) -> bool {
-        self.tasks
-            .seen()
-            .any(|t| t.tid != tid && !detect::blocked_indefinitely(&t))
+    /// is held. When every other thread is blocked until some thread acts
+    /// (or there is none), holding `tid` only costs time.
+    fn others_can_act(&mut self, tid: i32) -> bool {
+        self.tasks.another_can_act(tid, Instant::now())
     }
 
     /// Ends a hold (or a stop the schedule chose not to hold).

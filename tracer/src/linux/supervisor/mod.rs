@@ -273,9 +273,7 @@ impl Supervisor {
             if self.killing && !exit_event {
                 return self.let_die(tid);
             }
-            if let Some(t) = self.tasks.get_mut(tid) {
-                t.group_stopped = false;
-            }
+            self.tasks.stopped(tid);
         }
         match w {
             Wait::SyscallExit { tid } => self.on_syscall_exit(tid),

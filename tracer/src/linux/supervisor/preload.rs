@@ -65,11 +65,8 @@ pub fn environment(
 /// preloaded from `guard`.
 pub fn why_not_loaded(pid: i32, guard: &Path) -> String {
     let maps = maps::read_maps(pid).unwrap_or_default();
-    let mapped = |want: &dyn Fn(&str) -> bool| {
-        maps.iter()
-            .filter_map(|m| m.path.as_deref())
-            .any(want)
-    };
+    let mapped =
+        |want: &dyn Fn(&str) -> bool| maps.iter().filter_map(|m| m.path.as_deref()).any(want);
     let guard_text = guard.to_string_lossy();
     if mapped(&|p| p == guard_text) {
         let limited = std::fs::read_to_string(format!("/proc/{pid}/limits"))

@@ -2,12 +2,12 @@
 //! their lives: creation (clone, fork, vfork), exec, exit and group-stops.
 
 use super::{resume, Supervisor};
-use crate::linux::hang::detect::Seen;
+use crate::linux::hang::detect::{self, Seen};
 use crate::linux::process::proc;
 use crate::linux::process::ptrace::{self, Event};
 use crate::linux::schedule::decisions;
 use std::collections::{HashMap, HashSet};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// What the supervisor knows about one traced thread.
 #[derive(Default)]
@@ -28,13 +28,27 @@ pub struct Task {
     /// The schedule decided to hold it this long when its current system
     /// call returns.
     pub hold_return: Option<Duration>,
+    /// When it last stopped, in the run's order of stops.
+    last_stop: u64,
+    /// When it last stopped (`None`: not since it was registered).
+    last_stop_at: Option<Instant>,
+    /// Whether it was seen blocked for good, and when: threads that have
+    /// not stopped since are not read from `/proc` again for a while.
+    blocked: Option<(Instant, bool)>,
 }
+
+/// How long a thread seen blocked for good (and not stopped since) is taken
+/// to be still blocked without reading `/proc` again, at least: a thread
+/// idle for longer keeps its answer for half its idle time.
+const BLOCKED_FOR: Duration = Duration::from_millis(10);
 
 /// Every traced thread of the run, by tid.
 pub struct Tasks {
     map: HashMap<i32, Task>,
     /// Threads and processes created so far.
     created: u64,
+    /// Stops so far (each thread's `last_stop` is one of these).
+    stops: u64,
 }
 
 impl Tasks {
@@ -48,7 +62,11 @@ impl Tasks {
                 ..Task::default()
             },
         );
-        Tasks { map, created: 0 }
+        Tasks {
+            map,
+            created: 0,
+            stops: 0,
+        }
     }
 
     /// The process of `tid`, registering threads not seen yet (a new
@@ -104,13 +122,70 @@ impl Tasks {
         self.map.values().map(|t| t.pid).collect()
     }
 
-    /// Every thread as hang detection sees it.
-    pub fn seen(&self) -> impl Iterator<Item = Seen> + '_ {
-        self.map.iter().map(|(&tid, t)| Seen {
-            pid: t.pid,
-            tid,
-            group_stopped: t.group_stopped,
-        })
+    /// Thread `tid` stopped: it is the most recently active one, and what
+    /// was known about it being blocked is stale.
+    pub fn stopped(&mut self, tid: i32) {
+        self.stops += 1;
+        if let Some(t) = self.map.get_mut(&tid) {
+            t.last_stop = self.stops;
+            t.last_stop_at = Some(Instant::now());
+            t.blocked = None;
+            t.group_stopped = false;
+        }
+    }
+
+    /// Every thread as hang detection sees it, the most recently active
+    /// first (they are the likeliest to be running).
+    pub fn seen(&self) -> Vec<Seen> {
+        let mut all: Vec<(u64, Seen)> = self
+            .map
+            .iter()
+            .map(|(&tid, t)| {
+                let seen = Seen {
+                    pid: t.pid,
+                    tid,
+                    group_stopped: t.group_stopped,
+                };
+                (t.last_stop, seen)
+            })
+            .collect();
+        all.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        all.into_iter().map(|(_, s)| s).collect()
+    }
+
+    /// Whether a thread other than `tid` could act now: one that runs,
+    /// sleeps for a while, waits with a timeout or is held by the
+    /// schedule. A thread seen blocked for good that has not stopped since is taken
+    /// to be still blocked for [`BLOCKED_FOR`], or half its idle time if
+    /// longer, so the answer costs about the same with two threads or three
+    /// hundred idle ones.
+    pub fn another_can_act(&mut self, tid: i32, now: Instant) -> bool {
+        for (&other, t) in self.map.iter_mut() {
+            if other == tid {
+                continue;
+            }
+            let idle = t
+                .last_stop_at
+                .map_or(BLOCKED_FOR, |at| now.duration_since(at) / 2);
+            let fresh_for = idle.max(BLOCKED_FOR);
+            let blocked = match t.blocked {
+                Some((at, blocked)) if now.duration_since(at) < fresh_for => blocked,
+                _ => {
+                    let seen = Seen {
+                        pid: t.pid,
+                        tid: other,
+                        group_stopped: t.group_stopped,
+                    };
+                    let blocked = detect::blocked_indefinitely(&seen);
+                    t.blocked = Some((now, blocked));
+                    blocked
+                }
+            };
+            if !blocked {
+                return true;
+            }
+        }
+        false
     }
 
     /// Who `tid` is to the schedule, and the number of its next trapped event.
