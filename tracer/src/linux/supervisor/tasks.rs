@@ -149,7 +149,7 @@ impl Tasks {
                 (t.last_stop, seen)
             })
             .collect();
-        all.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+        all.sort_unstable_by_key(|a| std::cmp::Reverse(a.0));
         all.into_iter().map(|(_, s)| s).collect()
     }
 
