@@ -1,12 +1,14 @@
-//! Compiles the guard allocator (preload/guard.c) into a shared object that
-//! the crate embeds, so that installing cargo-ffi-check is all a user needs.
+//! Compiles the preloaded library (preload/guard.c, the guard allocator, and
+//! preload/schedule.c, the seeded schedule) into a shared object that the
+//! crate embeds, so that installing cargo-ffi-check is all a user needs.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-changed=preload/guard.c");
-    println!("cargo:rerun-if-changed=preload/guard.h");
+    for file in ["guard.c", "guard.h", "schedule.c", "schedule.h"] {
+        println!("cargo:rerun-if-changed=preload/{file}");
+    }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
     let so = out.join("libffi_check_guard.so");
     let target = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
@@ -31,7 +33,7 @@ fn main() {
             "-o",
         ])
         .arg(&so)
-        .arg("preload/guard.c")
+        .args(["preload/guard.c", "preload/schedule.c", "-pthread", "-ldl"])
         .arg("-lgcc_s")
         .status()
         .unwrap_or_else(|e| {
@@ -40,5 +42,5 @@ fn main() {
                 compiler.path().display()
             )
         });
-    assert!(status.success(), "compiling preload/guard.c failed");
+    assert!(status.success(), "compiling the preloaded library failed");
 }

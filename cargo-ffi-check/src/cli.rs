@@ -129,15 +129,23 @@ pub struct RunArgs {
     #[arg(long, overrides_with = "guard")]
     pub no_guard: bool,
     /// Run at full speed: no seeded schedule (seeds then only change the
-    /// allocator's layout). By default, trapped system calls (futex, clone,
-    /// kill, pipe and socket I/O, wait, sleep) are delayed, signals held and
-    /// threads starved as the seed decides, to shake out ordering bugs.
+    /// allocator's layout). By default, threads are held where they hand
+    /// over to each other (futexes, pthread mutexes and condition
+    /// variables, pipe and socket I/O, poll, waits for children, kill),
+    /// signals held and threads starved as the seed decides, to shake out
+    /// ordering bugs.
     #[arg(long, overrides_with = "schedule")]
     pub no_schedule: bool,
     /// Run under the seeded schedule (the default; overrides `schedule =
     /// false` in the configuration).
     #[arg(long, overrides_with = "no_schedule")]
     pub schedule: bool,
+    /// How much the schedule may slow each test down, in percent of the
+    /// test's own running time: its holds stop once they add this much
+    /// (plus 10 ms at the start, at most 80 ms per percent in all); 0 turns
+    /// holds off but keeps the schedule's journal [default: 25].
+    #[arg(long, value_parser = parse_budget, value_name = "PERCENT")]
+    pub schedule_budget: Option<u32>,
     /// Declare a hang once every thread of the test has been blocked in a
     /// wait without timeout, using no CPU, for this long (`off`: only the
     /// timeout ends a stuck test) [default: 2s].
@@ -161,6 +169,18 @@ pub struct RunArgs {
         value_name = "NAME"
     )]
     pub profile_config: Option<String>,
+}
+
+/// Parses `--schedule-budget`: a whole percentage from 0 to 1000.
+pub fn parse_budget(s: &str) -> Result<u32, String> {
+    let n: u32 = s
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("`{s}` is not a whole percentage such as 25"))?;
+    if n > 1000 {
+        return Err(format!("{n}% is more than the most, 1000%"));
+    }
+    Ok(n)
 }
 
 /// `--hang-grace`: a duration, or off.
@@ -296,6 +316,21 @@ mod tests {
                 .unwrap();
         cli.absorb_libtest_args();
         cli
+    }
+
+    #[test]
+    fn a_schedule_budget_is_a_whole_percentage() {
+        assert_eq!(parse_budget("25"), Ok(25));
+        assert_eq!(parse_budget("100%"), Ok(100));
+        assert_eq!(parse_budget("0"), Ok(0));
+        assert!(parse_budget("1.5")
+            .unwrap_err()
+            .contains("whole percentage"));
+        assert!(parse_budget("5000").unwrap_err().contains("1000%"));
+        assert_eq!(
+            parse(&["--schedule-budget", "40"]).run.schedule_budget,
+            Some(40)
+        );
     }
 
     #[test]

@@ -34,8 +34,9 @@ pub const FILE: &str = ".config/ffi-check.toml";
 pub mod defaults {
     /// `--seeds`.
     pub const SEEDS: &str = "0";
-    /// `--timeout` and `--hang-grace`: the supervisor's own.
-    pub use tracer::defaults::{HANG_GRACE, TIMEOUT};
+    /// `--timeout`, `--hang-grace` and `--schedule-budget`: the
+    /// supervisor's own.
+    pub use tracer::defaults::{HANG_GRACE, SCHEDULE_BUDGET, TIMEOUT};
 }
 
 /// Settings of one profile; `None` where the profile does not set them.
@@ -55,6 +56,8 @@ pub struct Profile {
     pub guard_side: Option<GuardSideArg>,
     /// `schedule`: run under the seeded schedule.
     pub schedule: Option<bool>,
+    /// `schedule-budget`: a percentage, `25` or `"25%"`.
+    pub schedule_budget: Option<u32>,
     /// `hang-grace`: `"2s"`, seconds, or `"off"`.
     pub hang_grace: Option<Grace>,
 }
@@ -70,6 +73,7 @@ impl Profile {
             guard: self.guard.or(base.guard),
             guard_side: self.guard_side.or(base.guard_side),
             schedule: self.schedule.or(base.schedule),
+            schedule_budget: self.schedule_budget.or(base.schedule_budget),
             hang_grace: self.hang_grace.or(base.hang_grace),
         }
     }
@@ -189,6 +193,11 @@ fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> R
                 p.guard_side = Some(side);
             }
             "schedule" => p.schedule = Some(boolean()?),
+            "schedule-budget" => {
+                let spec = scalar_text(value, false)
+                    .ok_or_else(|| invalid("expected a percentage such as 25 or \"25%\""))?;
+                p.schedule_budget = Some(crate::cli::parse_budget(&spec).map_err(|e| invalid(&e))?);
+            }
             "hang-grace" => {
                 let spec = scalar_text(value, true).ok_or_else(|| {
                     invalid("expected a duration such as \"2s\", a number of seconds or \"off\"")
@@ -259,6 +268,9 @@ mod tests {
         guard-side = "before"
         schedule = false
         hang-grace = "off"
+
+        [profile.thorough]
+        schedule-budget = "100%"
     "#;
 
     #[test]
@@ -277,13 +289,16 @@ mod tests {
         assert_eq!(ci.guard_side, Some(GuardSideArg::Before));
         assert_eq!(ci.schedule, Some(false));
         assert_eq!(ci.hang_grace, Some(Grace(None)));
+        assert_eq!(ci.schedule_budget, None);
+        let thorough = c.profile(Some("thorough")).unwrap();
+        assert_eq!(thorough.schedule_budget, Some(100));
         let default = c.profile(None).unwrap();
         assert_eq!(default.seeds.unwrap().as_slice(), [0, 1, 2]);
         assert_eq!(default.guard, None);
         assert_eq!(c.profile(Some("default")).unwrap().jobs, Some(2));
         let err = c.profile(Some("nightly")).unwrap_err().to_string();
         assert!(err.contains("profile `nightly` is not defined"), "{err}");
-        assert!(err.contains("ci, default"), "{err}");
+        assert!(err.contains("ci, default, thorough"), "{err}");
     }
 
     #[test]
@@ -316,6 +331,10 @@ mod tests {
             (
                 "[profile.x]\nschedule = \"on\"",
                 "`schedule` in f.toml [profile.x]: expected true or false",
+            ),
+            (
+                "[profile.x]\nschedule-budget = -5",
+                "`schedule-budget` in f.toml [profile.x]: `-5` is not a whole percentage",
             ),
             (
                 "[profile.x]\nhang-grace = \"soon\"",

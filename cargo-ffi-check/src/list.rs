@@ -153,6 +153,7 @@ mod tests {
             no_guard: false,
             no_schedule: false,
             schedule: false,
+            schedule_budget: None,
             hang_grace: None,
             guard: false,
             guard_side: None,

@@ -54,6 +54,8 @@ pub struct JobReport {
     /// What the supervisor did that the user may want to know (shown with
     /// `-v`): a process handed over to the test's own tracer, ...
     pub notes: Vec<String>,
+    /// How long the seeded schedule held the test's threads.
+    pub schedule_held: Duration,
 }
 
 fn exit_text(exit: &Exit) -> String {
@@ -87,6 +89,7 @@ pub fn classify(
                 stderr: e.to_string(),
                 guard: tracer::GuardStats::default(),
                 notes: Vec::new(),
+                schedule_held: Duration::ZERO,
             }
         }
     };
@@ -143,5 +146,6 @@ pub fn classify(
         stderr,
         guard: o.guard.clone(),
         notes: o.notes.clone(),
+        schedule_held: o.schedule_held,
     }
 }

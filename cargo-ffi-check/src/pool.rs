@@ -82,6 +82,7 @@ fn options(test: &TestCase, seed: u64, settings: &Settings, control: &Control) -
         seed,
         schedule: settings.schedule.then(|| tracer::Schedule {
             salt: test.name.clone(),
+            budget_percent: settings.schedule_budget,
         }),
         hang_grace: settings.hang_grace,
         ..tracer::Options::default()

@@ -24,6 +24,8 @@ pub struct Settings {
     pub guard_side: tracer::GuardSide,
     /// Run under the seeded schedule.
     pub schedule: bool,
+    /// The schedule's budget, in percent of each test's own running time.
+    pub schedule_budget: u32,
     /// How long every thread must be stuck before a hang is declared
     /// (`None`: only the timeout ends a stuck test).
     pub hang_grace: Option<Duration>,
@@ -68,6 +70,10 @@ impl Settings {
             guard: guard.or(profile.guard).unwrap_or(true),
             guard_side: side.into(),
             schedule: schedule.or(profile.schedule).unwrap_or(true),
+            schedule_budget: cli
+                .schedule_budget
+                .or(profile.schedule_budget)
+                .unwrap_or(defaults::SCHEDULE_BUDGET),
             hang_grace: cli
                 .hang_grace
                 .or(profile.hang_grace)
@@ -99,10 +105,12 @@ mod tests {
             guard: Some(false),
             guard_side: Some(GuardSideArg::After),
             schedule: Some(false),
+            schedule_budget: Some(50),
             hang_grace: Some(Grace(Some(Duration::from_millis(500)))),
         };
         let e = resolve(&[], &profile);
         assert!(!e.schedule);
+        assert_eq!(e.schedule_budget, 50);
         assert_eq!(e.hang_grace, Some(Duration::from_millis(500)));
         assert_eq!(e.seeds.as_slice(), [3]);
         assert_eq!(e.timeout, defaults::TIMEOUT);
@@ -122,6 +130,8 @@ mod tests {
                 "--guard-side",
                 "before",
                 "--schedule",
+                "--schedule-budget",
+                "10",
                 "--hang-grace",
                 "off",
             ],
@@ -133,12 +143,14 @@ mod tests {
         assert!(!e.fail_fast && e.guard);
         assert_eq!(e.guard_side, tracer::GuardSide::Before);
         assert!(e.schedule);
+        assert_eq!(e.schedule_budget, 10);
         assert_eq!(e.hang_grace, None);
         let e = resolve(&["--no-schedule"], &Profile::default());
         assert!(!e.schedule);
         let e = resolve(&[], &Profile::default());
         assert!(e.schedule);
         assert_eq!(e.hang_grace, Some(defaults::HANG_GRACE));
+        assert_eq!(e.schedule_budget, defaults::SCHEDULE_BUDGET);
         assert_eq!(e.seeds.as_slice(), [0]);
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!((e.jobs, e.fail_fast, e.guard), (cores, false, true));

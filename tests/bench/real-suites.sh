@@ -99,25 +99,9 @@ mkdir -p "$scratch/src" "$scratch/fetch" "$scratch/results" "$target"
 nextest_conf="$scratch/nextest-tool.toml"
 printf '[profile.default.junit]\npath = "junit.xml"\n' >"$nextest_conf"
 
-# The crate's published source, once: a throwaway project depends on it, cargo
-# fetches it, and the unpacked copy in the registry is copied out.
-fetch() { # name version -> prints the source dir
-  local name=$1 version=$2 dir="$scratch/src/$1-$2" proj="$scratch/fetch/$1-$2" reg
-  if [[ ! -f $dir/Cargo.toml ]]; then
-    mkdir -p "$proj/src"
-    : >"$proj/src/lib.rs"
-    printf '[package]\nname = "fetch-%s"\nversion = "0.0.0"\nedition = "2021"\npublish = false\n\n[dependencies]\n%s = "=%s"\n\n[workspace]\n' \
-      "$name" "$name" "$version" >"$proj/Cargo.toml"
-    cargo fetch --quiet --manifest-path "$proj/Cargo.toml" >&2
-    reg=$(find "${CARGO_HOME:-$HOME/.cargo}/registry/src" -mindepth 2 -maxdepth 2 -name "$name-$version" -print -quit)
-    [[ -n $reg ]] || { echo "$name $version: not found in the registry after cargo fetch" >&2; return 1; }
-    rm -rf "$dir.tmp"
-    cp -R "$reg" "$dir.tmp"
-    grep -qE '^\[workspace(\]|\.)' "$dir.tmp/Cargo.toml" || printf '\n[workspace]\n' >>"$dir.tmp/Cargo.toml"
-    mv "$dir.tmp" "$dir"
-  fi
-  echo "$dir"
-}
+# The crate's published source, once (tests/bench/lib/fetch-crate.sh).
+source "$root/tests/bench/lib/fetch-crate.sh"
+fetch() { fetch_crate "$1" "$2" "$scratch"; }
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 t_ms=0 t_rc=0

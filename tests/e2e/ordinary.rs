@@ -75,11 +75,17 @@ impl Peers {
 /// Runs the `ordinary` tests whose names contain one of `filters` under
 /// seeds 0..8 (and a short hang grace), with the peers outside the test;
 /// asserts each passed under every seed with no finding.
-fn all_pass(group: &str, filters: &[&str]) {
+fn all_pass(group: &str, filters: &[&str]) -> Run {
+    all_pass_with(group, filters, &[])
+}
+
+/// [`all_pass`] with more options.
+fn all_pass_with(group: &str, filters: &[&str], options: &[&str]) -> Run {
     let peers = Peers::start(group);
     let mut cmd = ffi_check();
     cmd.args(["--message-format", "json", "-p", "ordinary"])
         .args(["--seeds", "0..8", "--hang-grace", "250ms"])
+        .args(options)
         .args(filters)
         .env("ORDINARY_TCP_SERVER", &peers.tcp)
         .env("ORDINARY_UDP_SERVER", &peers.udp)
@@ -114,6 +120,7 @@ fn all_pass(group: &str, filters: &[&str]) {
         run.stderr
     );
     assert_eq!(run.code, 0, "{}", run.stderr);
+    run
 }
 
 #[test]
@@ -243,4 +250,45 @@ fn processes_without_the_guard_allocator_are_reported_with_why() {
         "{}",
         human.stderr
     );
+}
+
+/// The tests whose threads hand over all the time (hundreds of idle
+/// threads, spinning on a starved thread, busy-polling a channel, timing
+/// itself) pass under the schedule, and the schedule's holds stay within
+/// the budget: 10 ms plus 25 % of the test's own time (its duration less
+/// the holds), at most 2 s; with `--schedule-budget 0` nothing is held.
+#[test]
+fn the_schedule_holds_threads_within_its_budget() {
+    let filters = [
+        "many_idle_threads",
+        "spin_wait",
+        "busy_polling",
+        "measures_its_own_timing",
+    ];
+    let held = |run: &Run| -> Vec<(String, u64, u64)> {
+        run.events
+            .iter()
+            .filter(|e| e["type"] == "test-finished")
+            .map(|e| {
+                let name = format!("{} seed {}", e["test"], e["seed"]);
+                let held = e["schedule_held_ms"].as_u64().unwrap();
+                (name, held, e["duration_ms"].as_u64().unwrap())
+            })
+            .collect()
+    };
+    let run = all_pass("schedule", &filters);
+    let jobs = held(&run);
+    assert_eq!(jobs.len(), 4 * 8);
+    for (job, held, duration) in &jobs {
+        let own = duration.saturating_sub(*held);
+        // Slack: milliseconds are truncated, and the budget's clock starts
+        // just before the test is spawned.
+        let allowed = (10 + own / 4).min(2000) + 2;
+        assert!(held <= &allowed, "{job}: held {held} ms of {duration} ms");
+    }
+    let total: u64 = jobs.iter().map(|j| j.1).sum();
+    assert!(total > 0, "the schedule held nothing: {jobs:?}");
+    assert_eq!(run.summary()["schedule_held_ms"], total);
+    let off = all_pass_with("schedule-off", &filters, &["--schedule-budget", "0"]);
+    assert!(held(&off).iter().all(|j| j.1 == 0), "{:?}", held(&off));
 }

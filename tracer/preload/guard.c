@@ -119,6 +119,18 @@ static uint64_t read_max_map_count(void) {
 static void init(void) {
     int expected = 0;
     if (!__atomic_compare_exchange_n(&state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
+    /* Skip the main thread of a libtest harness (see ffi_check_harness_main_thread). */
+    skip_main_thread = env_u64(GUARD_ENV_HARNESS_MAIN, 0) != 0;
+    main_pid = getpid();
+    /* Programs the test execs are not libtest harnesses. */
+    unsetenv(GUARD_ENV_HARNESS_MAIN);
+    pthread_atfork(NULL, NULL, after_fork_child);
+    const char *off = getenv(GUARD_ENV_GUARD);
+    if (off && !strcmp(off, "off")) {
+        /* Preloaded for the schedule only. */
+        __atomic_store_n(&state, 3, __ATOMIC_RELEASE);
+        return;
+    }
     size_t meta = GUARD_META_SIZE;
     void *m = mmap((void *)GUARD_HEADER_ADDR, meta, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
@@ -144,10 +156,6 @@ static void init(void) {
      * map count (and some) to the test itself. */
     uint64_t mmc = read_max_map_count();
     hdr->budget = mmc > 8192 ? (mmc - 8192) / 4 : mmc / 8;
-    skip_main_thread = env_u64(GUARD_ENV_HARNESS_MAIN, 0) != 0;
-    main_pid = getpid();
-    /* Programs the test execs are not libtest harnesses. */
-    unsetenv(GUARD_ENV_HARNESS_MAIN);
     const char *side = getenv(GUARD_ENV_GUARD_SIDE);
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
     supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
@@ -157,7 +165,6 @@ static void init(void) {
     if (*v == '.')
         for (v++; *v >= '0' && *v <= '9'; v++) minor = minor * 10 + (unsigned)(*v - '0');
     strict_aligned_alloc = major > 2 || (major == 2 && minor >= 38);
-    pthread_atfork(NULL, NULL, after_fork_child);
     __atomic_store_n(&hdr->magic, GUARD_MAGIC, __ATOMIC_RELEASE);
     __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
 }
@@ -520,6 +527,13 @@ EXPORT size_t malloc_usable_size(void *p) {
         return idx >= 0 && slots[idx].user == (uintptr_t)p ? slots[idx].size : 0;
     }
     return libc_usable_size(p);
+}
+
+/* Whether the calling thread is a libtest harness's main thread, which
+ * only runs the harness: its allocations go to glibc and the schedule
+ * leaves its calls alone. */
+__attribute__((visibility("hidden"))) int ffi_check_harness_main_thread(void) {
+    return skip_main_thread && tid() == main_pid;
 }
 
 /* For tools and tests: where the table is. */

@@ -17,6 +17,7 @@
 #define GUARD_ENV_GUARD_SIDE "FFI_CHECK_GUARD_SIDE" /* "after", "before"; unset: seeded */
 #define GUARD_ENV_SUPERVISED "FFI_CHECK_SUPERVISED" /* set: report errors by trapping */
 #define GUARD_ENV_HARNESS_MAIN "FFI_CHECK_HARNESS_MAIN" /* "1": leave the main thread to glibc */
+#define GUARD_ENV_GUARD "FFI_CHECK_GUARD"           /* "off": every allocation to glibc */
 
 /* Where the table and the arena live in every process. */
 #define GUARD_HEADER_ADDR 0x600000000000UL

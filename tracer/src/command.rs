@@ -54,7 +54,7 @@ pub struct Options {
     pub hang_grace: Option<Duration>,
 }
 
-/// The seeded schedule: which trapped system calls are delayed, which
+/// The seeded schedule: which calls where threads hand over are held, which
 /// signals are held, which thread is starved. The same seed and salt make
 /// the same decisions at the same per-thread events.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -62,6 +62,10 @@ pub struct Schedule {
     /// Mixed into the seed so that tests under the same seed are perturbed
     /// differently (the test's name).
     pub salt: String,
+    /// How much the schedule may slow the test down, in percent of the
+    /// test's running time (its delays stop once they have added this much;
+    /// see `schedule::shared::Budget`).
+    pub budget_percent: u32,
 }
 
 /// Where the guard allocator puts the guard page of an allocation.

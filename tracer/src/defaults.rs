@@ -11,6 +11,10 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 /// before a hang is declared.
 pub const HANG_GRACE: Duration = Duration::from_secs(2);
 
+/// How much the seeded schedule may slow a test down, in percent of the
+/// test's own running time (`--schedule-budget`).
+pub const SCHEDULE_BUDGET: u32 = 25;
+
 /// The most frames in one backtrace.
 pub const MAX_FRAMES: usize = 32;
 

@@ -173,7 +173,7 @@ pub struct Finding {
     /// How many times it happened in this run (heap accesses are performed
     /// for the test and it goes on, so the same one can recur).
     pub count: u64,
-    /// The last scheduling events before it (trapped system calls, signals,
+    /// The last scheduling events before it (calls where threads hand over, signals,
     /// thread and process starts and ends), oldest first. Empty without the
     /// seeded schedule.
     pub events: Vec<SchedEvent>,

@@ -37,6 +37,9 @@ pub struct Outcome {
     /// What the supervisor did that the user may want to know (a process
     /// handed over to the test's own tracer, ...).
     pub notes: Vec<String>,
+    /// How long the seeded schedule held the test's threads, in all (zero
+    /// without the schedule).
+    pub schedule_held: Duration,
 }
 
 /// How many allocations the guard allocator guarded (the rest, over its

@@ -42,6 +42,7 @@ fn a_timeout_while_processes_exit_returns() {
             seed,
             schedule: (seed % 2 == 0).then(|| Schedule {
                 salt: "exits".into(),
+                budget_percent: 25,
             }),
             ..Options::default()
         };

@@ -54,6 +54,9 @@ pub enum Event<'a> {
         stderr: &'a str,
         /// What the supervisor did that the user may want to know.
         notes: &'a [String],
+        /// How long the seeded schedule held the test's threads, in
+        /// milliseconds.
+        schedule_held_ms: u64,
     },
     /// A distinct finding with every test and seed that showed it (after the last test).
     Finding {
@@ -137,5 +140,6 @@ pub fn test_finished<'a>(
         stdout: &r.stdout,
         stderr: &r.stderr,
         notes: &r.notes,
+        schedule_held_ms: r.schedule_held.as_millis() as u64,
     }
 }

@@ -37,6 +37,9 @@ pub struct Counts {
     pub guard_not_loaded: std::collections::BTreeMap<String, u64>,
     /// Distinct findings that `[[suppress]]` entries covered.
     pub suppressed: usize,
+    /// How long the seeded schedule held threads, over every job, in
+    /// milliseconds.
+    pub schedule_held_ms: u64,
 }
 
 impl Counts {

@@ -96,6 +96,7 @@ impl<'a> Reporter<'a> {
         self.counts.add(r.status);
         self.flaky.add(f.job.test, seed, r.status, &r.word);
         self.counts.allocations += r.guard.allocations;
+        self.counts.schedule_held_ms += r.schedule_held.as_millis() as u64;
         self.counts.guarded += r.guard.guarded;
         for (why, n) in &r.guard.not_loaded {
             *self.counts.guard_not_loaded.entry(why.clone()).or_default() += n;
@@ -197,6 +198,13 @@ impl<'a> Reporter<'a> {
         }
         let totals = human::summary_line(self.tests.len(), seeds, &counts, elapsed);
         eprintln!("{totals}");
+        if self.view.verbose > 0 && counts.schedule_held_ms > 0 {
+            eprintln!(
+                "{:>12} the seeded schedule held threads for {:.3}s over every job (see --schedule-budget)",
+                "note:",
+                counts.schedule_held_ms as f64 / 1000.0
+            );
+        }
         if interrupted {
             eprintln!(
                 "{}: interrupted; every test process was killed",

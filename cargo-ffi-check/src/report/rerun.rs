@@ -79,6 +79,9 @@ impl Rerun {
         }
         if !settings.schedule {
             push(&mut set, "--no-schedule", None);
+        } else if settings.schedule_budget != defaults::SCHEDULE_BUDGET {
+            let budget = settings.schedule_budget.to_string();
+            push(&mut set, "--schedule-budget", Some(budget));
         }
         match settings.hang_grace {
             None => push(&mut set, "--hang-grace", Some("off".into())),
@@ -191,6 +194,11 @@ mod tests {
         assert_eq!(
             r.command(&test_case("t", false), 0),
             "cargo ffi-check --profile dev -p my-pkg --no-guard --hang-grace off --seeds 0 --exact t"
+        );
+        let r = rerun(&["--schedule-budget", "100"]);
+        assert_eq!(
+            r.command(&test_case("t", false), 0),
+            "cargo ffi-check -p my-pkg --schedule-budget 100 --seeds 0 --exact t"
         );
     }
 }

@@ -1,16 +1,16 @@
 //! The Linux x86-64 implementation, one folder per role:
 //!
 //! - [`process`]: starting and controlling traced processes (ptrace, spawn,
-//!   the watchdog and timer that wake the supervisor, output capture,
-//!   reading tracee memory and `/proc`);
+//!   the seccomp filter, the watchdog and timer that wake the supervisor,
+//!   output capture, reading tracee memory and `/proc`);
 //! - [`fault`]: explaining a fault (decoding the instruction, the guard
 //!   allocator's table, performing heap accesses for keep-going);
 //! - [`symbols`]: address space maps, unwinding and symbolization;
-//! - [`schedule`]: the seeded schedule (the seccomp filter, its decisions,
-//!   the journal of events);
+//! - [`schedule`]: the seeded schedule's decisions and the region shared
+//!   with the preloaded library (threads, budget, journal of events);
 //! - [`hang`]: early hang detection and lock owners;
-//! - [`syscalls`]: what each system call means to the schedule and to hang
-//!   detection;
+//! - [`syscalls`]: what each system call means to the seccomp filter and to
+//!   hang detection;
 //! - [`supervisor`]: the event loop that ties them together.
 
 mod fault;

@@ -1,38 +1,12 @@
 //! Everything the supervisor knows about the system calls it meets, in one
-//! table: each call's name and argument count (for reports), whether the
-//! seeded schedule's seccomp filter stops it, whether it can wait for
-//! another thread (its return is worth delaying), and when a thread blocked
-//! in it waits for good (hang detection).
+//! table: each call's name and argument count (for reports and journals),
+//! whether the seccomp filter stops it for the supervisor, and when a
+//! thread blocked in it waits for good (hang detection).
 //!
 //! A call that is not in the table is shown as `syscall_NR(...)` with six
-//! arguments, is not trapped, never blocks and never waits for good.
+//! arguments, is not trapped and never waits for good.
 
 use std::borrow::Cow;
-
-/// Whether the seccomp filter stops a call for the supervisor.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Trap {
-    /// Runs at full speed.
-    Never,
-    /// Stops always, schedule or not: the supervisor must know (a timer is
-    /// armed; the test traces a process).
-    Always,
-    /// Stops under the seeded schedule, whatever its arguments.
-    Schedule,
-    /// Stops under the seeded schedule when its first argument, a
-    /// descriptor, is above 2: reads and writes of pipes and sockets order
-    /// threads, the test's own printing does not.
-    ScheduleAboveStdio,
-}
-
-/// Whether a call can block until another thread or process acts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Blocks {
-    No,
-    Yes,
-    /// Only a futex operation that waits (see [`is_futex_wait`]).
-    FutexWait,
-}
 
 /// When a thread blocked in a call waits for good: only another thread or
 /// process of the test can end the wait.
@@ -56,25 +30,18 @@ struct Info {
     nr: i64,
     name: &'static str,
     args: usize,
-    trap: Trap,
-    blocks: Blocks,
+    /// The seccomp filter stops it: the supervisor must see it (a timer is
+    /// armed; the test traces a process).
+    trapped: bool,
     forever: Forever,
 }
 
-const fn row(
-    nr: i64,
-    name: &'static str,
-    args: usize,
-    trap: Trap,
-    blocks: Blocks,
-    forever: Forever,
-) -> Info {
+const fn row(nr: i64, name: &'static str, args: usize, trapped: bool, forever: Forever) -> Info {
     Info {
         nr,
         name,
         args,
-        trap,
-        blocks,
+        trapped,
         forever,
     }
 }
@@ -82,58 +49,58 @@ const fn row(
 /// The calls the supervisor knows, sorted by number.
 #[rustfmt::skip]
 const TABLE: &[Info] = {
-    use Blocks as B;
     use Forever as F;
-    use Trap as T;
+    const T: bool = true;
+    const N: bool = false;
     &[
-        row(libc::SYS_read, "read", 3, T::ScheduleAboveStdio, B::Yes, F::Yes),
-        row(libc::SYS_write, "write", 3, T::ScheduleAboveStdio, B::No, F::Yes),
-        row(libc::SYS_poll, "poll", 3, T::Schedule, B::Yes, F::NegativeArg(2)),
-        row(libc::SYS_readv, "readv", 3, T::ScheduleAboveStdio, B::Yes, F::Yes),
-        row(libc::SYS_writev, "writev", 3, T::ScheduleAboveStdio, B::No, F::Yes),
-        row(libc::SYS_select, "select", 5, T::Schedule, B::Yes, F::NullArg(4)),
-        row(libc::SYS_sched_yield, "sched_yield", 0, T::Never, B::No, F::No),
-        row(libc::SYS_pause, "pause", 0, T::Schedule, B::Yes, F::Yes),
-        row(libc::SYS_nanosleep, "nanosleep", 2, T::Schedule, B::No, F::No),
-        row(libc::SYS_alarm, "alarm", 1, T::Always, B::No, F::No),
-        row(libc::SYS_setitimer, "setitimer", 3, T::Always, B::No, F::No),
-        row(libc::SYS_accept, "accept", 3, T::Never, B::No, F::Yes),
-        row(libc::SYS_sendto, "sendto", 6, T::Schedule, B::No, F::Yes),
-        row(libc::SYS_recvfrom, "recvfrom", 6, T::Schedule, B::Yes, F::Yes),
-        row(libc::SYS_sendmsg, "sendmsg", 3, T::Schedule, B::No, F::Yes),
-        row(libc::SYS_recvmsg, "recvmsg", 3, T::Schedule, B::Yes, F::Yes),
-        row(libc::SYS_clone, "clone", 5, T::Schedule, B::No, F::No),
-        row(libc::SYS_fork, "fork", 0, T::Schedule, B::No, F::No),
-        row(libc::SYS_vfork, "vfork", 0, T::Schedule, B::No, F::No),
-        row(libc::SYS_wait4, "wait4", 4, T::Schedule, B::Yes, F::Yes),
-        row(libc::SYS_kill, "kill", 2, T::Schedule, B::No, F::No),
-        row(libc::SYS_semop, "semop", 3, T::Never, B::No, F::Yes),
-        row(libc::SYS_msgrcv, "msgrcv", 5, T::Never, B::No, F::Yes),
-        row(libc::SYS_ptrace, "ptrace", 4, T::Always, B::No, F::No),
-        row(libc::SYS_rt_sigtimedwait, "rt_sigtimedwait", 4, T::Never, B::No, F::NullArg(2)),
-        row(libc::SYS_rt_sigqueueinfo, "rt_sigqueueinfo", 3, T::Schedule, B::No, F::No),
-        row(libc::SYS_rt_sigsuspend, "rt_sigsuspend", 2, T::Schedule, B::Yes, F::Yes),
-        row(libc::SYS_tkill, "tkill", 2, T::Schedule, B::No, F::No),
-        row(libc::SYS_futex, "futex", 6, T::Schedule, B::FutexWait, F::FutexWaitWithoutTimeout),
-        row(libc::SYS_restart_syscall, "restart_syscall", 0, T::Never, B::No, F::No),
-        row(libc::SYS_semtimedop, "semtimedop", 4, T::Never, B::No, F::NullArg(3)),
-        row(libc::SYS_timer_settime, "timer_settime", 4, T::Always, B::No, F::No),
-        row(libc::SYS_timer_delete, "timer_delete", 1, T::Always, B::No, F::No),
-        row(libc::SYS_clock_nanosleep, "clock_nanosleep", 4, T::Schedule, B::No, F::No),
-        row(libc::SYS_epoll_wait, "epoll_wait", 4, T::Schedule, B::Yes, F::NegativeArg(3)),
-        row(libc::SYS_tgkill, "tgkill", 3, T::Schedule, B::No, F::No),
-        row(libc::SYS_waitid, "waitid", 5, T::Schedule, B::Yes, F::Yes),
-        row(libc::SYS_pselect6, "pselect6", 6, T::Schedule, B::Yes, F::NullArg(4)),
-        row(libc::SYS_ppoll, "ppoll", 5, T::Schedule, B::Yes, F::NullArg(2)),
-        row(libc::SYS_epoll_pwait, "epoll_pwait", 6, T::Schedule, B::Yes, F::NegativeArg(3)),
-        row(libc::SYS_accept4, "accept4", 4, T::Never, B::No, F::Yes),
-        row(libc::SYS_rt_tgsigqueueinfo, "rt_tgsigqueueinfo", 4, T::Schedule, B::No, F::No),
-        row(libc::SYS_recvmmsg, "recvmmsg", 5, T::Schedule, B::Yes, F::NullArg(4)),
-        row(libc::SYS_sendmmsg, "sendmmsg", 4, T::Schedule, B::No, F::No),
-        row(libc::SYS_pidfd_send_signal, "pidfd_send_signal", 4, T::Schedule, B::No, F::No),
-        row(libc::SYS_clone3, "clone3", 2, T::Schedule, B::No, F::No),
-        row(libc::SYS_epoll_pwait2, "epoll_pwait2", 6, T::Schedule, B::Yes, F::NullArg(3)),
-        row(libc::SYS_futex_waitv, "futex_waitv", 5, T::Schedule, B::Yes, F::NullArg(3)),
+        row(libc::SYS_read, "read", 3, N, F::Yes),
+        row(libc::SYS_write, "write", 3, N, F::Yes),
+        row(libc::SYS_poll, "poll", 3, N, F::NegativeArg(2)),
+        row(libc::SYS_readv, "readv", 3, N, F::Yes),
+        row(libc::SYS_writev, "writev", 3, N, F::Yes),
+        row(libc::SYS_select, "select", 5, N, F::NullArg(4)),
+        row(libc::SYS_sched_yield, "sched_yield", 0, N, F::No),
+        row(libc::SYS_pause, "pause", 0, N, F::Yes),
+        row(libc::SYS_nanosleep, "nanosleep", 2, N, F::No),
+        row(libc::SYS_alarm, "alarm", 1, T, F::No),
+        row(libc::SYS_setitimer, "setitimer", 3, T, F::No),
+        row(libc::SYS_accept, "accept", 3, N, F::Yes),
+        row(libc::SYS_sendto, "sendto", 6, N, F::Yes),
+        row(libc::SYS_recvfrom, "recvfrom", 6, N, F::Yes),
+        row(libc::SYS_sendmsg, "sendmsg", 3, N, F::Yes),
+        row(libc::SYS_recvmsg, "recvmsg", 3, N, F::Yes),
+        row(libc::SYS_clone, "clone", 5, N, F::No),
+        row(libc::SYS_fork, "fork", 0, N, F::No),
+        row(libc::SYS_vfork, "vfork", 0, N, F::No),
+        row(libc::SYS_wait4, "wait4", 4, N, F::Yes),
+        row(libc::SYS_kill, "kill", 2, N, F::No),
+        row(libc::SYS_semop, "semop", 3, N, F::Yes),
+        row(libc::SYS_msgrcv, "msgrcv", 5, N, F::Yes),
+        row(libc::SYS_ptrace, "ptrace", 4, T, F::No),
+        row(libc::SYS_rt_sigtimedwait, "rt_sigtimedwait", 4, N, F::NullArg(2)),
+        row(libc::SYS_rt_sigqueueinfo, "rt_sigqueueinfo", 3, N, F::No),
+        row(libc::SYS_rt_sigsuspend, "rt_sigsuspend", 2, N, F::Yes),
+        row(libc::SYS_tkill, "tkill", 2, N, F::No),
+        row(libc::SYS_futex, "futex", 6, N, F::FutexWaitWithoutTimeout),
+        row(libc::SYS_restart_syscall, "restart_syscall", 0, N, F::No),
+        row(libc::SYS_semtimedop, "semtimedop", 4, N, F::NullArg(3)),
+        row(libc::SYS_timer_settime, "timer_settime", 4, T, F::No),
+        row(libc::SYS_timer_delete, "timer_delete", 1, T, F::No),
+        row(libc::SYS_clock_nanosleep, "clock_nanosleep", 4, N, F::No),
+        row(libc::SYS_epoll_wait, "epoll_wait", 4, N, F::NegativeArg(3)),
+        row(libc::SYS_tgkill, "tgkill", 3, N, F::No),
+        row(libc::SYS_waitid, "waitid", 5, N, F::Yes),
+        row(libc::SYS_pselect6, "pselect6", 6, N, F::NullArg(4)),
+        row(libc::SYS_ppoll, "ppoll", 5, N, F::NullArg(2)),
+        row(libc::SYS_epoll_pwait, "epoll_pwait", 6, N, F::NegativeArg(3)),
+        row(libc::SYS_accept4, "accept4", 4, N, F::Yes),
+        row(libc::SYS_rt_tgsigqueueinfo, "rt_tgsigqueueinfo", 4, N, F::No),
+        row(libc::SYS_recvmmsg, "recvmmsg", 5, N, F::NullArg(4)),
+        row(libc::SYS_sendmmsg, "sendmmsg", 4, N, F::No),
+        row(libc::SYS_pidfd_send_signal, "pidfd_send_signal", 4, N, F::No),
+        row(libc::SYS_clone3, "clone3", 2, N, F::No),
+        row(libc::SYS_epoll_pwait2, "epoll_pwait2", 6, N, F::NullArg(3)),
+        row(libc::SYS_futex_waitv, "futex_waitv", 5, N, F::NullArg(3)),
     ]
 };
 
@@ -144,12 +111,9 @@ fn info(nr: i64) -> Option<&'static Info> {
         .map(|i| &TABLE[i])
 }
 
-/// Every call the filter may stop, with the rule it stops by.
-pub fn trapped() -> impl Iterator<Item = (i64, Trap)> {
-    TABLE
-        .iter()
-        .filter(|i| i.trap != Trap::Never)
-        .map(|i| (i.nr, i.trap))
+/// Every call the seccomp filter stops.
+pub fn trapped() -> impl Iterator<Item = i64> {
+    TABLE.iter().filter(|i| i.trapped).map(|i| i.nr)
 }
 
 /// The name of call `nr` (`syscall_NR` for one the table does not know).
@@ -208,22 +172,6 @@ impl Syscall {
         format!("{}({})", name(self.nr), args.join(", "))
     }
 
-    /// Whether it reads or writes through its first argument, a descriptor
-    /// (`read`, `write`, `readv`, `writev`).
-    pub fn on_descriptor(&self) -> bool {
-        info(self.nr).is_some_and(|i| i.trap == Trap::ScheduleAboveStdio)
-    }
-
-    /// Whether it can block until another thread or process acts (its
-    /// return is worth delaying).
-    pub fn blocks(&self) -> bool {
-        match info(self.nr).map_or(Blocks::No, |i| i.blocks) {
-            Blocks::No => false,
-            Blocks::Yes => true,
-            Blocks::FutexWait => is_futex_wait(self.args[1]),
-        }
-    }
-
     /// Whether a thread blocked in it waits without a timeout, for
     /// something only another thread or process can do.
     pub fn waits_forever(&self) -> bool {
@@ -263,17 +211,6 @@ mod tests {
     }
 
     #[test]
-    fn only_waiting_futex_operations_block() {
-        let wait = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
-        let wake = (libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG) as u64;
-        assert!(sys(libc::SYS_futex, [0, wait, 0, 0, 0, 0]).blocks());
-        assert!(!sys(libc::SYS_futex, [0, wake, 0, 0, 0, 0]).blocks());
-        assert!(!sys(libc::SYS_kill, [0; 6]).blocks());
-        assert!(sys(libc::SYS_read, [5, 0, 1, 0, 0, 0]).blocks());
-        assert!(!sys(libc::SYS_write, [5, 0, 1, 0, 0, 0]).blocks());
-    }
-
-    #[test]
     fn waits_without_timeout_are_forever() {
         let wait_private = (libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG) as u64;
         assert!(sys(libc::SYS_futex, [0x1000, wait_private, 2, 0, 0, 0]).waits_forever());
@@ -290,11 +227,23 @@ mod tests {
     }
 
     #[test]
-    fn stdio_reads_and_writes_are_trapped_only_above_fd_2() {
-        let trapped: Vec<(i64, Trap)> = trapped().collect();
-        assert!(trapped.contains(&(libc::SYS_write, Trap::ScheduleAboveStdio)));
-        assert!(trapped.contains(&(libc::SYS_futex, Trap::Schedule)));
-        assert!(trapped.contains(&(libc::SYS_alarm, Trap::Always)));
-        assert!(!trapped.iter().any(|&(nr, _)| nr == libc::SYS_accept));
+    fn the_filter_stops_what_arms_timers_and_traces_processes_only() {
+        let trapped: Vec<i64> = trapped().collect();
+        for nr in [
+            libc::SYS_alarm,
+            libc::SYS_setitimer,
+            libc::SYS_timer_settime,
+            libc::SYS_ptrace,
+        ] {
+            assert!(trapped.contains(&nr), "{}", name(nr));
+        }
+        for nr in [
+            libc::SYS_futex,
+            libc::SYS_read,
+            libc::SYS_write,
+            libc::SYS_accept,
+        ] {
+            assert!(!trapped.contains(&nr), "{}", name(nr));
+        }
     }
 }

@@ -144,8 +144,151 @@ pub mod env {
     /// allocations go to glibc. The allocator removes it from its own
     /// environment, so programs the test executes do not see it.
     pub const HARNESS_MAIN: &str = "FFI_CHECK_HARNESS_MAIN";
-    /// Every variable above.
-    pub const ALL: [&str; 4] = [SEED, GUARD_SIDE, SUPERVISED, HARNESS_MAIN];
+    /// `off`: the allocator leaves every allocation to glibc (the library
+    /// is still preloaded, for the seeded schedule).
+    pub const GUARD: &str = "FFI_CHECK_GUARD";
+    /// Every variable above, and the schedule's.
+    pub const ALL: [&str; 6] = [
+        SEED,
+        GUARD_SIDE,
+        SUPERVISED,
+        HARNESS_MAIN,
+        GUARD,
+        super::schedule::ENV_PATH,
+    ];
+}
+
+/// The seeded schedule's shared region (`preload/schedule.h`): one file
+/// per run, mapped by the supervisor and every process of the test.
+pub mod schedule {
+    /// `SCHED_MAGIC`: the header is written.
+    pub const MAGIC: u64 = 0x6863_732d_6366_666c;
+    /// `SCHED_VERSION`.
+    pub const VERSION: u32 = 2;
+    /// `SCHED_ENV_PATH`: the variable naming the region's file.
+    pub const ENV_PATH: &str = "FFI_CHECK_SCHEDULE";
+    /// `SCHED_THREADS`: slots of the thread table.
+    pub const THREADS: usize = 8192;
+    /// `SCHED_JOURNAL`: entries of the journal ring.
+    pub const JOURNAL: usize = 1024;
+    /// `SCHED_SLOT_FREE`: a slot never used.
+    pub const SLOT_FREE: i32 = 0;
+    /// `SCHED_SLOT_GONE`: a slot whose thread is gone (probing goes on).
+    pub const SLOT_GONE: i32 = -1;
+    /// `SCHED_UNCOUNTED`.
+    pub const UNCOUNTED: u32 = 0;
+    /// `SCHED_ACTIVE`: counted in `active`.
+    pub const ACTIVE: u32 = 1;
+    /// `SCHED_WAITING`: in a call that may wait for another thread.
+    pub const WAITING: u32 = 2;
+    /// `SCHED_KIND_SYSCALL`: a journal entry for system call `nr`.
+    pub const KIND_SYSCALL: u32 = 0;
+    /// `SCHED_KIND_CALL`: a journal entry for a pthread function.
+    pub const KIND_CALL: u32 = 1;
+    /// `SCHED_KIND_EVENT`: a journal entry the supervisor wrote, in `text`.
+    pub const KIND_EVENT: u32 = 2;
+
+    /// `struct sched_thread`.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Thread {
+        /// `SLOT_FREE`, `SLOT_GONE`, or the thread.
+        pub tid: i32,
+        /// `UNCOUNTED`, `ACTIVE` or `WAITING`.
+        pub state: u32,
+        /// Its identity across runs.
+        pub logical: u64,
+        /// The nth thread or process of the run.
+        pub ordinal: u64,
+    }
+
+    /// `struct sched_event`.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Event {
+        /// Index + 1 once complete.
+        pub seq: u64,
+        /// `CLOCK_MONOTONIC`, nanoseconds.
+        pub at_ns: u64,
+        /// Process.
+        pub pid: i32,
+        /// Thread.
+        pub tid: i32,
+        /// `KIND_*`.
+        pub kind: u32,
+        /// Unused.
+        pub pad: u32,
+        /// The system call, or the pthread function (`enum sched_call`).
+        pub nr: i64,
+        /// Its arguments.
+        pub args: [u64; 6],
+        /// How long the schedule held the thread here.
+        pub held_ns: u64,
+        /// `KIND_EVENT`: what happened, NUL-padded.
+        pub text: [u8; 24],
+    }
+
+    /// `struct sched_shared`, up to the tables.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Header {
+        /// `MAGIC` once written.
+        pub magic: u64,
+        /// `VERSION`.
+        pub version: u32,
+        /// `size_of::<Shared>()`.
+        pub size: u32,
+        /// The seed mixed with the test's name.
+        pub key: u64,
+        /// Per mille of calls held on entry.
+        pub entry_pm: u32,
+        /// Per mille of waiting calls held on return.
+        pub exit_pm: u32,
+        /// The longest single hold.
+        pub max_delay_ns: u64,
+        /// The thread held at each of its first events ...
+        pub starve_ordinal: u64,
+        /// ... for this many (0: none).
+        pub starve_events: u64,
+        /// A call this soon after another thread's goes after it.
+        pub serialize_ns: u64,
+        /// `CLOCK_MONOTONIC` when the run started.
+        pub start_ns: u64,
+        /// Holds allowed from the start.
+        pub budget_base_ns: u64,
+        /// Holds allowed at most.
+        pub budget_cap_ns: u64,
+        /// Plus this per mille of the run's own time.
+        pub budget_pm: u32,
+        /// Unused.
+        pub pad: u32,
+        /// Charged for each hold on top of its length (what it costs the
+        /// threads it delays: their sleep and wake-up).
+        pub hold_cost_ns: u64,
+        /// Atomic: charged to the budget so far.
+        pub spent_ns: u64,
+        /// Atomic: held so far.
+        pub held_ns: u64,
+        /// Atomic: when a thread last went on.
+        pub last_release_ns: u64,
+        /// Atomic: which.
+        pub last_release_tid: i64,
+        /// Atomic: threads in state `ACTIVE`.
+        pub active: i64,
+        /// Atomic: journal entries appended so far.
+        pub journal_next: u64,
+    }
+
+    /// `struct sched_shared`.
+    #[repr(C)]
+    pub struct Shared {
+        /// The header.
+        pub header: Header,
+        /// The thread table.
+        pub threads: [Thread; THREADS],
+        /// The journal ring.
+        pub journal: [Event; JOURNAL],
+    }
 }
 
 #[cfg(test)]
@@ -175,5 +318,79 @@ mod tests {
             let define = format!("#define GUARD_ENV_{name} \"{value}\"");
             assert!(h.contains(&define), "guard.h lacks {define}");
         }
+        assert!(h.contains("#define GUARD_ENV_GUARD \"FFI_CHECK_GUARD\""));
+    }
+
+    /// The schedule's region as the C compiler lays it out, from a program
+    /// built against `schedule.h`; `None` without a C compiler.
+    fn c_layout() -> Option<Vec<u64>> {
+        let dir = std::env::temp_dir().join(format!("ffc-sched-layout-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok()?;
+        let src = dir.join("layout.c");
+        std::fs::write(
+            &src,
+            r#"#include <stddef.h>
+#include <stdio.h>
+#include "schedule.h"
+int main(void) {
+    printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n", sizeof(struct sched_shared),
+           sizeof(struct sched_thread), sizeof(struct sched_event), offsetof(struct sched_shared, key),
+           offsetof(struct sched_shared, spent_ns), offsetof(struct sched_shared, held_ns),
+           offsetof(struct sched_shared, active),
+           offsetof(struct sched_shared, threads), offsetof(struct sched_shared, journal),
+           offsetof(struct sched_event, held_ns), offsetof(struct sched_event, text));
+    return 0;
+}
+"#,
+        )
+        .ok()?;
+        let exe = dir.join("layout");
+        let include = concat!(env!("CARGO_MANIFEST_DIR"), "/preload");
+        let built = std::process::Command::new("cc")
+            .arg("-I")
+            .arg(include)
+            .arg("-o")
+            .arg(&exe)
+            .arg(&src)
+            .status()
+            .ok()?;
+        assert!(built.success());
+        let out = std::process::Command::new(&exe).output().ok()?;
+        let _ = std::fs::remove_dir_all(&dir);
+        Some(
+            String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(|n| n.parse().unwrap())
+                .collect(),
+        )
+    }
+
+    #[test]
+    fn the_schedule_region_matches_the_c_header() {
+        use schedule::*;
+        use std::mem::{offset_of, size_of};
+        let h = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/preload/schedule.h"))
+            .unwrap();
+        assert!(h.contains("#define SCHED_ENV_PATH \"FFI_CHECK_SCHEDULE\""));
+        assert!(h.contains("#define SCHED_VERSION 2u"));
+        assert!(h.contains("#define SCHED_MAGIC 0x6863732d6366666cULL"));
+        let Some(c) = c_layout() else {
+            eprintln!("skipping the layout comparison: no C compiler");
+            return;
+        };
+        let rust = [
+            size_of::<Shared>(),
+            size_of::<Thread>(),
+            size_of::<Event>(),
+            offset_of!(Header, key),
+            offset_of!(Header, spent_ns),
+            offset_of!(Header, held_ns),
+            offset_of!(Header, active),
+            offset_of!(Shared, threads),
+            offset_of!(Shared, journal),
+            offset_of!(Event, held_ns),
+            offset_of!(Event, text),
+        ];
+        assert_eq!(c, rust.map(|n| n as u64));
     }
 }

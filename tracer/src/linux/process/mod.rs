@@ -1,6 +1,7 @@
 //! Starting and controlling traced processes: ptrace requests and waits,
-//! fork/seize/exec, waking the supervisor, capturing output, reading a
-//! tracee's memory and what `/proc` says about its threads.
+//! fork/seize/exec, the seccomp filter that stops the calls the supervisor
+//! must see, waking the supervisor, capturing output, reading a tracee's
+//! memory and what `/proc` says about its threads.
 
 pub mod capture;
 pub mod inject;
@@ -8,6 +9,7 @@ pub mod memory;
 pub mod notify;
 pub mod proc;
 pub mod ptrace;
+pub mod seccomp;
 pub mod spawn;
 pub mod timer;
 pub mod watchdog;

@@ -7,7 +7,7 @@
 //! only makes async-signal-safe calls on data prepared before the fork.
 
 use crate::linux::process::ptrace;
-use crate::linux::schedule::seccomp::Filter;
+use crate::linux::process::seccomp::Filter;
 use crate::{Command, TraceError};
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -56,7 +56,7 @@ struct Prepared {
     filter: Filter,
 }
 
-fn prepare(cmd: &Command, schedule: bool) -> Result<Prepared, TraceError> {
+fn prepare(cmd: &Command) -> Result<Prepared, TraceError> {
     let program = cstring(cmd.program.as_os_str(), "program path")?;
     let cwd = cstring(cmd.cwd.as_os_str(), "working directory")?;
     let mut strings = vec![program.clone()];
@@ -80,7 +80,7 @@ fn prepare(cmd: &Command, schedule: bool) -> Result<Prepared, TraceError> {
         _strings: strings,
         argv,
         envp,
-        filter: Filter::new(schedule),
+        filter: Filter::new(),
     })
 }
 
@@ -160,10 +160,9 @@ unsafe fn fork() -> Result<i32, TraceError> {
 
 /// Forks, seizes and execs `cmd`. On return the tracee is running (or about
 /// to report its `PTRACE_EVENT_EXEC` stop) and `exec` has succeeded. With
-/// The seccomp filter is installed first: with `schedule`, it also stops
-/// the calls the seeded schedule acts on.
-pub fn spawn(cmd: &Command, schedule: bool) -> Result<Spawned, TraceError> {
-    let prepared = prepare(cmd, schedule)?;
+/// The supervisor's seccomp filter is installed first.
+pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
+    let prepared = prepare(cmd)?;
     let devnull = File::open("/dev/null").map_err(|source| TraceError::Os {
         what: "opening /dev/null",
         source,

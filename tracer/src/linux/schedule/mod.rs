@@ -1,7 +1,7 @@
-//! The seeded schedule: the seccomp filter that stops the system calls
-//! where ordering matters, the seed's decisions at those stops, and the
-//! journal of the order that was realised.
+//! The seeded schedule, from the supervisor's side: the seed's decisions
+//! (`decisions`) and the region the test's processes share to make them
+//! in-process and to keep the journal of events (`shared`). The holds
+//! themselves happen in the preloaded library (`preload/schedule.c`).
 
 pub mod decisions;
-pub mod journal;
-pub mod seccomp;
+pub mod shared;

@@ -13,7 +13,7 @@
 //!   (clone, fork, exec, exit, group-stops);
 //! - `faults`: access violations, allocator errors and fatal signals, and
 //!   keep-going (performing heap accesses for the test);
-//! - `holds`: the seeded schedule's holds at trapped calls and signals, and
+//! - `holds`: the seeded schedule's shared region and its holds of signals, and
 //!   the timer that ends them;
 //! - `dumps`: timeouts, hangs and cancellation: thread dumps and ending the
 //!   run;
@@ -28,7 +28,7 @@ use crate::linux::process::spawn;
 use crate::linux::process::timer::Timer;
 use crate::linux::process::watchdog::{Extender, Reason, Watchdog};
 use crate::linux::schedule::decisions::Decider;
-use crate::linux::schedule::journal::Journal;
+use crate::linux::schedule::shared::{Budget, Region};
 use crate::linux::syscalls::Syscall;
 use crate::{Command, Exit, Finding, GuardStats, Options, Outcome, TraceError};
 use std::io;
@@ -48,14 +48,58 @@ use faults::Faults;
 use holds::{Holds, Wakeups};
 use tasks::Tasks;
 
+/// How many of the last events before it a finding shows.
+const EVENTS_SHOWN: usize = 16;
+
+/// The schedule's budget for `percent` (`--schedule-budget`): 10 ms, plus
+/// that share of the test's own time, up to 2 s at 25 % (and in proportion);
+/// nothing at 0 %. Each hold is charged 100 µs on top of its length: on a
+/// 2-core machine a hold of a thread at a channel round trip delayed its
+/// partner by about its length plus 50 µs (sleeping and being woken),
+/// more under load (`tests/bench/schedule-real.sh`).
+fn budget(percent: u32) -> Budget {
+    Budget {
+        base: Duration::from_millis(if percent == 0 { 0 } else { 10 }),
+        per_mille: percent * 10,
+        cap: Duration::from_millis(80 * u64::from(percent)),
+        hold_cost: Duration::from_micros(100),
+    }
+}
+
 /// How long to wait for output pipes to close after the last tracee is gone.
 const OUTPUT_GRACE: Duration = Duration::from_secs(2);
 
 /// Runs `command` under a ptrace supervisor until every process of it has
 /// ended, and returns how it ended, its output and its findings.
 pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> {
-    let (command, guard_path) = preload::environment(command, options)?;
-    let command = &command;
+    // The preloaded library carries the guard allocator and the schedule.
+    let library = if options.guard || options.schedule.is_some() {
+        Some(preload::library()?)
+    } else {
+        None
+    };
+    let holds = match (&options.schedule, &library) {
+        (Some(s), Some(library)) => {
+            let decider = Decider::new(options.seed, &s.salt);
+            let dir = library.parent().unwrap_or(std::path::Path::new("."));
+            let region =
+                Region::create(dir, &decider, budget(s.budget_percent)).map_err(|source| {
+                    TraceError::Os {
+                        what: "creating the schedule's shared region",
+                        source,
+                    }
+                })?;
+            Some(Holds::new(decider, region))
+        }
+        _ => None,
+    };
+    let schedule_path = holds.as_ref().map(|h| h.region.path().to_path_buf());
+    let command = &preload::environment(
+        command,
+        options,
+        library.as_deref(),
+        schedule_path.as_deref(),
+    );
     // Everything that can fail is set up before the test process exists.
     let timer = if options.schedule.is_some() || options.hang_grace.is_some() {
         let timer = Timer::new().map_err(|source| TraceError::Os {
@@ -67,14 +111,14 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
         None
     };
     let start = Instant::now();
-    let spawned = spawn::spawn(command, options.schedule.is_some())?;
+    let spawned = spawn::spawn(command)?;
     let stdout = Capture::start(spawned.stdout, "stdout", options.max_output);
     let stderr = Capture::start(spawned.stderr, "stderr", options.max_output);
     let watchdog = Watchdog::start(options.timeout, options.cancel.clone());
     // From here on, dropping the supervisor (an error, a panic) kills and
     // reaps whatever is left of the test.
-    let mut sup = Supervisor::new(spawned.pid, options, start, watchdog.extender(), timer);
-    sup.guard_path = guard_path;
+    let mut sup = Supervisor::new(spawned.pid, options, watchdog.extender(), timer, holds);
+    sup.guard_path = library.filter(|_| options.guard);
     let result = sup.run(&watchdog);
     drop(watchdog);
     sup.faults.finish();
@@ -91,6 +135,10 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
         duration,
         guard: std::mem::take(&mut sup.guard),
         notes: std::mem::take(&mut sup.notes),
+        schedule_held: sup
+            .holds
+            .as_ref()
+            .map_or(Duration::ZERO, |h| h.region.held()),
     })
 }
 
@@ -112,10 +160,8 @@ struct Supervisor {
     tasks: Tasks,
     /// Fault analysis and keep-going.
     faults: Faults,
-    /// The seeded schedule's decisions and held threads, if it is on.
+    /// The seeded schedule's shared region and held threads, if it is on.
     holds: Option<Holds>,
-    /// The realised order of trapped events (recorded under the schedule).
-    journal: Journal,
     /// Early hang detection, if on.
     hang: Option<HangWatch>,
     /// The timer that wakes the wait for holds and hang checks, if either is on.
@@ -168,15 +214,16 @@ impl Supervisor {
     fn new(
         main: i32,
         options: &Options,
-        start: Instant,
         extender: Extender,
         timer: Option<Timer>,
+        holds: Option<Holds>,
     ) -> Supervisor {
-        let holds = options
-            .schedule
-            .as_ref()
-            .map(|s| Holds::new(Decider::new(options.seed, &s.salt)));
-        let hang = options.hang_grace.map(|g| HangWatch::new(g, start));
+        if let Some(h) = &holds {
+            h.region.register(main, 0, 0);
+        }
+        let hang = options
+            .hang_grace
+            .map(|g| HangWatch::new(g, Instant::now()));
         let mut sup = Supervisor {
             main,
             exit: None,
@@ -187,7 +234,6 @@ impl Supervisor {
             tasks: Tasks::new(main),
             faults: Faults::new(options.max_frames, extender),
             holds,
-            journal: Journal::new(start),
             hang,
             wakeups: timer.map(Wakeups::new),
             timers: Timers::default(),
@@ -234,17 +280,18 @@ impl Supervisor {
 
     /// Records a finding with the last scheduling events before it.
     fn report(&mut self, mut finding: Finding) {
-        if self.holds.is_some() {
-            finding.events = self.journal.recent();
+        if let Some(h) = &self.holds {
+            finding.events = h.region.recent(EVENTS_SHOWN);
         }
         self.findings.push(finding);
     }
 
-    /// Records an event in the journal, under the schedule.
-    fn record(&mut self, pid: i32, tid: i32, what: impl FnOnce() -> String) {
-        if self.holds.is_some() {
-            self.journal.record(pid, tid, what());
-        }
+    /// Records an event in the journal, under the schedule; returns its
+    /// index there.
+    fn record(&mut self, pid: i32, tid: i32, what: impl FnOnce() -> String) -> Option<u64> {
+        self.holds
+            .as_ref()
+            .map(|h| h.region.record(pid, tid, &what()))
     }
 
     fn handle(&mut self, w: Wait) {
@@ -276,7 +323,8 @@ impl Supervisor {
             self.tasks.stopped(tid);
         }
         match w {
-            Wait::SyscallExit { tid } => self.on_syscall_exit(tid),
+            // The supervisor never asks for syscall-exit stops itself.
+            Wait::SyscallExit { tid } => resume(tid, 0),
             Wait::Exited { tid, code } => {
                 self.tasks.remove(tid);
                 if tid == self.main && self.exit.is_none() {
@@ -314,15 +362,15 @@ impl Supervisor {
             // refused): the test goes on.
             return resume(tid, 0);
         }
-        self.record(pid, tid, || format!("signal {}", ptrace::signal_name(sig)));
-        if !self.hold_signal(tid, sig) {
+        let event = self.record(pid, tid, || format!("signal {}", ptrace::signal_name(sig)));
+        if !self.hold_signal(tid, sig, event) {
             resume(tid, sig);
         }
     }
 
-    /// A system call the seccomp filter stopped: the calls the supervisor
-    /// always watches (timers being armed) are noted and run at once; the
-    /// rest are the schedule's.
+    /// A system call the seccomp filter stopped: a timer being armed is
+    /// noted, a `ptrace` request may need a process let go of; each then
+    /// runs.
     fn on_trapped_syscall(&mut self, pid: i32, tid: i32) {
         let Ok(regs) = ptrace::getregs(tid) else {
             return resume(tid, 0);
@@ -337,7 +385,7 @@ impl Supervisor {
                 resume(tid, 0)
             }
             libc::SYS_ptrace => self.on_ptrace(pid, tid, &call, &regs),
-            _ => self.schedule_call(pid, tid, &call),
+            _ => resume(tid, 0),
         }
     }
 

@@ -2,15 +2,16 @@
 //! preloaded guard allocator (see [`crate::preload::protocol::env`]).
 
 use crate::linux::symbols::maps;
-use crate::preload::protocol::env;
+use crate::preload::protocol::{env, schedule};
 use crate::{Command, GuardSide, Options, TraceError};
 use std::ffi::OsString;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// Where the guard allocator was installed (once per process).
-fn guard_path() -> Result<PathBuf, TraceError> {
+/// Where the preloaded library (the guard allocator and the schedule) was
+/// installed (once per process).
+pub fn library() -> Result<PathBuf, TraceError> {
     static PATH: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     PATH.get_or_init(|| crate::preload::install().map_err(|e| e.to_string()))
         .clone()
@@ -21,13 +22,16 @@ fn guard_path() -> Result<PathBuf, TraceError> {
 }
 
 /// `command` with the variables of the protocol set from `options` (and
-/// whatever the user's environment held under those names dropped), and,
-/// with the guard on, the allocator preloaded first, before any
-/// `LD_PRELOAD` of the user's; and the allocator's path, with the guard on.
+/// whatever the user's environment held under those names dropped); with
+/// `library`, the preloaded library first in `LD_PRELOAD`, before any of
+/// the user's, its allocator off unless `options.guard`, and with
+/// `schedule`, the path of the schedule's shared region.
 pub fn environment(
     command: &Command,
     options: &Options,
-) -> Result<(Command, Option<PathBuf>), TraceError> {
+    library: Option<&Path>,
+    schedule: Option<&Path>,
+) -> Command {
     let mut cmd = command.clone();
     cmd.env
         .retain(|(k, _)| !env::ALL.iter().any(|name| k == name));
@@ -36,11 +40,10 @@ pub fn environment(
         cmd.env.push((key.into(), value));
     };
     set(env::SEED, options.seed.to_string().into());
-    if !options.guard {
-        return Ok((cmd, None));
-    }
-    let path = guard_path()?;
-    let mut preload = OsString::from(&path);
+    let Some(library) = library else {
+        return cmd;
+    };
+    let mut preload = OsString::from(library);
     if let Some((_, old)) = command.env.iter().find(|(k, _)| k == "LD_PRELOAD") {
         if !old.is_empty() {
             preload.push(":");
@@ -52,12 +55,18 @@ pub fn environment(
     if options.harness_main_unguarded {
         set(env::HARNESS_MAIN, "1".into());
     }
+    if !options.guard {
+        set(env::GUARD, "off".into());
+    }
     match options.guard_side {
         GuardSide::Seeded => {}
         GuardSide::After => set(env::GUARD_SIDE, "after".into()),
         GuardSide::Before => set(env::GUARD_SIDE, "before".into()),
     }
-    Ok((cmd, Some(path)))
+    if let Some(path) = schedule {
+        set(schedule::ENV_PATH, path.into());
+    }
+    cmd
 }
 
 /// Why the guard allocator is not active in process `pid`, which is about
@@ -132,8 +141,7 @@ mod tests {
             guard: false,
             ..Options::default()
         };
-        let (cmd, guard) = environment(&user, &options).unwrap();
-        assert_eq!(guard, None);
+        let cmd = environment(&user, &options, None, None);
         assert_eq!(value(&cmd, env::SEED).unwrap(), "7");
         for name in [env::GUARD_SIDE, env::HARNESS_MAIN, env::SUPERVISED] {
             assert_eq!(value(&cmd, name), None, "{name} inherited");

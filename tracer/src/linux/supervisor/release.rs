@@ -12,8 +12,8 @@
 use super::{resume, Supervisor};
 use crate::linux::fault::registers::Regs;
 use crate::linux::process::ptrace::{self, Wait};
+use crate::linux::process::seccomp::{Action, Filter};
 use crate::linux::process::{inject, memory, notify};
-use crate::linux::schedule::seccomp::{Action, Filter};
 use crate::linux::syscalls::Syscall;
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
@@ -107,8 +107,8 @@ impl Supervisor {
         let mut signals = Vec::new();
         let at_entry = match held {
             Some(h) => {
-                signals.extend(h.signal());
-                h.at_seccomp_stop()
+                signals.push(h.signal);
+                false
             }
             None => {
                 ptrace::interrupt(t).ok()?;
@@ -145,7 +145,7 @@ impl Supervisor {
         };
         let at = inject::syscall_instruction(pid, s.tid, &s.regs)
             .ok_or_else(|| io::Error::other("no syscall instruction found"))?;
-        let filter = Filter::build(self.holds.is_some(), Action::Notify);
+        let filter = Filter::build(Action::Notify);
         let program = filter.program();
         // The program and its `sock_fprog` go on the thread's stack, below
         // the red zone.

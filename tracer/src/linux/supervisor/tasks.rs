@@ -2,7 +2,7 @@
 //! their lives: creation (clone, fork, vfork), exec, exit and group-stops.
 
 use super::{resume, Supervisor};
-use crate::linux::hang::detect::{self, Seen};
+use crate::linux::hang::detect::Seen;
 use crate::linux::process::proc;
 use crate::linux::process::ptrace::{self, Event};
 use crate::linux::schedule::decisions;
@@ -25,22 +25,19 @@ pub struct Task {
     pub events: u64,
     /// Stopped by SIGSTOP and friends and kept so (`PTRACE_LISTEN`).
     pub group_stopped: bool,
-    /// The schedule decided to hold it this long when its current system
-    /// call returns.
-    pub hold_return: Option<Duration>,
     /// When it last stopped, in the run's order of stops.
     last_stop: u64,
-    /// When it last stopped (`None`: not since it was registered).
-    last_stop_at: Option<Instant>,
-    /// Whether it was seen blocked for good, and when: threads that have
-    /// not stopped since are not read from `/proc` again for a while.
-    blocked: Option<(Instant, bool)>,
+    /// Its creator's creation event was seen: its identity is known.
+    known: bool,
+    /// Its first stop came before its creator's event: it waits for it.
+    waiting_since: Option<Instant>,
+    /// It has had its first stop.
+    started: bool,
 }
 
-/// How long a thread seen blocked for good (and not stopped since) is taken
-/// to be still blocked without reading `/proc` again, at least: a thread
-/// idle for longer keeps its answer for half its idle time.
-const BLOCKED_FOR: Duration = Duration::from_millis(10);
+/// How long a new thread's first stop waits for its creator's event at
+/// most (it normally comes at once).
+const CREATOR_WAIT: Duration = Duration::from_millis(20);
 
 /// Every traced thread of the run, by tid.
 pub struct Tasks {
@@ -59,6 +56,7 @@ impl Tasks {
             main,
             Task {
                 pid: main,
+                known: true,
                 ..Task::default()
             },
         );
@@ -128,8 +126,6 @@ impl Tasks {
         self.stops += 1;
         if let Some(t) = self.map.get_mut(&tid) {
             t.last_stop = self.stops;
-            t.last_stop_at = Some(Instant::now());
-            t.blocked = None;
             t.group_stopped = false;
         }
     }
@@ -153,42 +149,20 @@ impl Tasks {
         all.into_iter().map(|(_, s)| s).collect()
     }
 
-    /// Whether a thread other than `tid` could act now: one that runs,
-    /// sleeps for a while, waits with a timeout or is held by the
-    /// schedule. A thread seen blocked for good that has not stopped since is taken
-    /// to be still blocked for [`BLOCKED_FOR`], or half its idle time if
-    /// longer, so the answer costs about the same with two threads or three
-    /// hundred idle ones.
-    pub fn another_can_act(&mut self, tid: i32, now: Instant) -> bool {
-        for (&other, t) in self.map.iter_mut() {
-            if other == tid {
-                continue;
+    /// A stop of `tid` that may be a new thread's first: true if its
+    /// creator's event has not come yet, and it is to wait for it.
+    pub fn await_creator(&mut self, tid: i32) -> bool {
+        match self.map.get_mut(&tid) {
+            Some(t) if !t.known && !t.started => {
+                t.started = true;
+                t.waiting_since = Some(Instant::now());
+                true
             }
-            let idle = t
-                .last_stop_at
-                .map_or(BLOCKED_FOR, |at| now.duration_since(at) / 2);
-            let fresh_for = idle.max(BLOCKED_FOR);
-            let blocked = match t.blocked {
-                Some((at, blocked)) if now.duration_since(at) < fresh_for => blocked,
-                _ => {
-                    let seen = Seen {
-                        pid: t.pid,
-                        tid: other,
-                        group_stopped: t.group_stopped,
-                    };
-                    let blocked = detect::blocked_indefinitely(&seen);
-                    t.blocked = Some((now, blocked));
-                    blocked
-                }
-            };
-            if !blocked {
-                return true;
-            }
+            _ => false,
         }
-        false
     }
 
-    /// Who `tid` is to the schedule, and the number of its next trapped event.
+    /// Who `tid` is to the schedule, and the number of its next event.
     pub fn next_event(&mut self, tid: i32) -> (decisions::Thread, u64) {
         match self.map.get_mut(&tid) {
             Some(t) => {
@@ -210,8 +184,15 @@ impl Tasks {
     }
 
     /// Registers `new`, created by `parent` of process `parent_pid`, as a
-    /// thread (`thread`) or a process of its own.
-    fn created(&mut self, parent: i32, parent_pid: i32, new: i32, thread: bool) {
+    /// thread (`thread`) or a process of its own; returns its logical
+    /// identity and ordinal, and whether its first stop is waiting for this.
+    fn created(
+        &mut self,
+        parent: i32,
+        parent_pid: i32,
+        new: i32,
+        thread: bool,
+    ) -> (u64, u64, bool) {
         let new_pid = if thread {
             proc::tgid(new).unwrap_or(parent_pid)
         } else {
@@ -230,6 +211,25 @@ impl Tasks {
         task.pid = new_pid;
         task.logical = logical;
         task.ordinal = self.created;
+        task.known = true;
+        let waiting = task.waiting_since.take().is_some();
+        (logical, self.created, waiting)
+    }
+
+    /// New threads whose first stop has waited for their creator's event
+    /// longer than it should: they go on with the identity they have
+    /// (returned with each: tid, logical identity, ordinal).
+    pub fn overdue(&mut self, now: Instant) -> Vec<(i32, u64, u64)> {
+        let mut late = Vec::new();
+        for (&tid, t) in self.map.iter_mut() {
+            if t.waiting_since
+                .is_some_and(|at| now.duration_since(at) > CREATOR_WAIT)
+            {
+                t.waiting_since = None;
+                late.push((tid, t.logical, t.ordinal));
+            }
+        }
+        late
     }
 }
 
@@ -242,11 +242,17 @@ impl Supervisor {
                 if let Ok(new) = ptrace::geteventmsg(tid) {
                     let new = new as i32;
                     let thread = event == Event::Clone;
-                    self.tasks.created(tid, pid, new, thread);
+                    let (logical, ordinal, waiting) = self.tasks.created(tid, pid, new, thread);
+                    if let Some(h) = &self.holds {
+                        h.region.register(new, logical, ordinal);
+                    }
                     self.record(pid, tid, || {
                         let what = if thread { "thread" } else { "process" };
                         format!("started {what} {new}")
                     });
+                    if waiting {
+                        resume(new, 0);
+                    }
                 }
                 resume(tid, 0);
             }
@@ -265,6 +271,9 @@ impl Supervisor {
             Event::Seccomp => self.on_trapped_syscall(pid, tid),
             Event::Exit => {
                 self.record(pid, tid, || "thread exits".into());
+                if let Some(h) = &self.holds {
+                    h.region.exited(tid);
+                }
                 self.settle_faults(pid, tid);
                 // The process's memory is still there: keep its counters.
                 if tid == pid {
@@ -283,6 +292,9 @@ impl Supervisor {
                 self.record(pid, tid, || "stopped".into());
                 let _ = ptrace::listen(tid);
             }
+            // A new task's first stop: under the schedule, it runs once its
+            // creator's event has registered who it is.
+            Event::Stop { .. } if self.holds.is_some() && self.tasks.await_creator(tid) => {}
             // A new task's first stop, or our own PTRACE_INTERRUPT.
             Event::Stop { .. } | Event::Other(_) => resume(tid, 0),
         }

@@ -1,0 +1,583 @@
+/*
+ * The seeded schedule, inside every process of the test: the functions
+ * where threads hand over to each other are interposed here (the futex
+ * calls Rust's std makes through syscall(), pthread mutexes and condition
+ * variables, reads and writes of pipes and sockets, poll/select/epoll,
+ * waiting for children, sending signals), and at each the seed decides,
+ * in the process and without a stop for the supervisor, whether to hold
+ * the thread a while before the call, or after a wait returns. Holds are
+ * charged to a budget that grows with the test's own time, so the schedule
+ * costs a bounded fraction of it whatever the test does.
+ *
+ * The supervisor sets SCHED_ENV_PATH to the file of the run's shared
+ * region (schedule.h): the profile drawn from the seed, the budget, every
+ * thread's logical identity (from its creator and creation order, so the
+ * same seed makes the same decisions), the count of threads that can act,
+ * and the journal of events that findings show. Without it, every
+ * interposed function just calls the real one.
+ *
+ * Nothing here allocates, takes a lock or calls an interposed function:
+ * atomics, raw system calls and the real functions found with dlsym.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mman.h>
+#include <sys/select.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "schedule.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+#define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+#define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
+
+/* The shortest hold worth making: a few context switches. */
+#define MIN_HOLD_NS 50000ULL
+
+/* In guard.c: whether this thread is a libtest harness's main thread,
+ * which only runs the harness (its calls are not the test's). */
+int ffi_check_harness_main_thread(void) __attribute__((visibility("hidden")));
+
+static struct sched_shared *sh;
+
+/* This thread's identity and count of events, and its slot in the table. */
+static TLS struct sched_thread *my_slot;
+static TLS uint64_t my_logical;
+static TLS uint64_t my_events;
+static TLS int32_t my_tid;
+static TLS int my_lookups;
+/* This thread is running schedule code (no decisions inside it). */
+static TLS int busy;
+
+/* --- raw system calls -------------------------------------------------- */
+
+static long raw6(long n, long a, long b, long c, long d, long e, long f) {
+    register long r10 __asm__("r10") = d;
+    register long r8 __asm__("r8") = e;
+    register long r9 __asm__("r9") = f;
+    long ret;
+    __asm__ volatile("syscall"
+                     : "=a"(ret)
+                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                     : "rcx", "r11", "memory");
+    return ret;
+}
+
+static uint64_t now_ns(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (uint64_t)t.tv_sec * 1000000000ULL + (uint64_t)t.tv_nsec;
+}
+
+static void sleep_until(uint64_t deadline) {
+    struct timespec t = {(time_t)(deadline / 1000000000ULL), (long)(deadline % 1000000000ULL)};
+    while (raw6(SYS_clock_nanosleep, CLOCK_MONOTONIC, TIMER_ABSTIME, (long)&t, 0, 0, 0) == -EINTR) {
+    }
+}
+
+/* --- setup --------------------------------------------------------------- */
+
+__attribute__((constructor)) static void sched_constructor(void) {
+    const char *path = getenv(SCHED_ENV_PATH);
+    if (!path || !*path) return;
+    int fd = (int)raw6(SYS_openat, AT_FDCWD, (long)path, O_RDWR | O_CLOEXEC, 0, 0, 0);
+    if (fd < 0) return;
+    void *p = (void *)raw6(SYS_mmap, 0, sizeof(struct sched_shared), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    raw6(SYS_close, fd, 0, 0, 0, 0, 0);
+    if ((unsigned long)p > -4096UL) return;
+    struct sched_shared *s = p;
+    if (LOAD(&s->magic) != SCHED_MAGIC || s->version != SCHED_VERSION || s->size != sizeof *s) {
+        raw6(SYS_munmap, (long)p, sizeof *s, 0, 0, 0, 0);
+        return;
+    }
+    sh = s;
+}
+
+/* After fork the child's thread is a new one (the supervisor registered it). */
+static void sched_after_fork_child(void) {
+    my_slot = NULL;
+    my_logical = 0;
+    my_events = 0;
+    my_tid = 0;
+    my_lookups = 0;
+}
+
+__attribute__((constructor)) static void sched_atfork(void) { pthread_atfork(NULL, NULL, sched_after_fork_child); }
+
+/* --- decisions (as the supervisor's own, in schedule/decisions.rs) ------ */
+
+static uint64_t mix(uint64_t z) {
+    z += 0x9e3779b97f4a7c15ULL;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+struct rng {
+    uint64_t s;
+};
+
+static uint64_t next(struct rng *r) {
+    r->s += 0x9e3779b97f4a7c15ULL;
+    return mix(r->s);
+}
+
+static int chance(struct rng *r, uint32_t per_mille) { return next(r) % 1000 < per_mille; }
+
+/* A delay from MIN_HOLD_NS to max, spread evenly over the doublings
+ * between them: short delays are common, long ones happen. */
+static uint64_t delay(struct rng *r, uint64_t max) {
+    if (max <= MIN_HOLD_NS) return MIN_HOLD_NS;
+    unsigned doublings = 0;
+    for (uint64_t d = MIN_HOLD_NS; d < max; d <<= 1) doublings++;
+    uint64_t base = MIN_HOLD_NS << (next(r) % doublings);
+    uint64_t d = base + next(r) % base;
+    return d > max ? max : d;
+}
+
+/* --- the thread table ---------------------------------------------------- */
+
+static int32_t gettid_raw(void) {
+    if (!my_tid) my_tid = (int32_t)raw6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+    return my_tid;
+}
+
+/* This thread's slot, as the supervisor registered it; until then its
+ * identity comes from its tid (not the same in every run). */
+static void find_me(void) {
+    if (my_slot || my_lookups > 64) return;
+    my_lookups++;
+    int32_t tid = gettid_raw();
+    uint32_t i = (uint32_t)mix((uint64_t)tid) % SCHED_THREADS;
+    for (uint32_t n = 0; n < SCHED_THREADS; n++, i = (i + 1) % SCHED_THREADS) {
+        int32_t t = LOAD(&sh->threads[i].tid);
+        if (t == SCHED_SLOT_FREE) break;
+        if (t == tid) {
+            my_slot = &sh->threads[i];
+            my_logical = my_slot->logical;
+            uint32_t old = SCHED_UNCOUNTED;
+            if (__atomic_compare_exchange_n(&my_slot->state, &old, SCHED_ACTIVE, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+                ADD(&sh->active, 1);
+            return;
+        }
+    }
+    my_logical = mix((uint64_t)tid);
+}
+
+/* Whether a thread of the test other than this one can act now. */
+static int others_can_act(void) {
+    int64_t active = LOAD(&sh->active);
+    int mine = my_slot && LOAD(&my_slot->state) == SCHED_ACTIVE;
+    return active - mine > 0;
+}
+
+/* --- the budget ---------------------------------------------------------- */
+
+/* How much of `want` the budget allows now (0: nothing): the base, plus
+ * the run's per mille of its own time so far, up to the cap. A hold is
+ * charged its length plus hold_cost_ns (the sleep and wake-up it costs the
+ * threads it delays), so that many short holds cannot cost the test more
+ * than the budget says. Mirrors Region::spend in schedule/shared.rs. */
+static uint64_t spend(uint64_t want, uint64_t now) {
+    uint64_t spent = LOAD(&sh->spent_ns);
+    uint64_t cost = sh->hold_cost_ns;
+    for (;;) {
+        uint64_t elapsed = now > sh->start_ns ? now - sh->start_ns : 0;
+        uint64_t own = elapsed > spent ? elapsed - spent : 0;
+        uint64_t allowed = sh->budget_base_ns + own / 1000 * sh->budget_pm;
+        if (allowed > sh->budget_cap_ns) allowed = sh->budget_cap_ns;
+        if (spent + cost + MIN_HOLD_NS > allowed) return 0;
+        uint64_t left = allowed - spent - cost;
+        uint64_t grant = want < left ? want : left;
+        if (__atomic_compare_exchange_n(&sh->spent_ns, &spent, spent + grant + cost, 0,
+                                        __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+            ADD(&sh->held_ns, grant);
+            return grant;
+        }
+    }
+}
+
+/* --- the journal --------------------------------------------------------- */
+
+static struct sched_event *record(uint32_t kind, int64_t nr, const long *args, uint64_t now) {
+    uint64_t i = __atomic_fetch_add(&sh->journal_next, 1, __ATOMIC_ACQ_REL);
+    struct sched_event *e = &sh->journal[i % SCHED_JOURNAL];
+    STORE(&e->seq, 0);
+    e->at_ns = now;
+    e->pid = (int32_t)raw6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+    e->tid = gettid_raw();
+    e->kind = kind;
+    e->nr = nr;
+    for (int a = 0; a < 6; a++) e->args[a] = (uint64_t)args[a];
+    e->held_ns = 0;
+    STORE(&e->seq, i + 1);
+    return e;
+}
+
+/* --- holds ---------------------------------------------------------------- */
+
+/* What a call does to others: whether it may wait for another thread
+ * (then this thread does not count as able to act meanwhile). */
+enum wait {
+    NO_WAIT = 0,
+    MAY_WAIT = 1,
+};
+
+/* Whether the schedule acts on this thread's calls. */
+static int scheduled(void) { return sh && !busy && !ffi_check_harness_main_thread(); }
+
+/* Before a call: records it, holds the thread if the seed says so (and
+ * the budget allows, and another thread can act meanwhile), and marks it
+ * waiting for a call that may wait. Returns how long to hold it when the
+ * call returns (0: not at all). */
+static uint64_t before(uint32_t kind, int64_t nr, const long *args, enum wait wait) {
+    busy = 1;
+    find_me();
+    uint64_t now = now_ns();
+    struct sched_event *e = record(kind, nr, args, now);
+    uint64_t event = my_events++;
+    uint64_t what = kind == SCHED_KIND_CALL ? 0x100000 + (uint64_t)nr : (uint64_t)nr;
+    struct rng r = {mix(sh->key ^ mix(my_logical ^ mix(event + (what << 40))))};
+    uint64_t hold = 0;
+    int starved = my_slot && sh->starve_events && my_slot->ordinal == sh->starve_ordinal &&
+                  event < sh->starve_events;
+    if (starved)
+        hold = sh->max_delay_ns;
+    else if (chance(&r, sh->entry_pm))
+        hold = delay(&r, sh->max_delay_ns);
+    uint64_t after = wait == MAY_WAIT && chance(&r, sh->exit_pm) ? delay(&r, sh->max_delay_ns) : 0;
+    if (sh->serialize_ns) {
+        uint64_t last = LOAD(&sh->last_release_ns);
+        int64_t who = LOAD(&sh->last_release_tid);
+        if (who != my_tid && now - last < sh->serialize_ns) {
+            uint64_t rest = sh->serialize_ns - (now - last);
+            if (rest > hold) hold = rest;
+        }
+    }
+    if (hold && others_can_act() && (hold = spend(hold, now)) != 0) {
+        sleep_until(now + hold);
+        e->held_ns = hold;
+    }
+    if (sh->serialize_ns) {
+        STORE(&sh->last_release_ns, now_ns());
+        STORE(&sh->last_release_tid, (int64_t)my_tid);
+    }
+    if (wait == MAY_WAIT && my_slot) {
+        uint32_t old = SCHED_ACTIVE;
+        if (__atomic_compare_exchange_n(&my_slot->state, &old, SCHED_WAITING, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            ADD(&sh->active, -1);
+    }
+    busy = 0;
+    return after;
+}
+
+/* After a call that may wait: the thread can act again, and is held if
+ * `before` said so. */
+static void after(enum wait wait, uint64_t hold) {
+    if (wait != MAY_WAIT) return;
+    busy = 1;
+    if (my_slot) {
+        uint32_t old = SCHED_WAITING;
+        if (__atomic_compare_exchange_n(&my_slot->state, &old, SCHED_ACTIVE, 0, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE))
+            ADD(&sh->active, 1);
+    }
+    uint64_t now = now_ns();
+    if (hold && others_can_act() && (hold = spend(hold, now)) != 0) {
+        long none[6] = {0};
+        struct sched_event *e = record(SCHED_KIND_CALL, 0, none, now);
+        sleep_until(now + hold);
+        e->held_ns = hold;
+    }
+    busy = 0;
+}
+
+/* --- descriptors ------------------------------------------------------- */
+
+/* Per descriptor: 0 unknown, 1 not a place where threads hand over (a
+ * regular file, a directory, a device, stdio), 2 a pipe, FIFO, socket or
+ * other anonymous object (eventfd, ...). */
+#define FD_CACHED 4096
+static uint8_t fd_kind[FD_CACHED];
+
+static int hands_over(int fd) {
+    if (fd <= 2) return 0;
+    if (fd < FD_CACHED && fd_kind[fd]) return fd_kind[fd] == 2;
+    struct stat st;
+    if (raw6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) != 0) return 0;
+    mode_t type = st.st_mode & S_IFMT;
+    int yes = type == S_IFIFO || type == S_IFSOCK || type == 0;
+    if (fd < FD_CACHED) fd_kind[fd] = yes ? 2 : 1;
+    return yes;
+}
+
+static void forget_fd(int fd) {
+    if (fd >= 0 && fd < FD_CACHED) fd_kind[fd] = 0;
+}
+
+/* --- the real functions -------------------------------------------------- */
+
+#define REAL(name)                                                   \
+    static __typeof__(&name) real_##name(void) {                    \
+        static __typeof__(&name) f;                                  \
+        __typeof__(&name) got = __atomic_load_n(&f, __ATOMIC_ACQUIRE); \
+        if (!got) {                                                  \
+            got = (__typeof__(&name))dlsym(RTLD_NEXT, #name);        \
+            __atomic_store_n(&f, got, __ATOMIC_RELEASE);             \
+        }                                                            \
+        return got;                                                  \
+    }
+
+/* The body of a scheduled function: `call` (the real function), with the
+ * schedule's `before` and `after` around it when `go` holds, recorded as
+ * (kind, nr) with the arguments `...` (up to six). errno is the call's. */
+#define SCHEDULED(go, kind, nr, wait, call, ...)                     \
+    do {                                                             \
+        if (!(go)) return call;                                      \
+        long args_[6] = {__VA_ARGS__};                               \
+        int saved_ = errno;                                          \
+        uint64_t hold_ = before(kind, nr, args_, wait);             \
+        errno = saved_;                                              \
+        __typeof__(call) r_ = call;                                  \
+        saved_ = errno;                                              \
+        after(wait, hold_);                                          \
+        errno = saved_;                                              \
+        return r_;                                                   \
+    } while (0)
+
+/* A call on descriptor `fd` with two more arguments, held as the schedule
+ * says when it is one where threads hand over. */
+#define ON_FD(nr, fd, a1, a2, wait, call) \
+    SCHEDULED(scheduled() && hands_over(fd), SCHED_KIND_SYSCALL, nr, wait, call, (long)(fd), (long)(a1), (long)(a2))
+
+/* Any other scheduled call, with up to three arguments. */
+#define ON_CALL(kind, nr, a0, a1, a2, wait, call) \
+    SCHEDULED(scheduled(), kind, nr, wait, call, (long)(a0), (long)(a1), (long)(a2))
+
+/* --- futexes (Rust's std calls syscall(SYS_futex, ...)) ------------------ */
+
+static int futex_waits(long op) {
+    switch (op & ~(long)(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)) {
+    case FUTEX_WAIT:
+    case FUTEX_WAIT_BITSET:
+    case FUTEX_LOCK_PI:
+    case FUTEX_WAIT_REQUEUE_PI:
+    case 13: /* FUTEX_LOCK_PI2 */
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+static long plain_syscall(long n, long a, long b, long c, long d, long e, long f) {
+    long r = raw6(n, a, b, c, d, e, f);
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+}
+
+EXPORT long syscall(long n, ...) {
+    va_list ap;
+    va_start(ap, n);
+    long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
+    long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
+    va_end(ap);
+    if (n != SYS_futex || !scheduled()) return plain_syscall(n, a, b, c, d, e, f);
+    /* A wait without a timeout may wait for another thread for good. */
+    enum wait wait = futex_waits(b) && d == 0 ? MAY_WAIT : NO_WAIT;
+    SCHEDULED(1, SCHED_KIND_SYSCALL, SYS_futex, wait, plain_syscall(n, a, b, c, d, e, f), a, b, c, d, e, f);
+}
+
+/* --- pipes, sockets and other descriptors --------------------------------- */
+
+REAL(read)
+EXPORT ssize_t read(int fd, void *buf, size_t n) { ON_FD(SYS_read, fd, buf, n, MAY_WAIT, real_read()(fd, buf, n)); }
+
+REAL(write)
+EXPORT ssize_t write(int fd, const void *buf, size_t n) {
+    ON_FD(SYS_write, fd, buf, n, NO_WAIT, real_write()(fd, buf, n));
+}
+
+REAL(readv)
+EXPORT ssize_t readv(int fd, const struct iovec *v, int n) {
+    ON_FD(SYS_readv, fd, v, n, MAY_WAIT, real_readv()(fd, v, n));
+}
+
+REAL(writev)
+EXPORT ssize_t writev(int fd, const struct iovec *v, int n) {
+    ON_FD(SYS_writev, fd, v, n, NO_WAIT, real_writev()(fd, v, n));
+}
+
+REAL(recv)
+EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
+    ON_FD(SYS_recvfrom, fd, buf, n, MAY_WAIT, real_recv()(fd, buf, n, flags));
+}
+
+REAL(recvfrom)
+EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len) {
+    ON_FD(SYS_recvfrom, fd, buf, n, MAY_WAIT, real_recvfrom()(fd, buf, n, flags, from, len));
+}
+
+REAL(recvmsg)
+EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags) {
+    ON_FD(SYS_recvmsg, fd, m, flags, MAY_WAIT, real_recvmsg()(fd, m, flags));
+}
+
+REAL(send)
+EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags) {
+    ON_FD(SYS_sendto, fd, buf, n, NO_WAIT, real_send()(fd, buf, n, flags));
+}
+
+REAL(sendto)
+EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len) {
+    ON_FD(SYS_sendto, fd, buf, n, NO_WAIT, real_sendto()(fd, buf, n, flags, to, len));
+}
+
+REAL(sendmsg)
+EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags) {
+    ON_FD(SYS_sendmsg, fd, m, flags, NO_WAIT, real_sendmsg()(fd, m, flags));
+}
+
+REAL(close)
+EXPORT int close(int fd) {
+    forget_fd(fd);
+    return real_close()(fd);
+}
+
+REAL(dup2)
+EXPORT int dup2(int old, int new) {
+    forget_fd(new);
+    return real_dup2()(old, new);
+}
+
+REAL(dup3)
+EXPORT int dup3(int old, int new, int flags) {
+    forget_fd(new);
+    return real_dup3()(old, new, flags);
+}
+
+/* --- readiness ------------------------------------------------------------ */
+
+REAL(poll)
+EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_poll, fds, n, timeout, timeout < 0 ? MAY_WAIT : NO_WAIT,
+            real_poll()(fds, n, timeout));
+}
+
+REAL(ppoll)
+EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *mask) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_ppoll, fds, n, t, t ? NO_WAIT : MAY_WAIT, real_ppoll()(fds, n, t, mask));
+}
+
+REAL(select)
+EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *x, struct timeval *t) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_select, n, r, w, t ? NO_WAIT : MAY_WAIT, real_select()(n, r, w, x, t));
+}
+
+REAL(epoll_wait)
+EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int timeout) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_epoll_wait, ep, ev, n, timeout < 0 ? MAY_WAIT : NO_WAIT,
+            real_epoll_wait()(ep, ev, n, timeout));
+}
+
+REAL(epoll_pwait)
+EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int timeout, const sigset_t *mask) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_epoll_pwait, ep, ev, n, timeout < 0 ? MAY_WAIT : NO_WAIT,
+            real_epoll_pwait()(ep, ev, n, timeout, mask));
+}
+
+/* --- processes and signals ------------------------------------------------- */
+
+REAL(waitpid)
+EXPORT pid_t waitpid(pid_t pid, int *status, int options) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_wait4, pid, status, options, options & WNOHANG ? NO_WAIT : MAY_WAIT,
+            real_waitpid()(pid, status, options));
+}
+
+REAL(wait4)
+EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_wait4, pid, status, options, options & WNOHANG ? NO_WAIT : MAY_WAIT,
+            real_wait4()(pid, status, options, usage));
+}
+
+REAL(waitid)
+EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_waitid, type, id, options, options & WNOHANG ? NO_WAIT : MAY_WAIT,
+            real_waitid()(type, id, info, options));
+}
+
+REAL(kill)
+EXPORT int kill(pid_t pid, int sig) { ON_CALL(SCHED_KIND_SYSCALL, SYS_kill, pid, sig, 0, NO_WAIT, real_kill()(pid, sig)); }
+
+REAL(pthread_kill)
+EXPORT int pthread_kill(pthread_t t, int sig) {
+    ON_CALL(SCHED_KIND_CALL, SCHED_PTHREAD_KILL, t, sig, 0, NO_WAIT, real_pthread_kill()(t, sig));
+}
+
+/* --- pthread mutexes and condition variables ------------------------------ */
+
+REAL(pthread_mutex_lock)
+EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
+    ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_LOCK, m, 0, 0, MAY_WAIT, real_pthread_mutex_lock()(m));
+}
+
+REAL(pthread_mutex_unlock)
+EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
+    ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_UNLOCK, m, 0, 0, NO_WAIT, real_pthread_mutex_unlock()(m));
+}
+
+REAL(pthread_cond_wait)
+EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
+    ON_CALL(SCHED_KIND_CALL, SCHED_COND_WAIT, c, m, 0, MAY_WAIT, real_pthread_cond_wait()(c, m));
+}
+
+REAL(pthread_cond_signal)
+EXPORT int pthread_cond_signal(pthread_cond_t *c) {
+    ON_CALL(SCHED_KIND_CALL, SCHED_COND_SIGNAL, c, 0, 0, NO_WAIT, real_pthread_cond_signal()(c));
+}
+
+REAL(pthread_cond_broadcast)
+EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
+    ON_CALL(SCHED_KIND_CALL, SCHED_COND_BROADCAST, c, 0, 0, NO_WAIT, real_pthread_cond_broadcast()(c));
+}
+
+/* Finds every real function at start, so that no wrapper calls dlsym
+ * later (not async-signal-safe: a wrapper may run in a signal handler). */
+__attribute__((constructor)) static void sched_resolve(void) {
+    void *all[] = {
+        (void *)real_read(), (void *)real_write(), (void *)real_readv(), (void *)real_writev(),
+        (void *)real_recv(), (void *)real_recvfrom(), (void *)real_recvmsg(), (void *)real_send(),
+        (void *)real_sendto(), (void *)real_sendmsg(), (void *)real_close(), (void *)real_dup2(),
+        (void *)real_dup3(), (void *)real_poll(), (void *)real_ppoll(), (void *)real_select(),
+        (void *)real_epoll_wait(), (void *)real_epoll_pwait(), (void *)real_waitpid(),
+        (void *)real_wait4(), (void *)real_waitid(), (void *)real_kill(), (void *)real_pthread_kill(),
+        (void *)real_pthread_mutex_lock(), (void *)real_pthread_mutex_unlock(),
+        (void *)real_pthread_cond_wait(), (void *)real_pthread_cond_signal(),
+        (void *)real_pthread_cond_broadcast(),
+    };
+    (void)all;
+}

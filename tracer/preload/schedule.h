@@ -1,0 +1,92 @@
+/*
+ * The seeded schedule's shared region: one file per supervised run, mapped
+ * (MAP_SHARED) by the supervisor and by every process of the test, which
+ * finds it through SCHED_ENV_PATH. The supervisor writes the header (the
+ * profile drawn from the seed, the budget) and the thread table; the
+ * processes count the budget spent and the active threads, and append to
+ * the journal. tracer/src/preload/schedule.rs mirrors it; bump
+ * SCHED_VERSION on any change.
+ */
+#ifndef FFI_CHECK_SCHEDULE_H
+#define FFI_CHECK_SCHEDULE_H
+#include <stdint.h>
+
+#define SCHED_MAGIC 0x6863732d6366666cULL /* "lffc-sch" */
+#define SCHED_VERSION 2u
+#define SCHED_ENV_PATH "FFI_CHECK_SCHEDULE"
+#define SCHED_THREADS 8192u  /* thread table slots (open addressing by tid) */
+#define SCHED_JOURNAL 1024u  /* journal entries (a ring) */
+
+/* A thread table slot's tid: free, or freed (probing goes on past it). */
+#define SCHED_SLOT_FREE 0
+#define SCHED_SLOT_GONE (-1)
+
+/* What a thread is doing, as the schedule counts it. */
+enum sched_state {
+    SCHED_UNCOUNTED = 0, /* not seen yet, or gone */
+    SCHED_ACTIVE = 1,    /* counted in `active` */
+    SCHED_WAITING = 2,   /* in a call that may wait for another thread */
+};
+
+/* Journal entries that are not system calls (`nr` is the function). */
+#define SCHED_KIND_SYSCALL 0u
+#define SCHED_KIND_CALL 1u   /* nr: enum sched_call */
+#define SCHED_KIND_EVENT 2u  /* written by the supervisor: text in `text` */
+
+enum sched_call {
+    SCHED_MUTEX_LOCK = 1,
+    SCHED_MUTEX_UNLOCK = 2,
+    SCHED_COND_WAIT = 3,
+    SCHED_COND_SIGNAL = 4,
+    SCHED_COND_BROADCAST = 5,
+    SCHED_PTHREAD_KILL = 6,
+};
+
+struct sched_thread {
+    int32_t tid;      /* SCHED_SLOT_FREE, SCHED_SLOT_GONE, or the thread */
+    uint32_t state;   /* enum sched_state, written by the thread */
+    uint64_t logical; /* its identity across runs (creator, creation order) */
+    uint64_t ordinal; /* the nth thread or process of the run */
+};
+
+struct sched_event {
+    uint64_t seq;     /* index + 1 once the entry is complete */
+    uint64_t at_ns;   /* CLOCK_MONOTONIC */
+    int32_t pid;
+    int32_t tid;
+    uint32_t kind;    /* SCHED_KIND_* */
+    uint32_t pad;
+    int64_t nr;
+    uint64_t args[6];
+    uint64_t held_ns; /* how long the schedule held the thread here */
+    char text[24];    /* SCHED_KIND_EVENT: what happened */
+};
+
+struct sched_shared {
+    uint64_t magic;            /* SCHED_MAGIC once the header is written */
+    uint32_t version;          /* SCHED_VERSION */
+    uint32_t size;             /* sizeof(struct sched_shared) */
+    uint64_t key;              /* the seed mixed with the test's name */
+    uint32_t entry_pm;         /* per mille of calls held on entry */
+    uint32_t exit_pm;          /* per mille of waiting calls held on return */
+    uint64_t max_delay_ns;     /* the longest single hold */
+    uint64_t starve_ordinal;   /* the thread held at each of its first events */
+    uint64_t starve_events;    /* ... for this many (0: none) */
+    uint64_t serialize_ns;     /* a call within this of another thread's goes after it */
+    uint64_t start_ns;         /* CLOCK_MONOTONIC when the run started */
+    uint64_t budget_base_ns;   /* holds allowed from the start */
+    uint64_t budget_cap_ns;    /* holds allowed at most */
+    uint32_t budget_pm;        /* plus this per mille of the run's own time */
+    uint32_t pad;
+    uint64_t hold_cost_ns;     /* charged for each hold on top of its length */
+    uint64_t spent_ns;         /* atomic: charged to the budget so far */
+    uint64_t held_ns;          /* atomic: held so far */
+    uint64_t last_release_ns;  /* atomic: when a thread last went on */
+    int64_t last_release_tid;  /* atomic: which */
+    int64_t active;            /* atomic: threads in state SCHED_ACTIVE */
+    uint64_t journal_next;     /* atomic: entries appended so far */
+    struct sched_thread threads[SCHED_THREADS];
+    struct sched_event journal[SCHED_JOURNAL];
+};
+
+#endif
