@@ -37,6 +37,31 @@ pub struct Budget {
 /// The shortest hold worth making (`MIN_HOLD_NS` in `preload/schedule.c`).
 const MIN_HOLD_NS: u64 = MIN_DELAY_US * 1000;
 
+/// The start of a region file's name, before the creator's pid.
+const PREFIX: &str = "schedule-";
+
+/// Removes the region files in `dir` of processes that are gone (a
+/// supervisor killed before it could remove its own).
+fn remove_stale(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(PREFIX))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// `CLOCK_MONOTONIC` now, in nanoseconds (the clock `Instant` reads).
 fn monotonic_ns() -> u64 {
     // SAFETY: timespec is plain data the call fills.
@@ -64,7 +89,10 @@ impl Region {
     pub fn create(dir: &Path, decider: &Decider, budget: Budget) -> io::Result<Region> {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path = dir.join(format!("schedule-{}-{n}", std::process::id()));
+        if n == 0 {
+            remove_stale(dir);
+        }
+        let path = dir.join(format!("{PREFIX}{}-{n}", std::process::id()));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -397,9 +425,31 @@ impl Drop for Region {
 mod tests {
     use super::*;
 
+    /// A private directory for this test process's regions.
+    fn dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ffc-regions-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
     fn region(budget: Budget) -> Region {
-        let dir = std::env::temp_dir();
-        Region::create(&dir, &Decider::new(3, "t"), budget).unwrap()
+        Region::create(&dir(), &Decider::new(3, "t"), budget).unwrap()
+    }
+
+    #[test]
+    fn files_of_gone_supervisors_are_removed() {
+        let dir = dir().join("stale");
+        std::fs::create_dir_all(&dir).unwrap();
+        // Beyond any pid_max: never a live process.
+        let gone = dir.join(format!("{PREFIX}4000000000-0"));
+        let alive = dir.join(format!("{PREFIX}{}-99", std::process::id()));
+        let other = dir.join("guard-abc.so");
+        for f in [&gone, &alive, &other] {
+            std::fs::write(f, b"x").unwrap();
+        }
+        remove_stale(&dir);
+        assert!(!gone.exists());
+        assert!(alive.exists() && other.exists());
     }
 
     const GENEROUS: Budget = Budget {

@@ -1,5 +1,7 @@
 //! The environment of a test process: what the supervisor tells the
-//! preloaded guard allocator (see [`crate::preload::protocol::env`]).
+//! preloaded library, its guard allocator and its schedule (see
+//! [`crate::preload::protocol::env`]), and why the library was not loaded
+//! where it is missing.
 
 use crate::linux::symbols::maps;
 use crate::preload::protocol::{env, schedule};
@@ -16,7 +18,7 @@ pub fn library() -> Result<PathBuf, TraceError> {
     PATH.get_or_init(|| crate::preload::install().map_err(|e| e.to_string()))
         .clone()
         .map_err(|e| TraceError::Os {
-            what: "installing the guard allocator",
+            what: "installing the preloaded library (guard allocator and schedule)",
             source: io::Error::other(e),
         })
 }

@@ -21,7 +21,8 @@ pub struct Task {
     pub children: u64,
     /// The nth thread or process created in this run (the first is 0).
     pub ordinal: u64,
-    /// Trapped events it has had (the schedule's decisions are keyed on it).
+    /// Signals held or let through for it so far (the schedule's signal
+    /// decisions are keyed on it).
     pub events: u64,
     /// Stopped by SIGSTOP and friends and kept so (`PTRACE_LISTEN`).
     pub group_stopped: bool,
@@ -162,7 +163,7 @@ impl Tasks {
         }
     }
 
-    /// Who `tid` is to the schedule, and the number of its next event.
+    /// Who `tid` is to the schedule, and the number of its next signal.
     pub fn next_event(&mut self, tid: i32) -> (decisions::Thread, u64) {
         match self.map.get_mut(&tid) {
             Some(t) => {
