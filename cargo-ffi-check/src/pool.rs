@@ -95,7 +95,14 @@ fn run_one(
     cmd: &tracer::Command,
     options: &tracer::Options,
 ) -> Result<tracer::Outcome, tracer::TraceError> {
-    std::panic::catch_unwind(|| tracer::run(cmd, options)).unwrap_or_else(|panic| {
+    contained(|| tracer::run(cmd, options))
+}
+
+/// `job()`, or its panic as an [`tracer::TraceError::Internal`] error.
+fn contained(
+    job: impl FnOnce() -> Result<tracer::Outcome, tracer::TraceError> + std::panic::UnwindSafe,
+) -> Result<tracer::Outcome, tracer::TraceError> {
+    std::panic::catch_unwind(job).unwrap_or_else(|panic| {
         let message = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
@@ -142,4 +149,20 @@ pub fn run(
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panicking_job_is_that_jobs_error_with_the_message() {
+        let err = contained(|| panic!("supervisor bug {}", 7)).unwrap_err();
+        assert!(
+            matches!(&err, tracer::TraceError::Internal { message } if message == "supervisor bug 7"),
+            "{err:?}"
+        );
+        let err = contained(|| panic!("static text")).unwrap_err();
+        assert!(err.to_string().contains("static text"), "{err}");
+    }
 }
