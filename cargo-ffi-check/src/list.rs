@@ -29,6 +29,23 @@ impl TestCase {
             self.binary.id.clone()
         }
     }
+
+    /// A libtest test `name` of a binary `binary_id` at `/bin/true`, for
+    /// unit tests.
+    #[cfg(test)]
+    pub fn for_tests(binary_id: &str, name: &str, ignored: bool) -> TestCase {
+        TestCase {
+            binary: Arc::new(TestBinary {
+                id: binary_id.into(),
+                path: "/bin/true".into(),
+                cwd: "/".into(),
+                env: vec![],
+                libtest: true,
+            }),
+            name: name.into(),
+            ignored,
+        }
+    }
 }
 
 /// Lists the tests of every binary (in parallel), in a stable order.
@@ -124,17 +141,7 @@ mod tests {
     use super::*;
 
     fn case(name: &str, ignored: bool) -> TestCase {
-        TestCase {
-            binary: Arc::new(TestBinary {
-                id: "pkg".into(),
-                path: "/bin/true".into(),
-                cwd: "/".into(),
-                env: vec![],
-                libtest: true,
-            }),
-            name: name.into(),
-            ignored,
-        }
+        TestCase::for_tests("pkg", name, ignored)
     }
 
     fn run_args() -> RunArgs {

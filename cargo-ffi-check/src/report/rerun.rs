@@ -123,23 +123,11 @@ impl Rerun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::build::TestBinary;
     use crate::config::Profile;
     use clap::Parser;
-    use std::sync::Arc;
 
     fn test_case(name: &str, ignored: bool) -> TestCase {
-        TestCase {
-            binary: Arc::new(TestBinary {
-                id: "my-pkg::it".into(),
-                path: "/bin/true".into(),
-                cwd: "/".into(),
-                env: vec![],
-                libtest: true,
-            }),
-            name: name.into(),
-            ignored,
-        }
+        TestCase::for_tests("my-pkg::it", name, ignored)
     }
 
     fn rerun(args: &[&str]) -> Rerun {
