@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    for file in ["guard.c", "guard.h", "schedule.c", "schedule.h"] {
+    for file in ["guard.c", "guard.h", "raw.h", "schedule.c", "schedule.h"] {
         println!("cargo:rerun-if-changed=preload/{file}");
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));

@@ -1,25 +1,36 @@
 /*
  * The cargo-ffi-check guard allocator, preloaded (LD_PRELOAD) into every
- * process of a test. Every allocation gets pages of its own next to a
- * PROT_NONE guard page, so the first byte read or written past the end (or,
- * for some allocations chosen by the seed, before the start) faults at once,
- * and freed memory stays PROT_NONE so a use after free faults too. The
- * supervisor reads what it needs to explain a fault from the metadata table
- * at GUARD_HEADER_ADDR; see README.md beside this file for the layout.
+ * process of a test. A guarded allocation gets pages of its own ending at
+ * an inaccessible guard page: placed "after", it ends exactly at the guard,
+ * so the first byte read or written past the end faults; placed "before"
+ * (for some allocations, chosen by the seed), it starts right after the
+ * previous slot's guard, so the first byte before the start faults. Freed
+ * memory is made inaccessible, so a use after free faults too. The
+ * supervisor reads what it needs to explain a fault from the metadata
+ * table at GUARD_HEADER_ADDR (guard.h; README.md beside this file).
+ *
+ * Allocations that are not guarded (past the first GUARD_FIRST of a
+ * process, all but a seeded sample; over the memory or mapping budget)
+ * are "wrapped": glibc memory with a header before the pointer and canary
+ * bytes after the end, checked at free and when the process exits.
  *
  * Invariants:
- * - Address space in the arena is never reused: a freed slot stays PROT_NONE
- *   for the life of the process (quarantine by construction). When the arena
- *   is used up, or the VMA budget is, allocations come from glibc.
- * - Nothing here allocates through malloc; TLS is initial-exec; the lock is a
- *   spinlock re-initialised in the child after fork.
- * - Pointers not in the arena (made by glibc before we initialised, or while
- *   over budget) are handed back to glibc.
+ * - Arena address space is never reused: a freed allocation's pages stay
+ *   inaccessible for the life of the process. Slot records are: a freed
+ *   slot waits in a quarantine of QUARANTINE frees, then its record is
+ *   recycled (its pages then belong to no slot).
+ * - Nothing here allocates through malloc; TLS is initial-exec; the lock is
+ *   a futex word, reset in the child after fork; system calls that could be
+ *   interposed (futex) are made raw.
+ * - Pointers neither in the arena nor wrapped (made by glibc before we
+ *   initialised, or by the harness's main thread) go back to glibc.
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <gnu/libc-version.h>
+#include <linux/futex.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,10 +42,30 @@
 #include <unwind.h>
 
 #include "guard.h"
+#include "raw.h"
 
 #define EXPORT __attribute__((visibility("default")))
+#define TLS __thread __attribute__((tls_model("initial-exec")))
 #define PAGE 4096UL
 #define SLACK_BYTE 0xa5
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#define MADV_GUARD_REMOVE 103
+#endif
+
+/* Every allocation of a process up to this many is guarded (budget
+ * permitting); past it, one in GUARD_SAMPLE, chosen by the seed. */
+#define GUARD_FIRST 16384u
+#define GUARD_SAMPLE 16u
+/* Most pages live guarded allocations may hold (128 MiB). */
+#define GUARD_BUDGET_PAGES 32768u
+/* Freed slots whose records are kept before they are recycled. */
+#define QUARANTINE (1u << 17)
+/* In guard-region mode, markers are installed this much of the arena at a time. */
+#define GUARD_CHUNK (2UL << 20)
+/* The alignment malloc guarantees at most (and what memalign rounds to). */
+#define MALLOC_ALIGN 16UL
 
 extern void *__libc_malloc(size_t);
 extern void __libc_free(void *);
@@ -47,11 +78,23 @@ static volatile int state;
 static struct guard_header *hdr;
 static uint32_t *page_index;
 static struct guard_slot *slots;
-static volatile int lock_word;
+static uint32_t *live_ids;
+static uint64_t *wrapped_ptrs;
+static struct guard_stack *stacks;
+static uint32_t *buckets;
 static int supervised;
 /* glibc 2.38 and later reject aligned_alloc alignments that are not powers
  * of two; earlier ones round them up like memalign. */
 static int strict_aligned_alloc;
+/* In guard-region mode: the arena is guarded up to here. */
+static uint64_t guarded_until;
+
+/* Under the lock: the quarantine (a ring of freed slot ids, oldest first)
+ * and the ids ready to be reused. */
+static uint32_t quarantine[QUARANTINE];
+static uint32_t quarantine_head, quarantine_len;
+static uint32_t reusable[QUARANTINE];
+static uint32_t reusable_len;
 
 /* Which side of an allocation its guard page goes: 0 seeded, 1 always after
  * (overflows), 2 always before (underflows). GUARD_ENV_GUARD_SIDE. */
@@ -62,22 +105,34 @@ static int guard_side;
 static int skip_main_thread;
 static pid_t main_pid;
 
-static __thread int in_guard __attribute__((tls_model("initial-exec")));
-/* Allocations made by this thread: placement is decided from the seed, this
- * index and the size, so a thread's own allocations are placed the same way
- * under the same seed however other threads interleave. */
-static __thread uint64_t thread_allocs __attribute__((tls_model("initial-exec")));
-static __thread int32_t cached_tid __attribute__((tls_model("initial-exec")));
+static TLS int in_guard;
+/* Allocations made by this thread: placement and sampling are decided from
+ * the seed, this index and the size, so a thread's own allocations are
+ * treated the same way under the same seed however threads interleave. */
+static TLS uint64_t thread_allocs;
+static TLS int32_t cached_tid;
+
+/* --- the lock (a futex mutex: 0 free, 1 taken, 2 taken with waiters) ----- */
+
+static int lock_word;
 
 static void lock(void) {
-    while (__atomic_exchange_n(&lock_word, 1, __ATOMIC_ACQUIRE))
-        while (__atomic_load_n(&lock_word, __ATOMIC_RELAXED)) __builtin_ia32_pause();
+    int c = 0;
+    if (__atomic_compare_exchange_n(&lock_word, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
+    if (c != 2) c = __atomic_exchange_n(&lock_word, 2, __ATOMIC_ACQUIRE);
+    while (c != 0) {
+        raw_syscall6(SYS_futex, (long)&lock_word, FUTEX_WAIT_PRIVATE, 2, 0, 0, 0);
+        c = __atomic_exchange_n(&lock_word, 2, __ATOMIC_ACQUIRE);
+    }
 }
 
-static void unlock(void) { __atomic_store_n(&lock_word, 0, __ATOMIC_RELEASE); }
+static void unlock(void) {
+    if (__atomic_exchange_n(&lock_word, 0, __ATOMIC_RELEASE) == 2)
+        raw_syscall6(SYS_futex, (long)&lock_word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
+}
 
 static int32_t tid(void) {
-    if (!cached_tid) cached_tid = (int32_t)syscall(SYS_gettid);
+    if (!cached_tid) cached_tid = (int32_t)raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
     return cached_tid;
 }
 
@@ -106,15 +161,46 @@ static uint64_t env_u64(const char *name, uint64_t dflt) {
 
 static uint64_t read_max_map_count(void) {
     char buf[32];
-    int fd = open("/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC);
+    int fd = (int)raw_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC, 0,
+                               0, 0);
     if (fd < 0) return 65530;
-    ssize_t n = read(fd, buf, sizeof buf - 1);
-    close(fd);
+    long n = raw_syscall6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
+    raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
     if (n <= 0) return 65530;
     uint64_t x = 0;
-    for (ssize_t i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) x = x * 10 + (uint64_t)(buf[i] - '0');
+    for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) x = x * 10 + (uint64_t)(buf[i] - '0');
     return x ? x : 65530;
 }
+
+/* --- setup ---------------------------------------------------------------- */
+
+/* Maps the arena: read-write with guard regions where the kernel has them
+ * (no mapping per allocation, so no budget), else PROT_NONE. Returns the
+ * mode, or 0 if the address is taken. `forced` names a mode to use. */
+static uint32_t map_arena(const char *forced) {
+    int want_mprotect = forced && !strcmp(forced, "mprotect");
+    if (!want_mprotect) {
+        void *a = mmap((void *)GUARD_ARENA_ADDR, GUARD_ARENA_SIZE, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+        if (a == (void *)GUARD_ARENA_ADDR) {
+            if (madvise(a, GUARD_CHUNK, MADV_GUARD_INSTALL) == 0) {
+                guarded_until = GUARD_ARENA_ADDR + GUARD_CHUNK;
+                return GUARD_PROTECT_MADVISE;
+            }
+            munmap(a, GUARD_ARENA_SIZE);
+        } else if (a != MAP_FAILED) {
+            munmap(a, GUARD_ARENA_SIZE);
+            return 0;
+        }
+    }
+    void *a = mmap((void *)GUARD_ARENA_ADDR, GUARD_ARENA_SIZE, PROT_NONE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
+    if (a == (void *)GUARD_ARENA_ADDR) return GUARD_PROTECT_MPROTECT;
+    if (a != MAP_FAILED) munmap(a, GUARD_ARENA_SIZE);
+    return 0;
+}
+
+static void find_self(void);
 
 static void init(void) {
     int expected = 0;
@@ -131,36 +217,50 @@ static void init(void) {
         __atomic_store_n(&state, 3, __ATOMIC_RELEASE);
         return;
     }
-    size_t meta = GUARD_META_SIZE;
-    void *m = mmap((void *)GUARD_HEADER_ADDR, meta, PROT_READ | PROT_WRITE,
+    void *m = mmap((void *)GUARD_HEADER_ADDR, GUARD_META_SIZE, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-    void *a = mmap((void *)GUARD_ARENA_ADDR, GUARD_ARENA_SIZE, PROT_NONE,
-                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
-    if (m != (void *)GUARD_HEADER_ADDR || a != (void *)GUARD_ARENA_ADDR) {
-        /* Without the known address the supervisor could not explain faults. */
-        if (m != MAP_FAILED) munmap(m, meta);
-        if (a != MAP_FAILED) munmap(a, GUARD_ARENA_SIZE);
+    if (m != (void *)GUARD_HEADER_ADDR) {
+        if (m != MAP_FAILED) munmap(m, GUARD_META_SIZE);
         __atomic_store_n(&state, 3, __ATOMIC_RELEASE);
         return;
     }
+    uint32_t protect = map_arena(getenv(GUARD_ENV_PROTECT));
+    if (!protect) {
+        munmap(m, GUARD_META_SIZE);
+        __atomic_store_n(&state, 3, __ATOMIC_RELEASE);
+        return;
+    }
+    find_self();
     hdr = m;
     page_index = (uint32_t *)((char *)m + GUARD_INDEX_OFFSET);
     slots = (struct guard_slot *)((char *)m + GUARD_SLOTS_OFFSET);
+    live_ids = (uint32_t *)((char *)m + GUARD_LIVE_OFFSET);
+    wrapped_ptrs = (uint64_t *)((char *)m + GUARD_WRAPPED_OFFSET);
+    stacks = (struct guard_stack *)((char *)m + GUARD_STACKS_OFFSET);
+    buckets = (uint32_t *)((char *)m + GUARD_BUCKETS_OFFSET);
     hdr->version = GUARD_VERSION;
     hdr->slot_size = sizeof(struct guard_slot);
+    hdr->wrap_size = sizeof(struct guard_wrap);
+    hdr->protect = protect;
     hdr->arena_start = GUARD_ARENA_ADDR;
     hdr->arena_end = GUARD_ARENA_ADDR + GUARD_ARENA_SIZE;
     hdr->next = GUARD_ARENA_ADDR;
     hdr->seed = env_u64(GUARD_ENV_SEED, 0);
-    /* Each live guarded allocation costs about two VMAs; leave half the
-     * map count (and some) to the test itself. */
-    uint64_t mmc = read_max_map_count();
-    hdr->budget = mmc > 8192 ? (mmc - 8192) / 4 : mmc / 8;
+    hdr->wrap_salt = decide((uint64_t)(uintptr_t)&expected ^ (uint64_t)main_pid);
+    if (protect == GUARD_PROTECT_MPROTECT) {
+        /* Each live allocation costs about two mappings; leave the default
+         * map count (and some) to the test itself. */
+        uint64_t mmc = read_max_map_count();
+        hdr->budget = mmc > 8192 ? (mmc - 8192) / 4 : mmc / 8;
+    } else {
+        hdr->budget = GUARD_MAX_SLOTS;
+    }
+    hdr->budget_pages = GUARD_BUDGET_PAGES;
     const char *side = getenv(GUARD_ENV_GUARD_SIDE);
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
     supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
-    unsigned major = 0, minor = 0;
     const char *v = gnu_get_libc_version();
+    unsigned major = 0, minor = 0;
     for (; *v >= '0' && *v <= '9'; v++) major = major * 10 + (unsigned)(*v - '0');
     if (*v == '.')
         for (v++; *v >= '0' && *v <= '9'; v++) minor = minor * 10 + (unsigned)(*v - '0');
@@ -187,32 +287,91 @@ static size_t libc_usable_size(void *p) {
     return field & 2 ? chunk - 16 : chunk - 8;
 }
 
-/* --- call sites ------------------------------------------------------- */
+/* --- call sites and the stack depot ------------------------------------- */
+
+/* This library's code, so that a call site starts at the first frame
+ * outside it (whatever the compiler inlined). Found from our own ELF
+ * header, without a lock or a system call. */
+extern const Elf64_Ehdr __ehdr_start __attribute__((visibility("hidden")));
+static uintptr_t self_lo, self_hi;
+
+static void find_self(void) {
+    const Elf64_Ehdr *e = &__ehdr_start;
+    const Elf64_Phdr *ph = (const Elf64_Phdr *)((const char *)e + e->e_phoff);
+    uintptr_t base = (uintptr_t)e;
+    for (int i = 0; i < e->e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD && ph[i].p_offset == 0) base = (uintptr_t)e - ph[i].p_vaddr;
+    }
+    for (int i = 0; i < e->e_phnum; i++) {
+        if (ph[i].p_type == PT_LOAD && (ph[i].p_flags & PF_X)) {
+            self_lo = base + ph[i].p_vaddr;
+            self_hi = self_lo + ph[i].p_memsz;
+        }
+    }
+}
 
 struct trace {
     uint64_t *pcs;
-    unsigned n, skip;
+    unsigned n;
 };
 
 static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg) {
     struct trace *t = arg;
     uintptr_t pc = _Unwind_GetIP(ctx);
     if (!pc) return _URC_END_OF_STACK;
-    if (t->skip) {
-        t->skip--;
-        return _URC_NO_REASON;
-    }
+    if (!t->n && pc >= self_lo && pc < self_hi) return _URC_NO_REASON;
     t->pcs[t->n++] = pc;
     return t->n < GUARD_FRAMES ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
-/* The return addresses of the caller's stack, innermost first, skipping the
- * allocator's own frames. Runs with in_guard set: the unwinder's own
- * allocations, if any, go to glibc. */
+/* The return addresses of the caller's stack, innermost first, from the
+ * first frame outside this library. Runs with in_guard set: the unwinder's
+ * own allocations, if any, go to glibc. */
 static void capture(uint64_t *pcs) {
     memset(pcs, 0, GUARD_FRAMES * sizeof *pcs);
-    struct trace t = {pcs, 0, 2};
+    struct trace t = {pcs, 0};
     _Unwind_Backtrace(trace_one, &t);
+}
+
+static uint64_t stack_hash(const uint64_t *pcs) {
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (int i = 0; i < GUARD_FRAMES; i++) {
+        h ^= pcs[i];
+        h *= 0x100000001b3ULL;
+        h ^= h >> 29;
+    }
+    return h | 1;
+}
+
+/* The depot id of a stack (1-based; 0 when the depot is full). Lock-free:
+ * an entry is written, then published in its bucket with a CAS; a writer
+ * that loses the race leaves its entry unused and takes the winner's. */
+static uint32_t depot_put(const uint64_t *pcs) {
+    uint64_t h = stack_hash(pcs);
+    uint64_t b = h % GUARD_STACK_BUCKETS;
+    for (uint64_t probe = 0; probe < GUARD_STACK_BUCKETS; probe++, b = (b + 1) % GUARD_STACK_BUCKETS) {
+        uint32_t id = __atomic_load_n(&buckets[b], __ATOMIC_ACQUIRE);
+        if (!id) {
+            uint64_t e = __atomic_add_fetch(&hdr->stack_count, 1, __ATOMIC_ACQ_REL);
+            if (e >= GUARD_MAX_STACKS) return 0;
+            stacks[e].hash = h;
+            memcpy(stacks[e].pcs, pcs, sizeof stacks[e].pcs);
+            uint32_t mine = 0;
+            if (__atomic_compare_exchange_n(&buckets[b], &mine, (uint32_t)e, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+                return (uint32_t)e;
+            id = mine;
+        }
+        if (stacks[id].hash == h && !memcmp(stacks[id].pcs, pcs, sizeof stacks[id].pcs)) return id;
+    }
+    return 0;
+}
+
+/* The depot id of the caller's stack, the allocator's frames skipped. */
+static uint32_t call_site(void) {
+    uint64_t pcs[GUARD_FRAMES];
+    capture(pcs);
+    return depot_put(pcs);
 }
 
 /* --- errors ------------------------------------------------------------ */
@@ -222,7 +381,8 @@ static const char *error_name(uint32_t kind) {
     case GUARD_DOUBLE_FREE: return "double-free";
     case GUARD_INVALID_FREE: return "invalid-free";
     case GUARD_REALLOC_FREED: return "realloc of a freed pointer";
-    case GUARD_SLACK_CORRUPTED: return "heap-buffer-overflow (bytes past the end were overwritten)";
+    case GUARD_SLACK_CORRUPTED:
+    case GUARD_CANARY_CORRUPTED: return "heap-buffer-overflow (bytes past the end were overwritten)";
     default: return "allocator error";
     }
 }
@@ -238,9 +398,9 @@ __attribute__((noinline)) static void report(uint32_t kind, void *ptr, int64_t s
     }
     static const char pre[] = "cargo-ffi-check guard allocator: ";
     const char *name = error_name(kind);
-    (void)!write(2, pre, sizeof pre - 1);
-    (void)!write(2, name, strlen(name));
-    (void)!write(2, "\n", 1);
+    raw_syscall6(SYS_write, 2, (long)pre, sizeof pre - 1, 0, 0, 0);
+    raw_syscall6(SYS_write, 2, (long)name, (long)strlen(name), 0, 0, 0);
+    raw_syscall6(SYS_write, 2, (long)"\n", 1, 0, 0, 0);
     abort();
 }
 
@@ -253,88 +413,149 @@ static int in_arena(const void *p) {
 
 /* The slot holding address p, or -1. */
 static int64_t slot_of(const void *p) {
-    uint32_t i = page_index[((uintptr_t)p - hdr->arena_start) / PAGE];
+    uint32_t i = __atomic_load_n(&page_index[((uintptr_t)p - hdr->arena_start) / PAGE], __ATOMIC_ACQUIRE);
     return i ? (int64_t)i - 1 : -1;
 }
 
-/* Every allocation keeps malloc's 16-byte alignment: placing the end
- * exactly against the guard (alignment = lowest set bit of the size) would
- * break Rust's System allocator, which relies on malloc's alignment for
- * layouts whose size is not a multiple of their alignment (hashbrown's
- * tables, used by libtest itself). Overruns into the alignment gap are
- * caught by the slack check on free instead. */
-#define MALLOC_ALIGN 16UL
-
-/* The end of a slot's accessible pages: the bytes from the end of the
- * allocation up to here are slack ([guard][data..] or [data..][guard]). */
-static uintptr_t data_end(const struct guard_slot *s) {
-    return s->underflow ? s->start + s->pages * PAGE : s->start + (s->pages - 1) * PAGE;
-}
+/* The guard page of a slot: its last. */
+static uintptr_t guard_page(const struct guard_slot *s) { return s->start + (uintptr_t)(s->pages - 1) * PAGE; }
 
 static void fill_slack(const struct guard_slot *s) {
     uintptr_t end = s->user + s->size;
-    memset((void *)end, SLACK_BYTE, data_end(s) - end);
+    memset((void *)end, SLACK_BYTE, guard_page(s) - end);
 }
 
 static int slack_intact(const struct guard_slot *s) {
     const unsigned char *p = (const unsigned char *)(uintptr_t)(s->user + s->size);
-    for (; (uintptr_t)p < data_end(s); p++)
+    for (; (uintptr_t)p < guard_page(s); p++)
         if (*p != SLACK_BYTE) return 0;
     return 1;
 }
 
-/* A guarded allocation, or NULL if this one should come from glibc. */
+/* The largest power of two dividing `size`, at most malloc's alignment: a
+ * Rust type's size is a multiple of its alignment, so this keeps every
+ * typed object aligned while the allocation ends exactly at its guard. */
+static size_t natural_align(size_t size) {
+    size_t a = size & -size;
+    return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a;
+}
+
+/* Makes `len` bytes of arena at `p` accessible (1) or inaccessible (0),
+ * discarding their contents in the latter case. */
+static int set_access(uintptr_t p, size_t len, int accessible) {
+    if (hdr->protect == GUARD_PROTECT_MADVISE)
+        return madvise((void *)p, len, accessible ? MADV_GUARD_REMOVE : MADV_GUARD_INSTALL);
+    if (accessible) return mprotect((void *)p, len, PROT_READ | PROT_WRITE);
+    /* Replacing the pages discards their contents and makes them PROT_NONE
+     * in one call. If that fails (the mapping count is exhausted, say),
+     * make them inaccessible in place and give their memory back. */
+    if (mmap((void *)p, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) != MAP_FAILED)
+        return 0;
+    madvise((void *)p, len, MADV_DONTNEED);
+    return mprotect((void *)p, len, PROT_NONE);
+}
+
+/* Under the lock: a slot id to fill (a recycled one first), or -1. */
+static int64_t take_slot(void) {
+    if (reusable_len) return reusable[--reusable_len];
+    if (hdr->slot_count >= GUARD_MAX_SLOTS) return -1;
+    return (int64_t)hdr->slot_count++;
+}
+
+/* Under the lock: `id` was freed. It waits in the quarantine; the oldest
+ * waiting one, if the quarantine is full, is recycled: its pages (which
+ * stay inaccessible) no longer name it. */
+static void quarantine_push(uint32_t id) {
+    if (quarantine_len == QUARANTINE) {
+        uint32_t old = quarantine[quarantine_head];
+        quarantine_head = (quarantine_head + 1) % QUARANTINE;
+        quarantine_len--;
+        struct guard_slot *s = &slots[old];
+        __atomic_store_n(&s->state, 0, __ATOMIC_RELEASE);
+        for (uint32_t i = 0; i < s->pages; i++)
+            __atomic_store_n(&page_index[(s->start - hdr->arena_start) / PAGE + i], 0, __ATOMIC_RELEASE);
+        if (reusable_len < QUARANTINE) reusable[reusable_len++] = old;
+    }
+    quarantine[(quarantine_head + quarantine_len) % QUARANTINE] = id;
+    quarantine_len++;
+}
+
+/* Whether the seed's policy guards this allocation: every one of the first
+ * GUARD_FIRST of the process, then a seeded sample. */
+static int sampled(uint64_t n, uint64_t mine, size_t size) {
+    return n < GUARD_FIRST || decide(mine * 0x9e3779b97f4a7c15ULL ^ size ^ 0x5a) % GUARD_SAMPLE == 0;
+}
+
+/* A guarded allocation, or NULL if this one should be wrapped instead. */
 static void *guarded(size_t size, size_t align) {
-    if (size > GUARD_MAX_SIZE) return NULL;
-    lock();
-    uint64_t n = hdr->allocations++;
-    uint64_t live = hdr->live;
-    /* Over half the budget: a seeded sample; over the budget: none. */
-    int guard = live < hdr->budget / 2 || (live < hdr->budget && decide(n) % 8 == 0);
-    uint64_t mine = thread_allocs++;
-    int underflow = align <= PAGE &&
-                    (guard_side == 2 || (guard_side == 0 && decide(mine * 0x100000001b3ULL ^ size) % 4 == 0));
+    if (size > GUARD_MAX_SIZE) {
+        __atomic_add_fetch(&hdr->allocations, 1, __ATOMIC_RELAXED);
+        return NULL;
+    }
     size_t data_pages = (size + PAGE - 1) / PAGE;
     if (!data_pages) data_pages = 1;
     if (align > PAGE) data_pages += align / PAGE;
     size_t pages = data_pages + 1;
+    uint64_t mine = thread_allocs++;
+    int before = align <= PAGE &&
+                 (guard_side == 2 || (guard_side == 0 && decide(mine * 0x100000001b3ULL ^ size) % 4 == 0));
+    lock();
+    uint64_t n = hdr->allocations++;
     uintptr_t start = hdr->next;
-    if (!guard || start + pages * PAGE > hdr->arena_end || hdr->slot_count >= GUARD_MAX_SLOTS) {
+    int64_t idx = -1;
+    if (sampled(n, mine, size) && hdr->live < hdr->budget && hdr->live_pages + pages <= hdr->budget_pages &&
+        start + pages * PAGE <= hdr->arena_end)
+        idx = take_slot();
+    if (idx < 0) {
         unlock();
         return NULL;
     }
     hdr->next = start + pages * PAGE;
-    uint64_t idx = hdr->slot_count++;
+    if (hdr->protect == GUARD_PROTECT_MADVISE && hdr->next > guarded_until) {
+        uint64_t to = (hdr->next + GUARD_CHUNK - 1) & ~(GUARD_CHUNK - 1);
+        if (to > hdr->arena_end) to = hdr->arena_end;
+        madvise((void *)guarded_until, to - guarded_until, MADV_GUARD_INSTALL);
+        guarded_until = to;
+    }
+    struct guard_slot *s = &slots[idx];
+    s->live_index = (uint32_t)hdr->live;
+    live_ids[hdr->live++] = (uint32_t)idx;
+    hdr->live_pages += pages;
     hdr->guarded++;
-    hdr->live++;
     unlock();
 
-    uintptr_t data = underflow ? start + PAGE : start;
     uintptr_t user;
-    if (underflow) {
-        user = data;
-    } else {
-        uintptr_t guard_page = start + data_pages * PAGE;
-        user = (guard_page - size) & ~(uintptr_t)(align - 1);
-    }
-    if (mprotect((void *)data, data_pages * PAGE, PROT_READ | PROT_WRITE) != 0) {
+    uintptr_t guard = start + data_pages * PAGE;
+    if (before)
+        user = align > PAGE ? (start + align - 1) & ~(uintptr_t)(align - 1) : start;
+    else
+        user = (guard - size) & ~(uintptr_t)(align - 1);
+    if (set_access(start, data_pages * PAGE, 1) != 0) {
+        /* Out of mappings, most likely: this one is wrapped instead. */
         lock();
+        uint32_t last = live_ids[--hdr->live];
+        live_ids[s->live_index] = last;
+        slots[last].live_index = s->live_index;
+        hdr->live_pages -= pages;
         hdr->guarded--;
-        hdr->live--;
+        s->pages = 0;
+        quarantine_push((uint32_t)idx);
         unlock();
         return NULL;
     }
-    struct guard_slot *s = &slots[idx];
     s->start = start;
-    s->pages = pages;
+    s->pages = (uint32_t)pages;
     s->user = user;
     s->size = size;
-    s->align = align;
-    s->underflow = (uint32_t)underflow;
+    s->align = (uint32_t)align;
+    s->before = (uint32_t)before;
     s->alloc_tid = tid();
-    capture(s->alloc_pcs);
+    s->free_tid = 0;
+    s->alloc_stack = call_site();
+    s->free_stack = 0;
     fill_slack(s);
-    for (size_t i = 0; i < pages; i++) page_index[(start - hdr->arena_start) / PAGE + i] = (uint32_t)(idx + 1);
+    for (size_t i = 0; i < pages; i++)
+        __atomic_store_n(&page_index[(start - hdr->arena_start) / PAGE + i], (uint32_t)(idx + 1), __ATOMIC_RELEASE);
     __atomic_store_n(&s->state, GUARD_LIVE, __ATOMIC_RELEASE);
     return (void *)user;
 }
@@ -360,30 +581,83 @@ static int release(void *p, int is_realloc, size_t *old) {
     if (old) *old = s->size;
     if (!slack_intact(s)) report(GUARD_SLACK_CORRUPTED, p, idx);
     s->free_tid = tid();
-    capture(s->free_pcs);
-    uintptr_t data = s->underflow ? s->start + PAGE : s->start;
-    size_t len = (s->pages - 1) * PAGE;
+    s->free_stack = call_site();
     int saved = errno;
-    /* Replacing the pages discards their contents and makes them PROT_NONE
-     * in one call; the slot is never handed out again. If that fails (the
-     * mapping count is exhausted, say), make them inaccessible in place and
-     * give their memory back. */
-    if (mmap((void *)data, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0) ==
-        MAP_FAILED) {
-        madvise((void *)data, len, MADV_DONTNEED);
-        mprotect((void *)data, len, PROT_NONE);
-    }
+    set_access(s->start, (size_t)(s->pages - 1) * PAGE, 0);
     errno = saved;
     lock();
+    uint32_t last = live_ids[--hdr->live];
+    live_ids[s->live_index] = last;
+    slots[last].live_index = s->live_index;
+    hdr->live_pages -= s->pages;
     hdr->frees++;
-    hdr->live--;
+    quarantine_push((uint32_t)idx);
     unlock();
     return 1;
 }
 
+/* --- wrapped blocks --------------------------------------------------- */
+
+static uint64_t wrap_key(const void *p) { return GUARD_WRAP_MAGIC ^ hdr->wrap_salt ^ (uint64_t)(uintptr_t)p; }
+
+static struct guard_wrap *wrap_of(void *p) { return (struct guard_wrap *)p - 1; }
+
+/* Whether p (not in the arena) is a live wrapped block. Reads the 8 bytes
+ * before p: for glibc's own blocks, its chunk's size field. */
+static int is_wrapped(void *p) {
+    return hdr && ((uintptr_t)p & 15) == 0 && __atomic_load_n(&wrap_of(p)->key, __ATOMIC_ACQUIRE) == wrap_key(p);
+}
+
+/* A wrapped block: glibc memory with a header before and canary bytes
+ * after, recorded as live; NULL if glibc has none. */
+static void *wrapped(size_t size) {
+    size_t total;
+    if (__builtin_add_overflow(size, sizeof(struct guard_wrap) + GUARD_CANARY_SIZE, &total)) return NULL;
+    char *raw = __libc_malloc(total);
+    if (!raw) return NULL;
+    void *p = raw + sizeof(struct guard_wrap);
+    struct guard_wrap *w = wrap_of(p);
+    w->size = size;
+    w->alloc_tid = tid();
+    w->alloc_stack = call_site();
+    memset((char *)p + size, SLACK_BYTE, GUARD_CANARY_SIZE);
+    lock();
+    if (hdr->wrapped < GUARD_MAX_WRAPPED) {
+        w->live_index = (uint32_t)hdr->wrapped;
+        wrapped_ptrs[hdr->wrapped++] = (uint64_t)(uintptr_t)p;
+    } else {
+        w->live_index = UINT32_MAX;
+    }
+    __atomic_store_n(&w->key, wrap_key(p), __ATOMIC_RELEASE);
+    unlock();
+    return p;
+}
+
+static int canary_intact(void *p, size_t size) {
+    const unsigned char *c = (const unsigned char *)p + size;
+    for (int i = 0; i < GUARD_CANARY_SIZE; i++)
+        if (c[i] != SLACK_BYTE) return 0;
+    return 1;
+}
+
+/* Frees a live wrapped block. */
+static void unwrap_free(void *p) {
+    struct guard_wrap *w = wrap_of(p);
+    if (!canary_intact(p, w->size)) report(GUARD_CANARY_CORRUPTED, p, -1);
+    lock();
+    __atomic_store_n(&w->key, 0, __ATOMIC_RELEASE);
+    if (w->live_index != UINT32_MAX) {
+        uint64_t last = wrapped_ptrs[--hdr->wrapped];
+        wrapped_ptrs[w->live_index] = last;
+        wrap_of((void *)(uintptr_t)last)->live_index = w->live_index;
+    }
+    unlock();
+    __libc_free(w);
+}
+
 /* --- the interface ------------------------------------------------------ */
 
-/* Whether this allocation should be guarded at all. */
+/* Whether this allocation should be guarded or wrapped at all. */
 static int wanted(void) {
     return ready() && !(skip_main_thread && tid() == main_pid);
 }
@@ -392,23 +666,34 @@ static void *alloc_aligned(size_t size, size_t align) {
     if (wanted()) {
         in_guard = 1;
         void *p = guarded(size, align);
+        if (!p && align <= MALLOC_ALIGN) p = wrapped(size);
         in_guard = 0;
         if (p) return p;
+        if (align <= MALLOC_ALIGN) {
+            errno = ENOMEM;
+            return NULL;
+        }
     }
-    return align <= 16 ? __libc_malloc(size) : __libc_memalign(align, size);
+    return align <= MALLOC_ALIGN ? __libc_malloc(size) : __libc_memalign(align, size);
 }
 
-EXPORT void *malloc(size_t size) { return alloc_aligned(size, MALLOC_ALIGN); }
+EXPORT void *malloc(size_t size) { return alloc_aligned(size, natural_align(size)); }
 
 EXPORT void free(void *p) {
     if (!p) return;
-    if (!in_arena(p)) {
-        __libc_free(p);
+    if (in_arena(p)) {
+        in_guard = 1;
+        release(p, 0, NULL);
+        in_guard = 0;
         return;
     }
-    in_guard = 1;
-    release(p, 0, NULL);
-    in_guard = 0;
+    if (is_wrapped(p)) {
+        in_guard = 1;
+        unwrap_free(p);
+        in_guard = 0;
+        return;
+    }
+    __libc_free(p);
 }
 
 EXPORT void *calloc(size_t n, size_t m) {
@@ -418,24 +703,40 @@ EXPORT void *calloc(size_t n, size_t m) {
         return NULL;
     }
     if (wanted()) {
-        /* Arena pages are fresh, hence zero. */
+        /* Arena pages are fresh, hence zero; glibc's are not. */
         in_guard = 1;
-        void *p = guarded(total, MALLOC_ALIGN);
+        void *p = guarded(total, natural_align(total));
+        if (!p) {
+            p = wrapped(total);
+            if (p) memset(p, 0, total);
+        }
         in_guard = 0;
         if (p) return p;
+        errno = ENOMEM;
+        return NULL;
     }
     return __libc_calloc(n, m);
 }
 
+/* The usable size of a pointer this library or glibc handed out. */
+static size_t usable_size(void *p) {
+    if (in_arena(p)) {
+        int64_t idx = slot_of(p);
+        return idx >= 0 && slots[idx].user == (uintptr_t)p ? slots[idx].size : 0;
+    }
+    if (is_wrapped(p)) return wrap_of(p)->size;
+    return libc_usable_size(p);
+}
+
 EXPORT void *realloc(void *p, size_t size) {
     if (!p) return malloc(size);
-    if (!in_arena(p)) {
+    if (!in_arena(p) && !is_wrapped(p)) {
         if (!ready()) return __libc_realloc(p, size);
         if (!size) {
             __libc_free(p);
             return NULL;
         }
-        /* Move it into the arena: realloc always moves here. */
+        /* Move it to this allocator: realloc always moves here. */
         size_t old = libc_usable_size(p);
         void *q = malloc(size);
         if (!q) return NULL;
@@ -447,17 +748,20 @@ EXPORT void *realloc(void *p, size_t size) {
         free(p);
         return NULL;
     }
-    /* Always move, so pointers kept into the old block dangle and fault. */
-    int64_t idx = slot_of(p);
-    if (idx < 0 || slots[idx].user != (uintptr_t)p || slots[idx].state != GUARD_LIVE) {
-        in_guard = 1;
-        release(p, 1, NULL);
-        in_guard = 0;
-        return NULL;
+    if (in_arena(p)) {
+        int64_t idx = slot_of(p);
+        if (idx < 0 || slots[idx].user != (uintptr_t)p || slots[idx].state != GUARD_LIVE) {
+            in_guard = 1;
+            release(p, 1, NULL);
+            in_guard = 0;
+            return NULL;
+        }
     }
+    /* Always move, so pointers kept into the old block dangle (and fault,
+     * when it was guarded). */
     void *q = malloc(size);
     if (!q) return NULL;
-    size_t old = slots[idx].size;
+    size_t old = usable_size(p);
     memcpy(q, p, old < size ? old : size);
     free(p);
     return q;
@@ -476,7 +780,7 @@ static int valid_align(size_t a) { return a && !(a & (a - 1)); }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size) {
     if (!valid_align(align) || align % sizeof(void *)) return EINVAL;
-    void *p = alloc_aligned(size, align < MALLOC_ALIGN ? MALLOC_ALIGN : align);
+    void *p = alloc_aligned(size, align < natural_align(size) ? natural_align(size) : align);
     if (!p) return ENOMEM;
     *out = p;
     return 0;
@@ -520,14 +824,7 @@ EXPORT void *pvalloc(size_t size) {
     return memalign(PAGE, rounded & ~(PAGE - 1));
 }
 
-EXPORT size_t malloc_usable_size(void *p) {
-    if (!p) return 0;
-    if (in_arena(p)) {
-        int64_t idx = slot_of(p);
-        return idx >= 0 && slots[idx].user == (uintptr_t)p ? slots[idx].size : 0;
-    }
-    return libc_usable_size(p);
-}
+EXPORT size_t malloc_usable_size(void *p) { return p ? usable_size(p) : 0; }
 
 /* Whether the calling thread is a libtest harness's main thread, which
  * only runs the harness: its allocations go to glibc and the schedule

@@ -1,15 +1,37 @@
 /*
  * The guard allocator's metadata layout, shared with the supervisor (which
- * reads it with process_vm_readv; tracer/src/preload.rs mirrors it). Bump
- * GUARD_VERSION on any change.
+ * reads it with process_vm_readv; tracer/src/preload/protocol.rs mirrors
+ * it, and a unit test there checks the two agree). Bump GUARD_VERSION on
+ * any change.
+ *
+ * One mapping at GUARD_HEADER_ADDR holds, at fixed offsets:
+ *
+ *   header       struct guard_header, in the first page
+ *   scratch      GUARD_SCRATCH_SIZE bytes the supervisor may use to perform
+ *                an instruction for the process (in the first page too)
+ *   page index   uint32_t per arena page: the slot holding it, + 1, or 0
+ *   slots        struct guard_slot[GUARD_MAX_SLOTS]: guarded allocations
+ *   live         uint32_t[GUARD_MAX_SLOTS]: the live slots, unordered
+ *   wrapped      uint64_t[GUARD_MAX_WRAPPED]: the live wrapped blocks'
+ *                pointers, unordered
+ *   stacks       struct guard_stack[GUARD_MAX_STACKS]: the stack depot
+ *   buckets      uint32_t[GUARD_STACK_BUCKETS]: the depot's hash index
+ *
+ * The arena, at GUARD_ARENA_ADDR, is where guarded allocations live. A
+ * slot is [data pages][guard page]: an allocation placed "after" ends
+ * exactly at its guard page, one placed "before" starts right after the
+ * previous slot's guard page. Allocations not guarded (sampled out, over
+ * budget) are "wrapped": glibc memory with a struct guard_wrap before the
+ * pointer and GUARD_CANARY_SIZE canary bytes after the end.
  */
 #ifndef FFI_CHECK_GUARD_H
 #define FFI_CHECK_GUARD_H
 #include <stdint.h>
 
-#define GUARD_MAGIC 0x31647261756763ffULL /* "\xffcguard1" */
-#define GUARD_VERSION 1u
+#define GUARD_MAGIC 0x32647261756763ffULL /* "\xffcguard2" */
+#define GUARD_VERSION 2u
 #define GUARD_ERROR_MAGIC 0x726f727265676666ULL /* "ffgerror" */
+#define GUARD_WRAP_MAGIC 0x7061727764726167ULL /* "gardwrap" */
 
 /* The environment variables the supervisor sets to steer the allocator
  * (tracer/src/preload/protocol.rs, `env`). */
@@ -18,6 +40,7 @@
 #define GUARD_ENV_SUPERVISED "FFI_CHECK_SUPERVISED" /* set: report errors by trapping */
 #define GUARD_ENV_HARNESS_MAIN "FFI_CHECK_HARNESS_MAIN" /* "1": leave the main thread to glibc */
 #define GUARD_ENV_GUARD "FFI_CHECK_GUARD"           /* "off": every allocation to glibc */
+#define GUARD_ENV_PROTECT "FFI_CHECK_GUARD_PROTECT" /* "mprotect": no guard regions (for tests) */
 
 /* Where the table and the arena live in every process. */
 #define GUARD_HEADER_ADDR 0x600000000000UL
@@ -25,21 +48,38 @@
 #define GUARD_ARENA_SIZE (64UL << 30)
 #define GUARD_MAX_SIZE (1UL << 30)
 #define GUARD_MAX_SLOTS (4UL << 20)
+#define GUARD_MAX_WRAPPED (16UL << 20)
+#define GUARD_MAX_STACKS (1UL << 20)
+#define GUARD_STACK_BUCKETS (2UL << 20)
 #define GUARD_FRAMES 8
+#define GUARD_CANARY_SIZE 8
+#define GUARD_SCRATCH_SIZE 256
 
 /* Offsets inside the table mapping at GUARD_HEADER_ADDR. */
-#define GUARD_INDEX_OFFSET 4096UL /* uint32_t per arena page: slot + 1, or 0 */
+#define GUARD_SCRATCH_OFFSET 2048UL
+#define GUARD_INDEX_OFFSET 4096UL
 #define GUARD_SLOTS_OFFSET (GUARD_INDEX_OFFSET + (GUARD_ARENA_SIZE / 4096) * 4)
-#define GUARD_META_SIZE (GUARD_SLOTS_OFFSET + GUARD_MAX_SLOTS * sizeof(struct guard_slot))
+#define GUARD_LIVE_OFFSET (GUARD_SLOTS_OFFSET + GUARD_MAX_SLOTS * sizeof(struct guard_slot))
+#define GUARD_WRAPPED_OFFSET (GUARD_LIVE_OFFSET + GUARD_MAX_SLOTS * 4)
+#define GUARD_STACKS_OFFSET (GUARD_WRAPPED_OFFSET + GUARD_MAX_WRAPPED * 8)
+#define GUARD_BUCKETS_OFFSET (GUARD_STACKS_OFFSET + GUARD_MAX_STACKS * sizeof(struct guard_stack))
+#define GUARD_META_SIZE (GUARD_BUCKETS_OFFSET + GUARD_STACK_BUCKETS * 4)
 
-/* A slot's state; 0 while it is being filled in (not yet published). */
+/* How the arena's inaccessible pages are made so. */
+enum guard_protect {
+    GUARD_PROTECT_MADVISE = 1,  /* guard regions (MADV_GUARD_INSTALL, Linux 6.13) in a read-write arena */
+    GUARD_PROTECT_MPROTECT = 2, /* PROT_NONE mappings: two VMAs per live allocation, hence a budget */
+};
+
+/* A slot's state; 0 while it is being filled in or recycled. */
 enum guard_state { GUARD_LIVE = 1, GUARD_FREED = 2 };
 
 enum guard_error_kind {
     GUARD_DOUBLE_FREE = 1,
     GUARD_INVALID_FREE = 2,
     GUARD_REALLOC_FREED = 3,
-    GUARD_SLACK_CORRUPTED = 4,
+    GUARD_SLACK_CORRUPTED = 4, /* bytes past the end of a guarded allocation */
+    GUARD_CANARY_CORRUPTED = 5, /* bytes past the end of a wrapped block */
 };
 
 struct guard_header {
@@ -50,26 +90,54 @@ struct guard_header {
     uint64_t arena_end;
     uint64_t next;        /* first never-used arena address */
     uint64_t seed;        /* GUARD_ENV_SEED */
-    uint64_t budget;      /* most live guarded allocations */
+    uint32_t protect;     /* enum guard_protect */
+    uint32_t wrap_size;   /* sizeof(struct guard_wrap) */
+    uint64_t budget;      /* most live guarded allocations (mprotect: VMAs) */
+    uint64_t budget_pages;/* most pages held by live guarded allocations */
     uint64_t allocations; /* every allocation request */
     uint64_t guarded;     /* of which guarded */
-    uint64_t live;        /* guarded and not yet freed */
+    uint64_t live;        /* guarded and not yet freed: entries of `live` */
+    uint64_t live_pages;  /* pages they hold */
     uint64_t frees;       /* guarded frees */
-    uint64_t slot_count;  /* slots used */
+    uint64_t slot_count;  /* slots ever used (ids below this) */
+    uint64_t wrapped;     /* live wrapped blocks: entries of `wrapped` */
+    uint64_t stack_count; /* entries of the stack depot (ids 1..stack_count) */
+    uint64_t wrap_salt;   /* xored into wrap keys with GUARD_WRAP_MAGIC */
 };
 
 struct guard_slot {
-    uint64_t start;     /* first page of the slot (guard included) */
-    uint64_t pages;     /* pages in the slot, guard included */
+    uint64_t start;     /* first page of the slot (its data; the guard page is last) */
     uint64_t user;      /* the pointer handed out */
     uint64_t size;      /* bytes requested */
-    uint64_t align;
+    uint32_t pages;     /* pages in the slot, guard included */
     uint32_t state;     /* enum guard_state */
-    uint32_t underflow; /* 1: guard before the data, 0: after */
+    uint32_t align;     /* alignment of `user` */
+    uint32_t before;    /* 1: placed at the start of its data (underflows fault) */
     int32_t alloc_tid;
     int32_t free_tid;
-    uint64_t alloc_pcs[GUARD_FRAMES]; /* return addresses, innermost first, 0-terminated */
-    uint64_t free_pcs[GUARD_FRAMES];
+    uint32_t alloc_stack; /* stack depot ids (0: none) */
+    uint32_t free_stack;
+    uint32_t live_index;  /* where it is in `live` while live */
+    uint32_t reserved;
+};
+
+/* Right before a wrapped block's pointer (glibc memory, not guarded). The
+ * key is last, so that it is the 8 bytes before the pointer: for a block
+ * glibc handed out directly those hold its chunk's size field, always
+ * mapped and never equal to a key. */
+struct guard_wrap {
+    uint64_t size;        /* bytes requested */
+    uint32_t alloc_stack; /* stack depot id */
+    int32_t alloc_tid;
+    uint32_t live_index;  /* where it is in `wrapped` */
+    uint32_t reserved;
+    uint64_t key;         /* GUARD_WRAP_MAGIC ^ seed-derived salt ^ the pointer while live; 0 once freed */
+};
+
+/* A distinct call stack: return addresses, innermost first, 0-padded. */
+struct guard_stack {
+    uint64_t hash;
+    uint64_t pcs[GUARD_FRAMES];
 };
 
 /* On the stack of the thread that hit an allocator error; rax points at it

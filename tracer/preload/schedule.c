@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "raw.h"
 #include "schedule.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -71,17 +72,7 @@ static TLS int busy;
 
 /* --- raw system calls -------------------------------------------------- */
 
-static long raw6(long n, long a, long b, long c, long d, long e, long f) {
-    register long r10 __asm__("r10") = d;
-    register long r8 __asm__("r8") = e;
-    register long r9 __asm__("r9") = f;
-    long ret;
-    __asm__ volatile("syscall"
-                     : "=a"(ret)
-                     : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                     : "rcx", "r11", "memory");
-    return ret;
-}
+#define raw6 raw_syscall6
 
 static uint64_t now_ns(void) {
     struct timespec t;

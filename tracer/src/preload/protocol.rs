@@ -1,25 +1,57 @@
-//! What the supervisor and the preloaded guard allocator agree on, mirroring
-//! `preload/guard.h` (see `preload/README.md`): where the metadata table
-//! is, its layout, the error records the allocator traps with, and the
-//! environment variables that steer it. A unit test checks each against the
-//! C header.
+//! What the supervisor and the preloaded library agree on, mirroring
+//! `preload/guard.h` and `preload/schedule.h` (see `preload/README.md`):
+//! where the guard allocator's metadata table is, its layout, the error
+//! records the allocator traps with, the schedule's shared region, and the
+//! environment variables that steer both. Unit tests check each against
+//! the C headers, as the C compiler lays them out.
 
 /// `GUARD_MAGIC`: the header is initialised.
-pub const GUARD_MAGIC: u64 = 0x3164_7261_7567_63ff;
+pub const GUARD_MAGIC: u64 = 0x3264_7261_7567_63ff;
 /// `GUARD_VERSION`.
-pub const GUARD_VERSION: u32 = 1;
+pub const GUARD_VERSION: u32 = 2;
 /// `GUARD_ERROR_MAGIC`: an error record.
 pub const GUARD_ERROR_MAGIC: u64 = 0x726f_7272_6567_6666;
+/// `GUARD_WRAP_MAGIC`: xored with the header's salt and the pointer, the
+/// key of a live wrapped block.
+pub const GUARD_WRAP_MAGIC: u64 = 0x7061_7277_6472_6167;
 /// Where the header is in every process.
 pub const GUARD_HEADER_ADDR: u64 = 0x6000_0000_0000;
-/// Offset of the page index (u32 per arena page: slot + 1, or 0).
-pub const GUARD_INDEX_OFFSET: u64 = 4096;
 /// Size of the arena.
 pub const GUARD_ARENA_SIZE: u64 = 64 << 30;
+/// Most slots.
+pub const GUARD_MAX_SLOTS: u64 = 4 << 20;
+/// Most live wrapped blocks recorded.
+pub const GUARD_MAX_WRAPPED: u64 = 16 << 20;
+/// Most distinct stacks in the depot.
+pub const GUARD_MAX_STACKS: u64 = 1 << 20;
+/// Return addresses kept per stack.
+pub const GUARD_FRAMES: usize = 8;
+/// Canary bytes after a wrapped block.
+pub const GUARD_CANARY_SIZE: u64 = 8;
+/// The value of every slack and canary byte.
+pub const SLACK_BYTE: u8 = 0xa5;
+/// Bytes of scratch space the supervisor may use, at
+/// [`GUARD_SCRATCH_OFFSET`].
+pub const GUARD_SCRATCH_SIZE: u64 = 256;
+/// Offset of the scratch space (in the header's page).
+pub const GUARD_SCRATCH_OFFSET: u64 = 2048;
+/// Offset of the page index (u32 per arena page: slot + 1, or 0).
+pub const GUARD_INDEX_OFFSET: u64 = 4096;
 /// Offset of the slot array.
 pub const GUARD_SLOTS_OFFSET: u64 = GUARD_INDEX_OFFSET + (GUARD_ARENA_SIZE / 4096) * 4;
-/// Return addresses kept per allocation and per free.
-pub const GUARD_FRAMES: usize = 8;
+/// Offset of the live slot ids (u32 each).
+pub const GUARD_LIVE_OFFSET: u64 = GUARD_SLOTS_OFFSET + GUARD_MAX_SLOTS * SLOT_SIZE;
+/// Offset of the live wrapped blocks' pointers (u64 each).
+pub const GUARD_WRAPPED_OFFSET: u64 = GUARD_LIVE_OFFSET + GUARD_MAX_SLOTS * 4;
+/// Offset of the stack depot.
+pub const GUARD_STACKS_OFFSET: u64 = GUARD_WRAPPED_OFFSET + GUARD_MAX_WRAPPED * 8;
+
+const SLOT_SIZE: u64 = std::mem::size_of::<Slot>() as u64;
+
+/// `GUARD_PROTECT_MADVISE`: guard regions in a read-write arena.
+pub const PROTECT_MADVISE: u32 = 1;
+/// `GUARD_PROTECT_MPROTECT`: PROT_NONE mappings.
+pub const PROTECT_MPROTECT: u32 = 2;
 
 /// `struct guard_header`.
 #[repr(C)]
@@ -39,18 +71,32 @@ pub struct Header {
     pub next: u64,
     /// The seed.
     pub seed: u64,
+    /// `PROTECT_MADVISE` or `PROTECT_MPROTECT`.
+    pub protect: u32,
+    /// `size_of::<Wrap>()`.
+    pub wrap_size: u32,
     /// Most live guarded allocations.
     pub budget: u64,
+    /// Most pages held by live guarded allocations.
+    pub budget_pages: u64,
     /// Every allocation request.
     pub allocations: u64,
     /// Of which guarded.
     pub guarded: u64,
-    /// Guarded and not yet freed.
+    /// Guarded and not yet freed: entries of the live list.
     pub live: u64,
+    /// Pages they hold.
+    pub live_pages: u64,
     /// Guarded frees.
     pub frees: u64,
-    /// Slots used.
+    /// Slots ever used.
     pub slot_count: u64,
+    /// Live wrapped blocks: entries of the wrapped list.
+    pub wrapped: u64,
+    /// Entries of the stack depot.
+    pub stack_count: u64,
+    /// Xored into wrapped blocks' keys.
+    pub wrap_salt: u64,
 }
 
 /// `enum guard_state`: live.
@@ -60,30 +106,74 @@ pub const SLOT_FREED: u32 = 2;
 
 /// `struct guard_slot`: one guarded allocation.
 #[repr(C)]
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Slot {
-    /// First page of the slot (guard included).
+    /// First page of the slot (its data; the guard page is its last).
     pub start: u64,
-    /// Pages, guard included.
-    pub pages: u64,
     /// The pointer handed out.
     pub user: u64,
     /// Bytes requested.
     pub size: u64,
-    /// Alignment used.
-    pub align: u64,
-    /// `SLOT_LIVE` or `SLOT_FREED`.
+    /// Pages, guard included.
+    pub pages: u32,
+    /// `SLOT_LIVE` or `SLOT_FREED` (0 while being filled or recycled).
     pub state: u32,
-    /// 1 if the guard page is before the data.
-    pub underflow: u32,
+    /// Alignment of `user`.
+    pub align: u32,
+    /// 1 if placed at the start of its data (underflows fault).
+    pub before: u32,
     /// Thread that allocated it.
     pub alloc_tid: i32,
     /// Thread that freed it.
     pub free_tid: i32,
-    /// Allocation call site, innermost first, 0-terminated.
-    pub alloc_pcs: [u64; GUARD_FRAMES],
-    /// Free call site.
-    pub free_pcs: [u64; GUARD_FRAMES],
+    /// Stack depot id of the allocation's call site (0: none).
+    pub alloc_stack: u32,
+    /// Stack depot id of the free's call site.
+    pub free_stack: u32,
+    /// Its place in the live list.
+    pub live_index: u32,
+    /// Unused.
+    pub reserved: u32,
+}
+
+impl Slot {
+    /// The end of the allocation (one past its last byte).
+    pub fn end(&self) -> u64 {
+        self.user + self.size
+    }
+
+    /// The slot's guard page (its last).
+    pub fn guard_page(&self) -> u64 {
+        self.start + u64::from(self.pages.saturating_sub(1)) * 4096
+    }
+}
+
+/// `struct guard_wrap`, right before a wrapped block's pointer.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Wrap {
+    /// Bytes requested.
+    pub size: u64,
+    /// Stack depot id of the call site.
+    pub alloc_stack: u32,
+    /// Thread that allocated it.
+    pub alloc_tid: i32,
+    /// Its place in the wrapped list.
+    pub live_index: u32,
+    /// Unused.
+    pub reserved: u32,
+    /// `GUARD_WRAP_MAGIC ^ wrap_salt ^ pointer` while live.
+    pub key: u64,
+}
+
+/// `struct guard_stack`: a distinct call stack in the depot.
+#[repr(C)]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Stack {
+    /// Its hash.
+    pub hash: u64,
+    /// Return addresses, innermost first, 0-padded.
+    pub pcs: [u64; GUARD_FRAMES],
 }
 
 /// `enum guard_error_kind`.
@@ -95,8 +185,11 @@ pub enum ErrorKind {
     InvalidFree,
     /// realloc of a freed pointer.
     ReallocFreed,
-    /// The bytes between the end of an allocation and its guard were changed.
+    /// The bytes between the end of a guarded allocation and its guard
+    /// were changed.
     SlackCorrupted,
+    /// The canary bytes after a wrapped block were changed.
+    CanaryCorrupted,
 }
 
 impl ErrorKind {
@@ -107,6 +200,7 @@ impl ErrorKind {
             2 => ErrorKind::InvalidFree,
             3 => ErrorKind::ReallocFreed,
             4 => ErrorKind::SlackCorrupted,
+            5 => ErrorKind::CanaryCorrupted,
             _ => return None,
         })
     }
@@ -147,13 +241,18 @@ pub mod env {
     /// `off`: the allocator leaves every allocation to glibc (the library
     /// is still preloaded, for the seeded schedule).
     pub const GUARD: &str = "FFI_CHECK_GUARD";
+    /// `mprotect`: the allocator makes pages inaccessible with mprotect
+    /// even where the kernel has guard regions (for tests of that mode).
+    /// Passed on from the supervisor's own environment.
+    pub const PROTECT: &str = "FFI_CHECK_GUARD_PROTECT";
     /// Every variable above, and the schedule's.
-    pub const ALL: [&str; 6] = [
+    pub const ALL: [&str; 7] = [
         SEED,
         GUARD_SIDE,
         SUPERVISED,
         HARNESS_MAIN,
         GUARD,
+        PROTECT,
         super::schedule::ENV_PATH,
     ];
 }
@@ -297,69 +396,108 @@ mod tests {
 
     #[test]
     fn layout_matches_the_c_header() {
-        assert_eq!(std::mem::size_of::<Header>(), 12 * 8);
-        assert_eq!(
-            std::mem::size_of::<Slot>(),
-            5 * 8 + 4 * 4 + 2 * 8 * GUARD_FRAMES
-        );
-        assert_eq!(std::mem::size_of::<ErrorRecord>(), 32);
+        use std::mem::{offset_of, size_of};
         let h = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/preload/guard.h"))
             .unwrap();
         assert!(h.contains("#define GUARD_HEADER_ADDR 0x600000000000UL"));
         assert!(h.contains("#define GUARD_FRAMES 8"));
         assert!(h.contains("#define GUARD_ARENA_SIZE (64UL << 30)"));
-        assert!(h.contains("#define GUARD_VERSION 1u"));
+        assert!(h.contains("#define GUARD_VERSION 2u"));
+        assert!(h.contains("#define GUARD_MAGIC 0x32647261756763ffULL"));
+        assert!(h.contains("#define GUARD_WRAP_MAGIC 0x7061727764726167ULL"));
+        assert!(h.contains("#define GUARD_CANARY_SIZE 8"));
         for (name, value) in [
             ("SEED", env::SEED),
             ("GUARD_SIDE", env::GUARD_SIDE),
             ("SUPERVISED", env::SUPERVISED),
             ("HARNESS_MAIN", env::HARNESS_MAIN),
+            ("GUARD", env::GUARD),
+            ("PROTECT", env::PROTECT),
         ] {
             let define = format!("#define GUARD_ENV_{name} \"{value}\"");
             assert!(h.contains(&define), "guard.h lacks {define}");
         }
-        assert!(h.contains("#define GUARD_ENV_GUARD \"FFI_CHECK_GUARD\""));
+        let Some(c) = c_values(
+            "guard.h",
+            &[
+                "sizeof(struct guard_header)",
+                "sizeof(struct guard_slot)",
+                "sizeof(struct guard_wrap)",
+                "sizeof(struct guard_stack)",
+                "sizeof(struct guard_error)",
+                "offsetof(struct guard_header, protect)",
+                "offsetof(struct guard_header, wrap_salt)",
+                "offsetof(struct guard_slot, alloc_stack)",
+                "offsetof(struct guard_slot, live_index)",
+                "offsetof(struct guard_wrap, key)",
+                "GUARD_SCRATCH_OFFSET",
+                "GUARD_SLOTS_OFFSET",
+                "GUARD_LIVE_OFFSET",
+                "GUARD_WRAPPED_OFFSET",
+                "GUARD_STACKS_OFFSET",
+                "GUARD_MAX_STACKS",
+                "GUARD_SCRATCH_SIZE",
+            ],
+        ) else {
+            eprintln!("skipping the layout comparison: no C compiler");
+            return;
+        };
+        let rust = [
+            size_of::<Header>() as u64,
+            size_of::<Slot>() as u64,
+            size_of::<Wrap>() as u64,
+            size_of::<Stack>() as u64,
+            size_of::<ErrorRecord>() as u64,
+            offset_of!(Header, protect) as u64,
+            offset_of!(Header, wrap_salt) as u64,
+            offset_of!(Slot, alloc_stack) as u64,
+            offset_of!(Slot, live_index) as u64,
+            offset_of!(Wrap, key) as u64,
+            GUARD_SCRATCH_OFFSET,
+            GUARD_SLOTS_OFFSET,
+            GUARD_LIVE_OFFSET,
+            GUARD_WRAPPED_OFFSET,
+            GUARD_STACKS_OFFSET,
+            GUARD_MAX_STACKS,
+            GUARD_SCRATCH_SIZE,
+        ];
+        assert_eq!(c, rust);
     }
 
-    /// The schedule's region as the C compiler lays it out, from a program
-    /// built against `schedule.h`; `None` without a C compiler.
-    fn c_layout() -> Option<Vec<u64>> {
-        let dir = std::env::temp_dir().join(format!("ffc-sched-layout-{}", std::process::id()));
+    /// The values of C expressions, from a program built against `header`
+    /// (in `preload/`); `None` without a C compiler.
+    fn c_values(header: &str, exprs: &[&str]) -> Option<Vec<u64>> {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("ffc-layout-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).ok()?;
         let src = dir.join("layout.c");
+        let prints: String = exprs
+            .iter()
+            .map(|e| format!("    printf(\"%llu\\n\", (unsigned long long)({e}));\n"))
+            .collect();
         std::fs::write(
             &src,
-            r#"#include <stddef.h>
-#include <stdio.h>
-#include "schedule.h"
-int main(void) {
-    printf("%zu %zu %zu %zu %zu %zu %zu %zu %zu %zu %zu\n", sizeof(struct sched_shared),
-           sizeof(struct sched_thread), sizeof(struct sched_event), offsetof(struct sched_shared, key),
-           offsetof(struct sched_shared, spent_ns), offsetof(struct sched_shared, held_ns),
-           offsetof(struct sched_shared, active),
-           offsetof(struct sched_shared, threads), offsetof(struct sched_shared, journal),
-           offsetof(struct sched_event, held_ns), offsetof(struct sched_event, text));
-    return 0;
-}
-"#,
+            format!(
+                "#include <stddef.h>\n#include <stdio.h>\n#include \"{header}\"\nint main(void) {{\n{prints}    return 0;\n}}\n"
+            ),
         )
         .ok()?;
         let exe = dir.join("layout");
-        let include = concat!(env!("CARGO_MANIFEST_DIR"), "/preload");
-        let built = std::process::Command::new("cc")
+        let status = std::process::Command::new("cc")
             .arg("-I")
-            .arg(include)
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/preload"))
+            .arg(&src)
             .arg("-o")
             .arg(&exe)
-            .arg(&src)
             .status()
             .ok()?;
-        assert!(built.success());
+        assert!(status.success(), "the layout program does not compile");
         let out = std::process::Command::new(&exe).output().ok()?;
         let _ = std::fs::remove_dir_all(&dir);
         Some(
             String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
+                .lines()
                 .map(|n| n.parse().unwrap())
                 .collect(),
         )
@@ -374,7 +512,22 @@ int main(void) {
         assert!(h.contains("#define SCHED_ENV_PATH \"FFI_CHECK_SCHEDULE\""));
         assert!(h.contains("#define SCHED_VERSION 2u"));
         assert!(h.contains("#define SCHED_MAGIC 0x6863732d6366666cULL"));
-        let Some(c) = c_layout() else {
+        let Some(c) = c_values(
+            "schedule.h",
+            &[
+                "sizeof(struct sched_shared)",
+                "sizeof(struct sched_thread)",
+                "sizeof(struct sched_event)",
+                "offsetof(struct sched_shared, key)",
+                "offsetof(struct sched_shared, spent_ns)",
+                "offsetof(struct sched_shared, held_ns)",
+                "offsetof(struct sched_shared, active)",
+                "offsetof(struct sched_shared, threads)",
+                "offsetof(struct sched_shared, journal)",
+                "offsetof(struct sched_event, held_ns)",
+                "offsetof(struct sched_event, text)",
+            ],
+        ) else {
             eprintln!("skipping the layout comparison: no C compiler");
             return;
         };

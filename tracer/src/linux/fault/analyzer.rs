@@ -1,15 +1,16 @@
 //! Turning a stopped tracee into a finding: decode the faulting access,
 //! classify it, unwind and symbolize the stack.
 
-use crate::linux::fault::decode::{self, Decoder};
+use crate::linux::fault::decode::{self, Decoder, Relocatable};
 use crate::linux::fault::emulate::Plan;
 use crate::linux::fault::guard_table;
+use crate::linux::fault::guard_table::{Blame, Overrun};
 use crate::linux::fault::registers::Regs;
 use crate::linux::process::{memory, proc, ptrace};
 use crate::linux::symbols::maps::{self, Mapping};
 use crate::linux::symbols::symbolize::Symbolizer;
 use crate::linux::symbols::unwind::{self, Unwinder};
-use crate::preload::protocol::{ErrorRecord, Slot, SLOT_FREED};
+use crate::preload::protocol::{ErrorRecord, Header, Slot, SLOT_FREED};
 use crate::{Access, Allocation, Finding, FindingKind, Frame};
 
 /// Addresses below this are "NULL plus a field offset": Linux never maps them
@@ -60,6 +61,23 @@ impl Analyzer {
         self.decoder.plan(&code[..n], regs.rip, regs)
     }
 
+    /// The instruction at `rip` as a [`Relocatable`] whose memory operand
+    /// is at most `max_size` bytes (see [`Decoder::relocatable`]).
+    pub fn relocatable(&self, tid: i32, regs: &Regs, max_size: u32) -> Option<Relocatable> {
+        let mut code = [0u8; 16];
+        let n = memory::read(tid, regs.rip, &mut code);
+        self.decoder
+            .relocatable(&code[..n], regs.rip, regs, max_size)
+    }
+
+    /// The bytes of the instruction at `rip` and its memory accesses.
+    pub fn instruction(&self, tid: i32, regs: &Regs) -> Option<(Vec<u8>, decode::Decoded)> {
+        let mut code = [0u8; 16];
+        let n = memory::read(tid, regs.rip, &mut code);
+        let decoded = self.decoder.decode(&code[..n], regs.rip, regs)?;
+        Some((code[..decoded.len].to_vec(), decoded))
+    }
+
     /// Changes the backtrace depth for later findings.
     pub fn set_max_frames(&mut self, max_frames: usize) {
         self.max_frames = max_frames;
@@ -88,15 +106,19 @@ impl Analyzer {
         let address = access.as_ref().map_or(sig.addr, |a| a.address);
         let maps = maps::read_maps(pid).unwrap_or_default();
         let thread = proc::info(pid, tid);
-        let heap_slot = access.as_ref().and_then(|a| {
+        let heap = access.as_ref().and_then(|a| {
             guard_table::header(pid)
-                .and_then(|h| guard_table::slot_at(pid, &h, a.address))
-                .map(|s| (a, s))
+                .and_then(|h| guard_table::blame(pid, &h, a.address))
+                .map(|b| (a, b))
         });
-        let (kind, message, allocation) = match heap_slot {
-            Some((a, slot)) => {
+        let (kind, message, allocation) = match heap {
+            Some((a, Blame::Slot(slot))) => {
                 let (kind, message) = guard_table::classify_access(a, &slot);
-                (kind, message, Some(self.allocation(&slot, &maps)))
+                (kind, message, Some(self.slot_allocation(pid, &slot, &maps)))
+            }
+            Some((a, Blame::Forgotten)) => {
+                let (kind, message) = guard_table::classify_forgotten(a);
+                (kind, message, None)
             }
             None => {
                 let kind = classify(address, regs.rsp, &maps);
@@ -121,27 +143,73 @@ impl Analyzer {
     pub fn allocator_error(&mut self, pid: i32, tid: i32, regs: &Regs) -> Option<Finding> {
         let record: ErrorRecord = guard_table::error_record(tid, regs.rax)?;
         let slot = guard_table::slot(pid, record.slot);
-        let (kind, message) = guard_table::classify_error(&record, slot.as_ref())?;
+        let wrap = guard_table::header(pid).and_then(|h| guard_table::wrap(pid, &h, record.ptr));
+        let (kind, message) =
+            guard_table::classify_error(&record, slot.as_ref(), wrap.map(|w| w.size))?;
         let maps = maps::read_maps(pid).unwrap_or_default();
+        let allocation = match (slot, wrap) {
+            (Some(s), _) => Some(self.slot_allocation(pid, &s, &maps)),
+            (None, Some(w)) => Some(Allocation {
+                address: record.ptr,
+                size: w.size,
+                allocated_tid: w.alloc_tid,
+                allocated_at: self.call_site(&guard_table::stack(pid, w.alloc_stack), &maps),
+                freed_tid: None,
+                freed_at: Vec::new(),
+            }),
+            (None, None) => None,
+        };
         Some(Finding {
             backtrace: self.backtrace(tid, regs),
             thread: Some(proc::info(pid, tid)),
-            allocation: slot.map(|s| self.allocation(&s, &maps)),
+            allocation,
             ..Finding::new(kind, message)
         })
     }
 
+    /// The findings for the live allocations of process `pid`, about to
+    /// exit with its memory intact, whose bytes past the end were
+    /// overwritten (where no guard page caught it: alignment slack,
+    /// allocations placed at the start of their pages, wrapped blocks).
+    pub fn overruns_at_exit(&mut self, pid: i32, h: &Header) -> Vec<Finding> {
+        let overruns = guard_table::live_overruns(pid, h);
+        if overruns.is_empty() {
+            return Vec::new();
+        }
+        let maps = maps::read_maps(pid).unwrap_or_default();
+        overruns
+            .into_iter()
+            .map(|o: Overrun| {
+                let (kind, message) = o.describe();
+                let allocated_at = self.call_site(&guard_table::stack(pid, o.alloc_stack), &maps);
+                Finding {
+                    // Where the allocation was made is all there is to point at.
+                    backtrace: allocated_at.clone(),
+                    allocation: Some(Allocation {
+                        address: o.user,
+                        size: o.size,
+                        allocated_tid: o.alloc_tid,
+                        allocated_at,
+                        freed_tid: None,
+                        freed_at: Vec::new(),
+                    }),
+                    ..Finding::new(kind, message)
+                }
+            })
+            .collect()
+    }
+
     /// Where a slot was allocated and freed, symbolized.
-    fn allocation(&mut self, slot: &Slot, maps: &[Mapping]) -> Allocation {
+    fn slot_allocation(&mut self, pid: i32, slot: &Slot, maps: &[Mapping]) -> Allocation {
         let freed = slot.state == SLOT_FREED;
         Allocation {
             address: slot.user,
             size: slot.size,
             allocated_tid: slot.alloc_tid,
-            allocated_at: self.call_site(&slot.alloc_pcs, maps),
+            allocated_at: self.call_site(&guard_table::stack(pid, slot.alloc_stack), maps),
             freed_tid: freed.then_some(slot.free_tid),
             freed_at: if freed {
-                self.call_site(&slot.free_pcs, maps)
+                self.call_site(&guard_table::stack(pid, slot.free_stack), maps)
             } else {
                 Vec::new()
             },

@@ -71,6 +71,38 @@ pub struct Decoded {
     pub accesses: Vec<Access>,
 }
 
+/// An instruction whose one memory operand is addressed through a base
+/// register it does not otherwise use: it can be performed on a copy of
+/// that memory by moving the base register (see
+/// [`crate::linux::fault::step`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Relocatable {
+    /// The operand's effective address.
+    pub address: u64,
+    /// Its size in bytes.
+    pub size: u32,
+    /// Whether the instruction writes it (read-modify-write included).
+    pub writes: bool,
+    /// The 64-bit base register of the address.
+    pub base: Reg,
+    /// The instruction's length.
+    pub len: u8,
+}
+
+/// Instructions with a memory operand that also use rax, rbx, rcx or rdx
+/// without naming them (capstone's register lists cannot tell those from
+/// the registers of the operands).
+const IMPLICIT_GP: [&str; 8] = [
+    "cmpxchg",
+    "cmpxchg8b",
+    "cmpxchg16b",
+    "mul",
+    "imul",
+    "div",
+    "idiv",
+    "mulx",
+];
+
 /// An x86-64 decoder, built once per supervisor (capstone setup is not free).
 pub struct Decoder {
     /// capstone in 64-bit mode, Intel syntax, with operand details.
@@ -151,12 +183,90 @@ impl Decoder {
         let insn = self.disassemble(code, rip)?;
         let len = u8::try_from(insn.len).ok()?;
         let next_rip = rip.wrapping_add(u64::from(len));
+        if let Some(op) = string_op(&insn) {
+            return Some((Plan { op, len }, regs.rdi));
+        }
         let (op, mem) = emulable_op(&insn)?;
         if !matches!(op.size(), 1 | 2 | 4 | 8) {
             return None;
         }
         let address = effective_address(mem, regs, next_rip, insn.addr_size)?;
         Some((Plan { op, len }, address))
+    }
+
+    /// The instruction at `rip` as a [`Relocatable`]: one explicit memory
+    /// operand of at most `max_size` bytes, based on a 64-bit
+    /// general-purpose register other than rsp that no other operand and
+    /// no implicit use names, no index on that same register, no fs/gs
+    /// override, no implicit memory access. `None` for anything else.
+    pub fn relocatable(
+        &self,
+        code: &[u8],
+        rip: u64,
+        regs: &Regs,
+        max_size: u32,
+    ) -> Option<Relocatable> {
+        let insn = self.disassemble(code, rip)?;
+        let len = u8::try_from(insn.len).ok()?;
+        let next_rip = rip.wrapping_add(u64::from(len));
+        if string_accesses(&insn, regs).is_some()
+            || other_implicit_accesses(&insn, regs).is_some()
+            || stack_access(&insn, regs).is_some()
+            || insn.addr_size != 8
+            || insn.segment_override_base(regs) != 0
+        {
+            return None;
+        }
+        let mems: Vec<(usize, &X86Operand, &X86OpMem)> = insn
+            .operands
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match &o.op_type {
+                X86OperandType::Mem(m) => Some((i, o, m)),
+                _ => None,
+            })
+            .collect();
+        let [(position, op, mem)] = mems.as_slice() else {
+            return None;
+        };
+        let base = gp_register(mem.base())?;
+        if base.width != 8 || base.index == registers::RSP {
+            return None;
+        }
+        let same = |r: RegId| gp_register(r).is_some_and(|g| g.index == base.index);
+        let others_use_base = insn.operands.iter().any(|o| match &o.op_type {
+            X86OperandType::Reg(r) => same(*r),
+            _ => false,
+        });
+        let implicit_use = IMPLICIT_GP.contains(&insn.mnemonic.as_str())
+            && [
+                registers::RAX,
+                registers::RBX,
+                registers::RCX,
+                registers::RDX,
+            ]
+            .contains(&base.index);
+        if same(mem.index()) || others_use_base || implicit_use {
+            return None;
+        }
+        let kind = operand_kind(
+            insn.mnemonic.as_str(),
+            *position,
+            insn.operands.len(),
+            insn.locked(),
+            op.access,
+        )?;
+        let size = operand_size(insn.mnemonic.as_str(), op.size);
+        if size == 0 || size > max_size {
+            return None;
+        }
+        Some(Relocatable {
+            address: effective_address(mem, regs, next_rip, insn.addr_size)?,
+            size,
+            writes: kind == AccessKind::Write,
+            base,
+            len,
+        })
     }
 
     /// Disassembles the instruction at the start of `code` (read at `rip`):
@@ -196,6 +306,31 @@ impl Decoder {
             addr_size: x86.addr_size(),
         })
     }
+}
+
+/// `movs`/`stos` with or without a rep prefix, 64-bit addresses and no
+/// segment override: what memcpy and memset use for long runs.
+fn string_op(insn: &Insn) -> Option<Op> {
+    let size = match insn.opcode {
+        [0xa4 | 0xaa, 0, 0, 0] => 1,
+        [0xa5 | 0xab, 0, 0, 0] => match insn.mnemonic.as_str() {
+            "movsw" | "stosw" => 2,
+            "movsd" | "stosd" => 4,
+            "movsq" | "stosq" => 8,
+            _ => return None,
+        },
+        _ => return None,
+    };
+    if insn.addr_size != 8 || insn.prefix[1] != 0 {
+        return None;
+    }
+    // f2 (repne) repeats movs and stos the way f3 does.
+    let rep = matches!(insn.prefix[0], 0xf3 | 0xf2);
+    Some(if matches!(insn.opcode[0], 0xa4 | 0xa5) {
+        Op::Movs { size, rep }
+    } else {
+        Op::Stos { size, rep }
+    })
 }
 
 /// The emulable operation of a plain `mov`/`movzx`/`movsx`/`movsxd` between
@@ -1054,13 +1189,65 @@ mod tests {
         // mov rax, qword ptr fs:[0x28]
         let (_, addr) = plan(&[0x64, 0x48, 0x8b, 0x04, 0x25, 0x28, 0, 0, 0]).unwrap();
         assert_eq!(addr, FS_BASE + 0x28);
-        // Not emulated: vector stores, read-modify-write, string
-        // instructions, moves between registers, garbage.
+        // rep movsb, stosq, rep stosd: emulated at rdi.
+        let (p, addr) = plan(&[0xf3, 0xa4]).unwrap();
+        assert_eq!((p.op, addr), (Op::Movs { size: 1, rep: true }, DST));
+        assert_eq!(
+            plan(&[0x48, 0xab]).unwrap().0.op,
+            Op::Stos {
+                size: 8,
+                rep: false
+            }
+        );
+        assert_eq!(
+            plan(&[0xf3, 0xab]).unwrap().0.op,
+            Op::Stos { size: 4, rep: true }
+        );
+        // Not emulated: vector stores, read-modify-write, other string
+        // instructions (scasb), string instructions with a segment
+        // override, moves between registers, garbage.
         assert!(plan(&[0x0f, 0x11, 0x07]).is_none());
         assert!(plan(&[0x01, 0x07]).is_none());
-        assert!(plan(&[0xf3, 0xa4]).is_none());
+        assert!(plan(&[0xf2, 0xae]).is_none());
+        assert!(plan(&[0x64, 0xa4]).is_none());
         assert!(plan(&[0x48, 0x89, 0xc3]).is_none());
         assert!(plan(&[0x06]).is_none());
+    }
+
+    #[test]
+    fn relocatable_instructions_have_one_operand_on_a_base_they_use_alone() {
+        let d = Decoder::new().unwrap();
+        let r = regs();
+        let rel = |code: &[u8]| d.relocatable(code, RIP, &r, 256);
+        // vmovdqu ymm1, ymmword ptr [rsi + rdx - 0x20]: a read at rsi-based.
+        let r2 = rel(&[0xc5, 0xfe, 0x6f, 0x4c, 0x16, 0xe0]).unwrap();
+        assert_eq!(
+            (r2.address, r2.size, r2.writes, r2.base.index, r2.len),
+            (SRC.wrapping_sub(0x20), 32, false, registers::RSI, 6)
+        );
+        // vmovdqu ymmword ptr [rdi], ymm0: a store.
+        let w = rel(&[0xc5, 0xfe, 0x7f, 0x07]).unwrap();
+        assert_eq!(
+            (w.address, w.writes, w.base.index),
+            (DST, true, registers::RDI)
+        );
+        // pcmpeqb xmm0, xmmword ptr [rdi]; add dword ptr [rax], ecx.
+        assert_eq!(rel(&[0x66, 0x0f, 0x74, 0x07]).unwrap().size, 16);
+        assert!(rel(&[0x01, 0x08]).unwrap().writes);
+        // Not relocatable: the base is also an operand (add [rax], eax) or
+        // the index (mov rcx, [rax + rax]); rsp-based; cmpxchg [rax], ecx
+        // (rax implicit); string instructions; push [rax] (a stack
+        // access); fs-relative; an operand larger than the scratch
+        // (fxsave, 512 bytes); no memory operand.
+        assert!(rel(&[0x01, 0x00]).is_none());
+        assert!(rel(&[0x48, 0x8b, 0x0c, 0x00]).is_none());
+        assert!(rel(&[0x48, 0x8b, 0x04, 0x24]).is_none());
+        assert!(rel(&[0x0f, 0xb1, 0x08]).is_none());
+        assert!(rel(&[0xf3, 0xa4]).is_none());
+        assert!(rel(&[0xff, 0x30]).is_none());
+        assert!(rel(&[0x64, 0x48, 0x8b, 0x07]).is_none());
+        assert!(rel(&[0x0f, 0xae, 0x07]).is_none());
+        assert!(rel(&[0x48, 0x89, 0xc3]).is_none());
     }
 
     #[test]

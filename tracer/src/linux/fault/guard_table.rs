@@ -1,10 +1,15 @@
 //! Explaining faults and allocator errors with the guard allocator's
-//! metadata table, read from the tracee at its known address.
+//! metadata table, read from the tracee at its known address: which
+//! allocation an access is to blame on, where allocations were made and
+//! freed (the stack depot), and, when a process exits, which live
+//! allocations had the bytes past their end overwritten.
 
 use crate::linux::process::memory;
 use crate::preload::protocol::{
-    ErrorKind, ErrorRecord, Header, Slot, GUARD_ERROR_MAGIC, GUARD_HEADER_ADDR, GUARD_INDEX_OFFSET,
-    GUARD_MAGIC, GUARD_SLOTS_OFFSET, GUARD_VERSION, SLOT_FREED,
+    ErrorKind, ErrorRecord, Header, Slot, Stack, Wrap, GUARD_CANARY_SIZE, GUARD_ERROR_MAGIC,
+    GUARD_HEADER_ADDR, GUARD_INDEX_OFFSET, GUARD_LIVE_OFFSET, GUARD_MAGIC, GUARD_MAX_STACKS,
+    GUARD_SLOTS_OFFSET, GUARD_STACKS_OFFSET, GUARD_VERSION, GUARD_WRAPPED_OFFSET, GUARD_WRAP_MAGIC,
+    SLACK_BYTE, SLOT_FREED, SLOT_LIVE,
 };
 use crate::{Access, FindingKind};
 
@@ -23,12 +28,25 @@ fn read<T: Copy + Default>(pid: i32, addr: u64) -> Option<T> {
     (memory::read(pid, addr, bytes) == size).then_some(value)
 }
 
+/// Reads `n` plain-data `T`s from the tracee (fewer if the memory ends).
+fn read_array<T: Copy + Default>(pid: i32, addr: u64, n: usize) -> Vec<T> {
+    let mut values = vec![T::default(); n];
+    let size = std::mem::size_of::<T>() * n;
+    // SAFETY: as in `read`: plain integer structs, the slice covers exactly
+    // the vector's initialized elements.
+    let bytes = unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), size) };
+    let got = memory::read(pid, addr, bytes) / std::mem::size_of::<T>().max(1);
+    values.truncate(got);
+    values
+}
+
 /// The guard allocator's header in process `pid`, if it is preloaded there.
 pub fn header(pid: i32) -> Option<Header> {
     let h: Header = read(pid, GUARD_HEADER_ADDR)?;
     (h.magic == GUARD_MAGIC
         && h.version == GUARD_VERSION
-        && h.slot_size as usize == std::mem::size_of::<Slot>())
+        && h.slot_size as usize == std::mem::size_of::<Slot>()
+        && h.wrap_size as usize == std::mem::size_of::<Wrap>())
     .then_some(h)
 }
 
@@ -41,8 +59,8 @@ pub fn slot(pid: i32, index: i64) -> Option<Slot> {
     )
 }
 
-/// The slot whose pages (guard included) hold `addr`.
-pub fn slot_at(pid: i32, h: &Header, addr: u64) -> Option<Slot> {
+/// The slot whose pages (guard included) hold the page at `addr`.
+pub fn slot_of_page(pid: i32, h: &Header, addr: u64) -> Option<Slot> {
     if !(h.arena_start..h.arena_end).contains(&addr) {
         return None;
     }
@@ -50,7 +68,90 @@ pub fn slot_at(pid: i32, h: &Header, addr: u64) -> Option<Slot> {
         pid,
         GUARD_HEADER_ADDR + GUARD_INDEX_OFFSET + (addr - h.arena_start) / PAGE * 4,
     )?;
-    slot(pid, i64::from(entry) - 1)
+    let s = slot(pid, i64::from(entry) - 1)?;
+    (s.state == SLOT_LIVE || s.state == SLOT_FREED).then_some(s)
+}
+
+/// What an access in the arena is to blame on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Blame {
+    /// An allocation, live or freed.
+    Slot(Slot),
+    /// Memory of an allocation freed so long ago that its record was
+    /// recycled: a use after free whose allocation is not known.
+    Forgotten,
+}
+
+/// How far `addr` lies from `s`, if `s` may be to blame for it: 0 inside
+/// the allocation or anywhere in a freed one's data, the distance past its
+/// end up to its guard page's end, or before its start back to the
+/// previous slot's guard page.
+fn distance(s: &Slot, addr: u64) -> Option<u64> {
+    let data_end = s.guard_page();
+    if s.state == SLOT_FREED && (s.start..data_end).contains(&addr) {
+        return Some(0);
+    }
+    if (s.user..s.end().max(s.user + 1)).contains(&addr) {
+        return Some(0);
+    }
+    if addr >= s.end() && addr < data_end + PAGE {
+        return Some(addr - s.end());
+    }
+    if addr < s.user && addr + PAGE >= s.start {
+        return Some(s.user - addr);
+    }
+    None
+}
+
+/// The allocation to blame for an access at `addr` in the arena: of the
+/// slots owning the page and its two neighbours, the nearest one the
+/// access could belong to (past the end of one, before the start of the
+/// next), the earlier on a tie. `None` outside the arena.
+pub fn blame(pid: i32, h: &Header, addr: u64) -> Option<Blame> {
+    if !(h.arena_start..h.arena_end).contains(&addr) {
+        return None;
+    }
+    let page = addr & !(PAGE - 1);
+    let mut best: Option<(u64, Slot)> = None;
+    for p in [page.checked_sub(PAGE), Some(page), page.checked_add(PAGE)]
+        .into_iter()
+        .flatten()
+    {
+        let Some(s) = slot_of_page(pid, h, p) else {
+            continue;
+        };
+        let Some(d) = distance(&s, addr) else {
+            continue;
+        };
+        if best.as_ref().is_none_or(|(bd, b)| d < *bd && *b != s) {
+            best = Some((d, s));
+        }
+    }
+    match best {
+        Some((_, s)) => Some(Blame::Slot(s)),
+        None if addr < h.next => Some(Blame::Forgotten),
+        None => None,
+    }
+}
+
+/// The return addresses of stack depot entry `id` (empty for 0 or an
+/// unknown id).
+pub fn stack(pid: i32, id: u32) -> Vec<u64> {
+    if id == 0 || u64::from(id) >= GUARD_MAX_STACKS {
+        return Vec::new();
+    }
+    let addr = GUARD_HEADER_ADDR
+        + GUARD_STACKS_OFFSET
+        + u64::from(id) * std::mem::size_of::<Stack>() as u64;
+    read::<Stack>(pid, addr)
+        .map(|s| s.pcs.into_iter().take_while(|&pc| pc != 0).collect())
+        .unwrap_or_default()
+}
+
+/// The header of the live wrapped block at `ptr`, if it is one.
+pub fn wrap(pid: i32, h: &Header, ptr: u64) -> Option<Wrap> {
+    let w: Wrap = read(pid, ptr.checked_sub(std::mem::size_of::<Wrap>() as u64)?)?;
+    (w.key == GUARD_WRAP_MAGIC ^ h.wrap_salt ^ ptr).then_some(w)
 }
 
 fn bytes(n: u64) -> String {
@@ -67,7 +168,7 @@ pub fn classify_access(access: &Access, slot: &Slot) -> (FindingKind, String) {
         "{} of size {} at {:#x}",
         access.kind, access.size, access.address
     );
-    let end = slot.user + slot.size;
+    let end = slot.end();
     let a = access.address;
     if slot.state == SLOT_FREED {
         let place = if a >= slot.user {
@@ -104,16 +205,37 @@ pub fn classify_access(access: &Access, slot: &Slot) -> (FindingKind, String) {
     )
 }
 
+/// The kind and description of an access to memory whose allocation
+/// record was recycled.
+pub fn classify_forgotten(access: &Access) -> (FindingKind, String) {
+    (
+        FindingKind::HeapUseAfterFree,
+        format!(
+            "{} of size {} at {:#x}: memory of an allocation freed long ago (its record was recycled)",
+            access.kind, access.size, access.address
+        ),
+    )
+}
+
 /// The allocator's error record that `rax` points at when it trapped.
 pub fn error_record(tid: i32, rax: u64) -> Option<ErrorRecord> {
     let r: ErrorRecord = read(tid, rax)?;
     (r.magic == GUARD_ERROR_MAGIC).then_some(r)
 }
 
-/// The kind and description of an allocator-detected error.
-pub fn classify_error(record: &ErrorRecord, slot: Option<&Slot>) -> Option<(FindingKind, String)> {
+/// The kind and description of an allocator-detected error; `size` is the
+/// allocation's, when known (its slot's, or a wrapped block's).
+pub fn classify_error(
+    record: &ErrorRecord,
+    slot: Option<&Slot>,
+    size: Option<u64>,
+) -> Option<(FindingKind, String)> {
     let kind = ErrorKind::from_raw(record.kind)?;
     let p = record.ptr;
+    let sized = size
+        .or(slot.map(|s| s.size))
+        .map(|n| format!("{n}-byte "))
+        .unwrap_or_default();
     Some(match (kind, slot) {
         (ErrorKind::DoubleFree, Some(s)) => (
             FindingKind::DoubleFree,
@@ -128,21 +250,110 @@ pub fn classify_error(record: &ErrorRecord, slot: Option<&Slot>) -> Option<(Find
             FindingKind::InvalidFree,
             format!("free of {p:#x}, which is not the start of any allocation"),
         ),
-        (ErrorKind::ReallocFreed, s) => (
+        (ErrorKind::ReallocFreed, _) => (
             FindingKind::HeapUseAfterFree,
-            format!(
-                "realloc of {p:#x}, a {}allocation that was already freed",
-                s.map(|s| format!("{}-byte ", s.size)).unwrap_or_default()
-            ),
+            format!("realloc of {p:#x}, a {sized}allocation that was already freed"),
         ),
-        (ErrorKind::SlackCorrupted, s) => (
+        (ErrorKind::SlackCorrupted | ErrorKind::CanaryCorrupted, _) => (
             FindingKind::HeapBufferOverflow,
             format!(
-                "the bytes after the end of the {}allocation at {p:#x} were overwritten (found when it was freed)",
-                s.map(|s| format!("{}-byte ", s.size)).unwrap_or_default()
+                "the bytes after the end of the {sized}allocation at {p:#x} were overwritten (found when it was freed)"
             ),
         ),
     })
+}
+
+/// A live allocation whose bytes past the end were overwritten, found when
+/// its process exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overrun {
+    /// The allocation's pointer.
+    pub user: u64,
+    /// Its size.
+    pub size: u64,
+    /// How many bytes past its end were changed, counted from its end to
+    /// the last one changed.
+    pub past: u64,
+    /// Thread that allocated it.
+    pub alloc_tid: i32,
+    /// Stack depot id of its call site.
+    pub alloc_stack: u32,
+}
+
+impl Overrun {
+    /// The finding's kind and message.
+    pub fn describe(&self) -> (FindingKind, String) {
+        (
+            FindingKind::HeapBufferOverflow,
+            format!(
+                "the {} past the end of the {}-byte allocation at {:#x} {} overwritten (found when the process exited)",
+                bytes(self.past),
+                self.size,
+                self.user,
+                if self.past == 1 { "was" } else { "were" }
+            ),
+        )
+    }
+}
+
+/// How far past the end the changed bytes reach, if any changed.
+fn changed(past_end: &[u8]) -> Option<u64> {
+    past_end
+        .iter()
+        .rposition(|&b| b != SLACK_BYTE)
+        .map(|i| i as u64 + 1)
+}
+
+/// The live allocations of process `pid` (about to exit, memory intact)
+/// whose bytes between their end and their guard page, or whose canary
+/// bytes (wrapped blocks), were changed.
+pub fn live_overruns(pid: i32, h: &Header) -> Vec<Overrun> {
+    let mut found = Vec::new();
+    let ids: Vec<u32> = read_array(pid, GUARD_HEADER_ADDR + GUARD_LIVE_OFFSET, h.live as usize);
+    for id in ids {
+        let Some(s) = slot(pid, i64::from(id)) else {
+            continue;
+        };
+        let guard = s.guard_page();
+        if s.state != SLOT_LIVE || s.end() >= guard {
+            continue;
+        }
+        let mut past = vec![0u8; (guard - s.end()) as usize];
+        let n = memory::read(pid, s.end(), &mut past);
+        if let Some(past) = changed(&past[..n]) {
+            found.push(Overrun {
+                user: s.user,
+                size: s.size,
+                past,
+                alloc_tid: s.alloc_tid,
+                alloc_stack: s.alloc_stack,
+            });
+        }
+    }
+    let blocks: Vec<u64> = read_array(
+        pid,
+        GUARD_HEADER_ADDR + GUARD_WRAPPED_OFFSET,
+        h.wrapped as usize,
+    );
+    for p in blocks {
+        let Some(w) = wrap(pid, h, p) else {
+            continue;
+        };
+        let mut canary = [0u8; GUARD_CANARY_SIZE as usize];
+        if memory::read(pid, p + w.size, &mut canary) != canary.len() {
+            continue;
+        }
+        if let Some(past) = changed(&canary) {
+            found.push(Overrun {
+                user: p,
+                size: w.size,
+                past,
+                alloc_tid: w.alloc_tid,
+                alloc_stack: w.alloc_stack,
+            });
+        }
+    }
+    found
 }
 
 #[cfg(test)]
@@ -152,6 +363,8 @@ mod tests {
 
     fn slot(state: u32) -> Slot {
         Slot {
+            start: 0x1000_0000,
+            pages: 2,
             user: 0x1000_0ff6,
             size: 10,
             state,
@@ -169,7 +382,7 @@ mod tests {
 
     #[test]
     fn describes_where_the_access_lies() {
-        let live = slot(crate::preload::protocol::SLOT_LIVE);
+        let live = slot(SLOT_LIVE);
         let (k, m) = classify_access(&access(AccessKind::Write, 0x1000_1000, 1), &live);
         assert_eq!(k, FindingKind::HeapBufferOverflow);
         assert_eq!(
@@ -196,6 +409,43 @@ mod tests {
     }
 
     #[test]
+    fn blames_the_nearest_allocation() {
+        // [a: data page ending at its guard][a's guard][b: placed before][b's guard]
+        let a = Slot {
+            start: 0x1000_0000,
+            pages: 2,
+            user: 0x1000_0ff6,
+            size: 10,
+            state: SLOT_LIVE,
+            ..Slot::default()
+        };
+        let b = Slot {
+            start: 0x1000_2000,
+            pages: 2,
+            user: 0x1000_2000,
+            size: 100,
+            before: 1,
+            state: SLOT_LIVE,
+            ..Slot::default()
+        };
+        // Just past a's end, in its guard page: a's overflow.
+        assert_eq!(distance(&a, 0x1000_1000), Some(0));
+        assert_eq!(distance(&b, 0x1000_1000), Some(0x1000));
+        // Just before b's start, the end of a's guard page: b's underflow.
+        assert_eq!(distance(&a, 0x1000_1fff), Some(0xfff));
+        assert_eq!(distance(&b, 0x1000_1fff), Some(1));
+        // Past b's end, in its slack: b's overflow, nowhere near a.
+        assert_eq!(distance(&b, 0x1000_2064), Some(0));
+        assert_eq!(distance(&a, 0x1000_2064), None);
+        // A freed allocation owns all its data.
+        let freed = Slot {
+            state: SLOT_FREED,
+            ..a
+        };
+        assert_eq!(distance(&freed, 0x1000_0010), Some(0));
+    }
+
+    #[test]
     fn describes_allocator_errors() {
         let rec = |kind, ptr| ErrorRecord {
             magic: GUARD_ERROR_MAGIC,
@@ -205,23 +455,46 @@ mod tests {
             slot: 0,
         };
         let s = slot(SLOT_FREED);
-        let (k, m) = classify_error(&rec(1, s.user), Some(&s)).unwrap();
+        let (k, m) = classify_error(&rec(1, s.user), Some(&s), None).unwrap();
         assert_eq!(k, FindingKind::DoubleFree);
         assert!(
             m.contains("10-byte allocation that was already freed"),
             "{m}"
         );
-        let (k, m) = classify_error(&rec(2, s.user + 4), Some(&s)).unwrap();
+        let (k, m) = classify_error(&rec(2, s.user + 4), Some(&s), None).unwrap();
         assert_eq!(k, FindingKind::InvalidFree);
         assert!(m.contains("4 bytes into a 10-byte allocation"), "{m}");
         assert_eq!(
-            classify_error(&rec(3, 1), None).unwrap().0,
+            classify_error(&rec(3, 1), None, None).unwrap().0,
             FindingKind::HeapUseAfterFree
         );
-        assert_eq!(
-            classify_error(&rec(4, 1), None).unwrap().0,
-            FindingKind::HeapBufferOverflow
+        let (k, m) = classify_error(&rec(5, 0x40), None, Some(24)).unwrap();
+        assert_eq!(k, FindingKind::HeapBufferOverflow);
+        assert!(
+            m.contains("the 24-byte allocation at 0x40 were overwritten"),
+            "{m}"
         );
-        assert!(classify_error(&rec(99, 1), None).is_none());
+        assert!(classify_error(&rec(99, 1), None, None).is_none());
+    }
+
+    #[test]
+    fn an_overrun_counts_the_bytes_up_to_the_last_changed() {
+        let mut past = [SLACK_BYTE; 8];
+        assert_eq!(changed(&past), None);
+        past[0] = 1;
+        assert_eq!(changed(&past), Some(1));
+        past[5] = 0;
+        assert_eq!(changed(&past), Some(6));
+        let o = Overrun {
+            user: 0x10,
+            size: 100,
+            past: 1,
+            alloc_tid: 1,
+            alloc_stack: 3,
+        };
+        assert_eq!(
+            o.describe().1,
+            "the 1 byte past the end of the 100-byte allocation at 0x10 was overwritten (found when the process exited)"
+        );
     }
 }

@@ -7,6 +7,8 @@ pub mod analyzer;
 pub mod decode;
 pub mod emulate;
 pub mod guard_table;
+pub mod realign;
 pub mod registers;
+pub mod step;
 
 pub use analyzer::Analyzer;

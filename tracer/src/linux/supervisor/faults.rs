@@ -5,14 +5,18 @@
 
 use super::Supervisor;
 use crate::linux::fault::analyzer::{crash_finding, Signal};
-use crate::linux::fault::emulate;
+use crate::linux::fault::emulate::{self, Op};
 use crate::linux::fault::guard_table;
+use crate::linux::fault::realign;
 use crate::linux::fault::registers::Regs;
+use crate::linux::fault::step;
 use crate::linux::fault::Analyzer;
 use crate::linux::process::proc::{self, SignalMasks};
 use crate::linux::process::ptrace;
 use crate::linux::process::watchdog::Extender;
-use crate::preload::protocol::Header;
+use crate::preload::protocol::{
+    Header, GUARD_HEADER_ADDR, GUARD_SCRATCH_OFFSET, GUARD_SCRATCH_SIZE, SLOT_LIVE,
+};
 use crate::Finding;
 use std::cell::RefCell;
 use std::collections::hash_map::Entry;
@@ -52,6 +56,9 @@ pub struct Faults {
     heap_faults: HashMap<(i32, u64), usize>,
     /// `/proc/PID/mem` of processes whose heap accesses were performed.
     mem_files: HashMap<i32, File>,
+    /// Aligned vector moves rewritten to their unaligned twins (see
+    /// [`realign`]), by (process, rip).
+    realigned: HashSet<(i32, u64)>,
     /// The time spent explaining a fault is added to the test's deadline.
     extender: Extender,
 }
@@ -97,13 +104,14 @@ impl Faults {
             headers: HashMap::new(),
             heap_faults: HashMap::new(),
             mem_files: HashMap::new(),
+            realigned: HashSet::new(),
             extender,
         }
     }
 
     /// Runs `explain` with the analyzer; the time it takes (loading debug
     /// info, unwinding) does not count against the test's timeout.
-    fn explain<T>(&mut self, explain: impl FnOnce(&mut Analyzer) -> T) -> T {
+    pub(super) fn explain<T>(&mut self, explain: impl FnOnce(&mut Analyzer) -> T) -> T {
         let start = Instant::now();
         let out = explain(self.analyzer());
         self.extender.extend(start.elapsed());
@@ -133,50 +141,172 @@ impl Faults {
         self.headers.remove(&pid);
         self.heap_faults.retain(|&(p, _), _| p != pid);
         self.mem_files.remove(&pid);
+        self.realigned.retain(|&(p, _)| p != pid);
     }
 
-    /// Whether `size` bytes at `address` lie in the pages of one guarded
-    /// allocation of process `pid` (a guard page, or freed pages): the only
-    /// memory keep-going ever writes to.
+    /// The guard allocator's header in process `pid`, once read.
+    fn header(&mut self, pid: i32) -> Option<Header> {
+        match self.headers.get(&pid) {
+            Some(h) => Some(*h),
+            None => {
+                let h = guard_table::header(pid)?;
+                Some(*self.headers.entry(pid).or_insert(h))
+            }
+        }
+    }
+
+    /// Whether `size` bytes at `address` lie in the guard allocator's arena
+    /// in process `pid` (guard pages, freed pages, slack: only ever the
+    /// allocator's): the only memory keep-going ever writes to.
     fn in_guarded_pages(&mut self, pid: i32, address: u64, size: u64) -> bool {
-        let header = match self.headers.get(&pid) {
-            Some(h) => *h,
-            None => match guard_table::header(pid) {
-                Some(h) => *self.headers.entry(pid).or_insert(h),
-                None => return false,
-            },
-        };
-        guard_table::slot_at(pid, &header, address).is_some_and(|slot| {
-            let end = slot.start + slot.pages * guard_table::PAGE;
-            address >= slot.start && address.saturating_add(size) <= end
-        })
-    }
-
-    /// Performs the faulting access for the tracee if it is a plain load or
-    /// store, writes back the registers (rip past the instruction), and
-    /// returns true; false if it cannot be emulated.
-    fn perform(&mut self, pid: i32, tid: i32, regs: &mut Regs) -> bool {
-        let Some((plan, address)) = self.analyzer().plan(tid, regs) else {
+        let Some(header) = self.header(pid) else {
             return false;
         };
-        if !self.in_guarded_pages(pid, address, plan.size()) {
+        address >= header.arena_start && address.saturating_add(size) <= header.arena_end
+    }
+
+    /// `/proc/PID/mem`, opened once per process.
+    fn mem(&mut self, pid: i32) -> Option<&File> {
+        match self.mem_files.entry(pid) {
+            Entry::Occupied(e) => Some(e.into_mut()),
+            Entry::Vacant(e) => File::options()
+                .read(true)
+                .write(true)
+                .open(format!("/proc/{pid}/mem"))
+                .ok()
+                .map(|f| &*e.insert(f)),
+        }
+    }
+
+    /// Performs the faulting heap access for the tracee and writes back the
+    /// registers (rip past the instruction, or at the rest of a rep string
+    /// instruction); true if done. A plain load or store, `movs` or `stos`
+    /// is emulated; any other instruction with one memory operand runs on a
+    /// copy of it ([`step`]); false for anything else.
+    fn perform(&mut self, pid: i32, tid: i32, regs: &mut Regs) -> bool {
+        if let Some((plan, address)) = self.analyzer().plan(tid, regs) {
+            let size = plan.size();
+            let touches = match plan.op {
+                Op::Movs { .. } => {
+                    self.in_guarded_pages(pid, regs.rdi, size)
+                        || self.in_guarded_pages(pid, regs.rsi, size)
+                }
+                _ => self.in_guarded_pages(pid, address, size),
+            };
+            if !touches {
+                return false;
+            }
+            let Some(mem) = self.mem(pid) else {
+                return false;
+            };
+            return emulate::apply(mem, regs, &plan, address).is_ok()
+                && ptrace::setregs(tid, regs).is_ok();
+        }
+        let Some(op) = self
+            .analyzer()
+            .relocatable(tid, regs, GUARD_SCRATCH_SIZE as u32)
+        else {
+            return false;
+        };
+        if !self.in_guarded_pages(pid, op.address, u64::from(op.size)) {
             return false;
         }
-        let mem = match self.mem_files.entry(pid) {
-            Entry::Occupied(e) => e.into_mut(),
-            Entry::Vacant(e) => {
-                match File::options()
-                    .read(true)
-                    .write(true)
-                    .open(format!("/proc/{pid}/mem"))
-                {
-                    Ok(f) => e.insert(f),
-                    Err(_) => return false,
-                }
-            }
+        let Some(mem) = self.mem(pid) else {
+            return false;
         };
-        emulate::apply(mem, regs, &plan, address).is_ok() && ptrace::setregs(tid, regs).is_ok()
+        let scratch = GUARD_HEADER_ADDR + GUARD_SCRATCH_OFFSET;
+        match step::through_scratch(mem, pid, tid, regs, &op, scratch) {
+            Ok(after) => {
+                *regs = after;
+                true
+            }
+            Err(_) => false,
+        }
     }
+
+    /// A general-protection fault (SIGSEGV, `SI_KERNEL`) of an aligned
+    /// vector instruction on a live guarded allocation that byte-exact
+    /// placement left less aligned than malloc would have (the access is at
+    /// a multiple of 16 from the allocation's start): not the program's
+    /// fault. An aligned move is rewritten in the process's copy of the
+    /// code to its unaligned twin ([`realign`]) and the thread resumes at
+    /// it: one stop per site and process. Any other such instruction is
+    /// performed on an aligned copy ([`step`]), unless the access also runs
+    /// past the allocation's accessible memory. The verdict:
+    pub(super) fn realign(&mut self, pid: i32, tid: i32, regs: &mut Regs) -> Realign {
+        if self.realigned.contains(&(pid, regs.rip)) {
+            // Another thread faulted on the old bytes as they changed.
+            return Realign::Done;
+        }
+        let Some((code, decoded)) = self.analyzer().instruction(tid, regs) else {
+            return Realign::NotOurs;
+        };
+        let Some(access) = decoded.accesses.iter().find(|a| a.size >= 16).cloned() else {
+            return Realign::NotOurs;
+        };
+        let Some(h) = self.header(pid) else {
+            return Realign::NotOurs;
+        };
+        let ours = guard_table::slot_of_page(pid, &h, access.address).is_some_and(|s| {
+            s.state == SLOT_LIVE
+                && s.align < 16
+                && access.address >= s.start
+                && access.address.wrapping_sub(s.user) % 16 == 0
+        });
+        if !ours {
+            return Realign::NotOurs;
+        }
+        if let Some(patches) = realign::unaligned_form(&code) {
+            let rip = regs.rip;
+            let Some(mem) = self.mem(pid) else {
+                return Realign::NotOurs;
+            };
+            use std::os::unix::fs::FileExt;
+            let written = patches
+                .iter()
+                .all(|&(at, byte)| mem.write_all_at(&[byte], rip + at as u64).is_ok());
+            if !written {
+                return Realign::NotOurs;
+            }
+            self.realigned.insert((pid, rip));
+            return Realign::Done;
+        }
+        // Performed on a copy: only if all of it can be read, else the
+        // access runs past the allocation too and is a finding.
+        let mut probe = vec![0u8; access.size as usize];
+        let Some(mem) = self.mem(pid) else {
+            return Realign::NotOurs;
+        };
+        use std::os::unix::fs::FileExt;
+        if mem.read_exact_at(&mut probe, access.address).is_err() {
+            // The first page of the access that cannot be read.
+            let last = access.address + u64::from(access.size) - 1;
+            let bad = [access.address, last & !4095]
+                .into_iter()
+                .find(|&a| mem.read_exact_at(&mut probe[..1], a).is_err())
+                .unwrap_or(access.address);
+            return Realign::Overrun { addr: bad };
+        }
+        if self.perform(pid, tid, regs) {
+            Realign::Done
+        } else {
+            Realign::NotOurs
+        }
+    }
+}
+
+/// What [`Faults::realign`] made of a general-protection fault.
+pub(super) enum Realign {
+    /// Dealt with: resume the thread without the signal.
+    Done,
+    /// Misaligned by placement, and it also reaches memory that cannot be
+    /// accessed at `addr`: a heap access to report.
+    Overrun {
+        /// The first byte it cannot access.
+        addr: u64,
+    },
+    /// Not caused by placement: the program's own fault.
+    NotOurs,
 }
 
 impl Supervisor {
@@ -304,6 +434,16 @@ impl Supervisor {
             self.note_fatal_signal(pid, tid, sig);
             return false;
         }
+        // A general-protection fault of an aligned vector instruction that
+        // placement misaligned: resumed, or reported as the overrun it is.
+        let mut overrun = None;
+        if sig == libc::SIGSEGV && info.si_code == ptrace::SI_KERNEL {
+            match self.faults.realign(pid, tid, &mut regs) {
+                Realign::Done => return true,
+                Realign::Overrun { addr } => overrun = Some(addr),
+                Realign::NotOurs => {}
+            }
+        }
         // The same heap access again (a loop running past the end): perform
         // it and count it, without analysing it again.
         if let Some(&index) = self.faults.heap_faults.get(&(pid, regs.rip)) {
@@ -313,7 +453,7 @@ impl Supervisor {
             }
         }
         // SAFETY: for SIGSEGV/SIGBUS with si_code > 0 the kernel filled si_addr.
-        let addr = unsafe { info.si_addr() } as u64;
+        let addr = overrun.unwrap_or(unsafe { info.si_addr() } as u64);
         let key = (regs.rip, addr);
         let masks = proc::signal_masks(pid, tid);
         let caught = masks.is_some_and(|m| SignalMasks::has(m.caught, sig));

@@ -24,9 +24,9 @@ use crate::linux::fault::guard_table;
 use crate::linux::hang::timers::Timers;
 use crate::linux::process::capture::Capture;
 use crate::linux::process::ptrace::{self, Event, Wait};
-use crate::linux::process::spawn;
 use crate::linux::process::timer::Timer;
 use crate::linux::process::watchdog::{Extender, Reason, Watchdog};
+use crate::linux::process::{proc, spawn};
 use crate::linux::schedule::decisions::Decider;
 use crate::linux::schedule::shared::{Budget, Region};
 use crate::linux::syscalls::Syscall;
@@ -425,12 +425,20 @@ impl Supervisor {
         let _ = ptrace::cont(tid, 0);
     }
 
-    /// A process is about to exit, memory still intact: add its guard
+    /// A process is about to exit, memory still intact: report its live
+    /// allocations whose bytes past the end were overwritten, add its guard
     /// allocator counters, or, with the guard on, say why it has none.
     fn count_allocations(&mut self, pid: i32) {
         if let Some(h) = guard_table::header(pid) {
             self.guard.allocations += h.allocations;
             self.guard.guarded += h.guarded;
+            if !self.killing {
+                let thread = proc::info(pid, pid);
+                for mut finding in self.faults.explain(|a| a.overruns_at_exit(pid, &h)) {
+                    finding.thread = Some(thread.clone());
+                    self.report(finding);
+                }
+            }
         } else if let (Some(guard), false) = (&self.guard_path, self.killing) {
             let why = preload::why_not_loaded(pid, guard);
             *self.guard.not_loaded.entry(why).or_default() += 1;

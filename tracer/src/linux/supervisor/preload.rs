@@ -60,6 +60,12 @@ pub fn environment(
     if !options.guard {
         set(env::GUARD, "off".into());
     }
+    // How guard pages are made is a property of the machine (which kernel
+    // calls work), not of the test: the supervisor's own environment
+    // chooses it, for benchmarks and for kernels without guard regions.
+    if let Some(protect) = std::env::var_os(env::PROTECT) {
+        set(env::PROTECT, protect);
+    }
     match options.guard_side {
         GuardSide::Seeded => {}
         GuardSide::After => set(env::GUARD_SIDE, "after".into()),
