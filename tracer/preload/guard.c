@@ -434,8 +434,12 @@ static int slack_intact(const struct guard_slot *s) {
 
 /* The largest power of two dividing `size`, at most malloc's alignment: a
  * Rust type's size is a multiple of its alignment, so this keeps every
- * typed object aligned while the allocation ends exactly at its guard. */
+ * typed object aligned while the allocation ends exactly at its guard.
+ * Code that wants more than its size implies (aligned SSE loads of a
+ * hashbrown table) faults on that, and the supervisor makes it work;
+ * without a supervisor, allocations keep malloc's alignment. */
 static size_t natural_align(size_t size) {
+    if (!supervised) return MALLOC_ALIGN;
     size_t a = size & -size;
     return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a;
 }

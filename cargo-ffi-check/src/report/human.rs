@@ -316,7 +316,7 @@ pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -
     if c.guarded < c.allocations {
         let _ = write!(
             s,
-            "\n{:>12} {} of {} allocations were guarded (the rest exceeded the VMA budget; other seeds guard others)",
+            "\n{:>12} {} of {} allocations were guarded (the first of each process, then a sample chosen by seed; other seeds guard others)",
             "note:", c.guarded, c.allocations
         );
     }

@@ -100,7 +100,8 @@ pub enum Event<'a> {
 pub struct Allocations<'a> {
     /// Allocation requests in every process of the test.
     pub total: u64,
-    /// Of which guarded (the rest exceeded the VMA budget).
+    /// Of which guarded (the first of each process, then a seeded sample;
+    /// the rest are glibc blocks with a canary).
     pub guarded: u64,
     /// Processes the allocator was not active in, by why.
     pub not_loaded: &'a std::collections::BTreeMap<String, u64>,
