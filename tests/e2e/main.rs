@@ -10,6 +10,7 @@ mod ci;
 mod cli;
 mod crashes;
 mod heap;
+mod heap_exact;
 mod ordinary;
 mod processes;
 mod races;

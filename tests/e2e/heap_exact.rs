@@ -1,0 +1,215 @@
+//! The guard allocator's second version (tests/fixtures/heap-exact):
+//! byte-exact placement finds one-byte overflows and over-reads of every
+//! size at the instruction, in threads and forked children; slack of live
+//! allocations is checked when the process exits; an overrun with the guard
+//! before is blamed on its allocation; keep-going goes through memcpy,
+//! memset, strcpy and strlen; and code that needs more alignment than an
+//! allocation's size implies (std's hash maps, aligned SSE) works with no
+//! finding.
+
+use crate::support::*;
+use serde_json::Value;
+use std::sync::OnceLock;
+
+const C: &str = "heap-exact/csrc/exact.c";
+const RS: &str = "heap-exact/src/lib.rs";
+
+/// One run of the whole fixture crate with the guard after (shared by the
+/// tests below: 145 tests, a couple of seconds).
+fn after() -> &'static Run {
+    static RUN: OnceLock<Run> = OnceLock::new();
+    RUN.get_or_init(|| run_json(&["-p", "heap-exact", "--guard-side", "after"]))
+}
+
+fn message(f: &Value) -> &str {
+    f["message"].as_str().unwrap()
+}
+
+fn assert_at(f: &Value, file: &str, line: u64) {
+    assert_eq!(
+        (
+            f["location"]["file"].as_str(),
+            f["location"]["line"].as_u64()
+        ),
+        (Some(file), Some(line)),
+        "{f:#}"
+    );
+}
+
+/// The single finding of `test`, which finished with findings after
+/// exiting normally (the access was performed for it).
+fn finding<'a>(run: &'a Run, test: &str) -> &'a Value {
+    let ev = run.one(test);
+    assert_eq!(ev["status"], "findings", "{ev:#}");
+    assert_eq!(ev["exit"], "exit status: 0", "{ev:#}");
+    only_finding(ev)
+}
+
+#[test]
+fn one_byte_past_any_size_is_found_at_the_instruction() {
+    let run = after();
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let cases = [
+        (
+            "c_overflows_c",
+            "WRITE",
+            C,
+            line_of(C, "BUG: one byte past a C buffer"),
+        ),
+        (
+            "c_overflows_rust",
+            "WRITE",
+            C,
+            line_of(C, "BUG: one byte past a Rust buffer"),
+        ),
+        (
+            "rust_over_reads_c",
+            "READ",
+            RS,
+            line_of(RS, "BUG: Rust reads past a C buffer"),
+        ),
+        (
+            "rust_over_reads_rust",
+            "READ",
+            RS,
+            line_of(RS, "BUG: Rust reads past a Rust buffer"),
+        ),
+    ];
+    for (name, kind, file, line) in cases {
+        for n in 1..=33 {
+            let f = finding(run, &format!("tests::{name}_{n}"));
+            assert_eq!(f["kind"], "heap-buffer-overflow", "{f:#}");
+            assert_eq!(f["access"]["kind"], kind, "{f:#}");
+            assert_eq!(f["access"]["size"], 1, "{f:#}");
+            let want = format!("1 byte past the end of a {n}-byte allocation");
+            assert!(message(f).ends_with(&want), "{name} {n}: {f:#}");
+            assert_at(f, file, line);
+            assert!(f["instruction"].is_string(), "{f:#}");
+        }
+    }
+}
+
+#[test]
+fn a_u64_read_past_a_24_byte_c_buffer_is_found() {
+    let f = finding(after(), "tests::rust_reads_a_u64_past_a_24_byte_c_buffer");
+    assert_eq!(f["access"]["kind"], "READ");
+    assert_eq!(f["access"]["size"], 8);
+    assert!(
+        message(f).ends_with("8 bytes past the end of a 24-byte allocation"),
+        "{f:#}"
+    );
+    assert_at(f, RS, line_of(RS, "BUG: u64 past 24 bytes"));
+}
+
+#[test]
+fn the_overflow_is_found_in_a_thread_and_in_a_forked_child_that_calls_exit() {
+    let run = after();
+    let f = finding(run, "tests::overflow_in_a_thread");
+    assert!(message(f).ends_with("1 byte past the end of a 10-byte allocation"));
+    assert_at(f, C, line_of(C, "BUG: one byte past a Rust buffer"));
+    assert_ne!(f["thread"]["tid"], f["thread"]["pid"], "{f:#}");
+    let f = finding(run, "tests::overflow_in_a_forked_child");
+    assert_eq!(f["access"]["kind"], "WRITE");
+    assert!(message(f).ends_with("1 byte past the end of a 10-byte allocation"));
+    assert_at(f, C, line_of(C, "BUG: one byte past in a forked child"));
+}
+
+#[test]
+fn slack_overwritten_in_a_live_allocation_is_found_when_the_process_exits() {
+    let run = after();
+    for test in [
+        "tests::slack_overwrite_found_at_exit",
+        "tests::slack_overwrite_found_at_a_childs_exit",
+    ] {
+        let f = finding(run, test);
+        assert_eq!(f["kind"], "heap-buffer-overflow", "{f:#}");
+        assert!(message(f).contains("100-byte allocation"), "{f:#}");
+        assert!(
+            message(f).contains("found when the process exited"),
+            "{f:#}"
+        );
+        assert!(
+            functions(&f["allocation"]["allocated_at"])
+                .contains(&"exact_slack_overwrite_never_freed".to_string()),
+            "{f:#}"
+        );
+    }
+}
+
+#[test]
+fn keep_going_reports_an_overflow_inside_the_c_library_once_and_the_test_passes_its_asserts() {
+    let run = after();
+    for (test, marker) in [
+        (
+            "tests::memcpy_overflow_goes_on",
+            "BUG: memcpy 20 bytes into 16",
+        ),
+        (
+            "tests::memset_overflow_goes_on",
+            "BUG: memset 24 bytes of 16",
+        ),
+        (
+            "tests::strcpy_overflow_goes_on",
+            "BUG: strcpy 13 bytes into 8",
+        ),
+        (
+            "tests::strlen_overflow_goes_on",
+            "BUG: strlen of an unterminated buffer",
+        ),
+    ] {
+        // finding(): exactly one finding, and the test process exited 0,
+        // so the test's own assertions on the results held.
+        let f = finding(run, test);
+        assert_eq!(f["kind"], "heap-buffer-overflow", "{test}: {f:#}");
+        assert!(message(f).contains("past the end"), "{test}: {f:#}");
+        // The finding points at the call in the fixture, below the C
+        // library's frames.
+        let frames = &f["backtrace"];
+        let at_marker = frames.as_array().unwrap().iter().any(|fr| {
+            fr["file"].as_str() == Some(C) && fr["line"].as_u64() == Some(line_of(C, marker))
+        });
+        assert!(at_marker, "{test}: {f:#}");
+    }
+    let strlen = finding(run, "tests::strlen_overflow_goes_on");
+    assert_eq!(strlen["access"]["kind"], "READ");
+    let memset = finding(run, "tests::memset_overflow_goes_on");
+    assert_eq!(memset["access"]["kind"], "WRITE");
+}
+
+#[test]
+fn code_that_needs_more_alignment_than_the_size_implies_works_without_findings() {
+    let run = after();
+    for test in [
+        "tests::clean_hash_maps",
+        "tests::clean_aligned_sse",
+        "tests::clean_odd_sizes",
+    ] {
+        let ev = run.one(test);
+        assert_eq!(ev["status"], "passed", "{ev:#}");
+    }
+    // And under other seeds (seeded guard side, seeded sampling).
+    let run = run_json(&["-p", "heap-exact", "--seeds", "0..6", "clean_"]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.summary()["passed"], 18, "{}", run.stderr);
+    assert!(run.findings().is_empty(), "{:#?}", run.findings());
+}
+
+#[test]
+fn with_the_guard_before_an_overrun_past_the_end_is_blamed_on_its_allocation() {
+    let run = run_json(&[
+        "-p",
+        "heap-exact",
+        "--guard-side",
+        "before",
+        "--exact",
+        "tests::page_sized_overflow",
+    ]);
+    let f = finding(&run, "tests::page_sized_overflow");
+    assert_eq!(f["kind"], "heap-buffer-overflow", "{f:#}");
+    assert!(
+        message(f).ends_with("1 byte past the end of a 4096-byte allocation"),
+        "{f:#}"
+    );
+    assert_eq!(f["allocation"]["size"], 4096, "{f:#}");
+    assert_at(f, C, line_of(C, "BUG: one past a 4096-byte allocation"));
+}
