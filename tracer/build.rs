@@ -1,12 +1,21 @@
-//! Compiles the preloaded library (preload/guard.c, the guard allocator, and
-//! preload/schedule.c, the seeded schedule) into a shared object that the
+//! Compiles the preloaded library (preload/guard.c, the guard allocator, with
+//! preload/unwind.c, its stack walker, and preload/schedule.c, the seeded
+//! schedule) into a shared object that the
 //! crate embeds, so that installing cargo-ffi-check is all a user needs.
 
 use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    for file in ["guard.c", "guard.h", "raw.h", "schedule.c", "schedule.h"] {
+    for file in [
+        "guard.c",
+        "guard.h",
+        "raw.h",
+        "schedule.c",
+        "schedule.h",
+        "unwind.c",
+        "unwind.h",
+    ] {
         println!("cargo:rerun-if-changed=preload/{file}");
     }
     let out = PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
@@ -33,7 +42,13 @@ fn main() {
             "-o",
         ])
         .arg(&so)
-        .args(["preload/guard.c", "preload/schedule.c", "-pthread", "-ldl"])
+        .args([
+            "preload/guard.c",
+            "preload/schedule.c",
+            "preload/unwind.c",
+            "-pthread",
+            "-ldl",
+        ])
         .arg("-lgcc_s")
         .status()
         .unwrap_or_else(|e| {

@@ -43,6 +43,7 @@
 
 #include "guard.h"
 #include "raw.h"
+#include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define TLS __thread __attribute__((tls_model("initial-exec")))
@@ -325,9 +326,12 @@ static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg) {
 }
 
 /* The return addresses of the caller's stack, innermost first, from the
- * first frame outside this library. Runs with in_guard set: the unwinder's
- * own allocations, if any, go to glibc. */
+ * first frame outside this library: from the cached walker of unwind.c,
+ * or libgcc's where that gives up. Runs with in_guard set: libgcc's own
+ * allocations, if any, go to glibc. */
 static void capture(uint64_t *pcs) {
+    memset(pcs, 0, GUARD_FRAMES * sizeof *pcs);
+    if (ffc_backtrace(pcs, GUARD_FRAMES, self_lo, self_hi) >= 0) return;
     memset(pcs, 0, GUARD_FRAMES * sizeof *pcs);
     struct trace t = {pcs, 0};
     _Unwind_Backtrace(trace_one, &t);

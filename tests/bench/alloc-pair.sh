@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# The cost of one guarded malloc+free pair against the floor of the system
+# calls and page fault it cannot avoid (alloc-pair.c), side by side in one
+# run: ROUNDS (default 7) alternating rounds of N (default 100000) pairs
+# each, medians, in nanoseconds per pair. The guard allocator is built from
+# tracer/preload/ with the flags of tracer/build.rs and preloaded as the
+# supervisor does, without a supervisor (nothing faults here).
+#
+#   tests/bench/alloc-pair.sh
+#   N=200000 ROUNDS=9 tests/bench/alloc-pair.sh
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd)
+rounds=${ROUNDS:-7}
+n=${N:-100000}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cc=${CC:-cc}
+"$cc" -O2 -o "$work/pair" "$root/tests/bench/alloc-pair.c"
+"$cc" -shared -fPIC -O2 -g -fvisibility=hidden -fno-stack-protector -o "$work/guard.so" \
+  "$root"/tracer/preload/*.c -pthread -ldl -lgcc_s
+
+median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+mp=() ma=() g=()
+for ((i = 0; i < rounds; i++)); do
+  mp+=("$("$work/pair" floor-mprotect "$n")")
+  ma+=("$("$work/pair" floor-madvise "$n")")
+  g+=("$(LD_PRELOAD="$work/guard.so" "$work/pair" malloc "$n")")
+done
+a=$(printf '%s\n' "${mp[@]}" | median)
+b=$(printf '%s\n' "${ma[@]}" | median)
+c=$(printf '%s\n' "${g[@]}" | median)
+echo "pairs=$n rounds=$rounds kernel=$(uname -r)"
+echo "floor_mprotect_ns=$a (runs: ${mp[*]})"
+echo "floor_madvise_ns=$b (runs: ${ma[*]})"
+echo "guard_pair_ns=$c (runs: ${g[*]})"
+if [[ $b == unsupported ]]; then
+  awk -v a="$a" -v c="$c" 'BEGIN { printf "guard_over_floor=%.2f (mprotect floor; guard regions unsupported)\n", c / a }'
+else
+  awk -v a="$a" -v b="$b" -v c="$c" 'BEGIN {
+    printf "guard_over_madvise_floor=%.2f guard_over_mprotect_floor=%.2f\n", c / b, c / a }'
+fi
