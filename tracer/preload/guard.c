@@ -436,16 +436,23 @@ static int slack_intact(const struct guard_slot *s) {
     return 1;
 }
 
-/* The largest power of two dividing `size`, at most malloc's alignment: a
- * Rust type's size is a multiple of its alignment, so this keeps every
- * typed object aligned while the allocation ends exactly at its guard.
- * Code that wants more than its size implies (aligned SSE loads of a
- * hashbrown table) faults on that, and the supervisor makes it work;
- * without a supervisor, allocations keep malloc's alignment. */
+/* The alignment of a guarded allocation: the largest power of two dividing
+ * `size` (a Rust type's size is a multiple of its alignment, so every typed
+ * object stays aligned while the allocation ends exactly at its guard),
+ * but at least 8 and at most malloc's 16. The floor of 8 is for C, which
+ * places pointer-aligned structs at the start of odd-sized blocks
+ * (`malloc(sizeof *entry + strlen(path) + 1)`: libgit2's index entries,
+ * zstd's workspaces) and relies on malloc's alignment for them; with less,
+ * Rust's debug checks of pointer alignment panic on such structs and zstd
+ * reports corruption. Sizes that are not a multiple of 8 keep up to 7
+ * bytes of slack, checked at free and at exit. Code that wants 16 (aligned
+ * SSE loads of a hashbrown table) faults on an 8-aligned placement and the
+ * supervisor makes it work; without a supervisor, allocations keep
+ * malloc's alignment. */
 static size_t natural_align(size_t size) {
     if (!supervised) return MALLOC_ALIGN;
     size_t a = size & -size;
-    return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a;
+    return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a < 8 ? 8 : a;
 }
 
 /* Makes `len` bytes of arena at `p` accessible (1) or inaccessible (0),
