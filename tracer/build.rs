@@ -1,5 +1,6 @@
 //! Compiles the preloaded library (preload/guard.c, the guard allocator, with
-//! preload/unwind.c, its stack walker, and preload/schedule.c, the seeded
+//! preload/unwind.c, its stack walker, preload/rust_alloc.c, which tells
+//! Rust's allocations from C's, and preload/schedule.c, the seeded
 //! schedule) into a shared object that the
 //! crate embeds, so that installing cargo-ffi-check is all a user needs.
 
@@ -11,6 +12,8 @@ fn main() {
         "guard.c",
         "guard.h",
         "raw.h",
+        "rust_alloc.c",
+        "rust_alloc.h",
         "schedule.c",
         "schedule.h",
         "unwind.c",
@@ -44,6 +47,7 @@ fn main() {
         .arg(&so)
         .args([
             "preload/guard.c",
+            "preload/rust_alloc.c",
             "preload/schedule.c",
             "preload/unwind.c",
             "-pthread",

@@ -1,8 +1,9 @@
 //! The guard allocator's second version (tests/fixtures/heap-exact):
 //! placement flush against the guard finds one-byte overflows and
-//! over-reads of sizes that are multiples of 8 at the instruction (others
-//! keep up to 7 bytes of slack: writes found at free), in threads and
-//! forked children; slack of live
+//! over-reads at the instruction for Rust buffers of every size (they get
+//! their layout's alignment) and for C buffers of sizes that are multiples
+//! of 8 (others keep up to 7 bytes of slack for C's alignment: writes found
+//! at free), in threads and forked children; slack of live
 //! allocations is checked when the process exits; an overrun with the guard
 //! before is blamed on its allocation; keep-going goes through memcpy,
 //! memset, strcpy and strlen; and code that needs more alignment than an
@@ -17,7 +18,7 @@ const C: &str = "heap-exact/csrc/exact.c";
 const RS: &str = "heap-exact/src/lib.rs";
 
 /// One run of the whole fixture crate with the guard after (shared by the
-/// tests below: 145 tests, a couple of seconds).
+/// tests below: 178 tests, a couple of seconds).
 fn after() -> &'static Run {
     static RUN: OnceLock<Run> = OnceLock::new();
     RUN.get_or_init(|| run_json(&["-p", "heap-exact", "--guard-side", "after"]))
@@ -48,39 +49,51 @@ fn finding<'a>(run: &'a Run, test: &str) -> &'a Value {
 }
 
 #[test]
-fn one_byte_past_a_multiple_of_8_is_found_at_the_instruction_and_other_writes_at_free() {
+fn one_byte_past_a_rust_buffer_or_a_c_multiple_of_8_is_found_at_the_instruction() {
     let run = after();
     assert_eq!(run.code, 100, "{}", run.stderr);
+    // (test, access, file, line, allocated by Rust)
     let cases = [
         (
             "c_overflows_c",
             "WRITE",
             C,
             line_of(C, "BUG: one byte past a C buffer"),
+            false,
         ),
         (
             "c_overflows_rust",
             "WRITE",
             C,
             line_of(C, "BUG: one byte past a Rust buffer"),
+            true,
         ),
         (
             "rust_over_reads_c",
             "READ",
             RS,
             line_of(RS, "BUG: Rust reads past a C buffer"),
+            false,
         ),
         (
             "rust_over_reads_rust",
             "READ",
             RS,
             line_of(RS, "BUG: Rust reads past a Rust buffer"),
+            true,
+        ),
+        (
+            "c_overflows_grown_rust",
+            "WRITE",
+            C,
+            line_of(C, "BUG: one byte past a Rust buffer"),
+            true,
         ),
     ];
-    for (name, kind, file, line) in cases {
+    for (name, kind, file, line, rust) in cases {
         for n in 1..=33 {
             let test = format!("tests::{name}_{n}");
-            if n % 8 == 0 {
+            if rust || n % 8 == 0 {
                 // Flush against the guard page: found at the instruction.
                 let f = finding(run, &test);
                 assert_eq!(f["kind"], "heap-buffer-overflow", "{f:#}");

@@ -43,6 +43,7 @@
 
 #include "guard.h"
 #include "raw.h"
+#include "rust_alloc.h"
 #include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -260,6 +261,7 @@ static void init(void) {
     const char *side = getenv(GUARD_ENV_GUARD_SIDE);
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
     supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
+    if (supervised) rust_alloc_init(getenv(GUARD_ENV_RUST_ALLOC));
     const char *v = gnu_get_libc_version();
     unsigned major = 0, minor = 0;
     for (; *v >= '0' && *v <= '9'; v++) major = major * 10 + (unsigned)(*v - '0');
@@ -436,23 +438,42 @@ static int slack_intact(const struct guard_slot *s) {
     return 1;
 }
 
-/* The alignment of a guarded allocation: the largest power of two dividing
- * `size` (a Rust type's size is a multiple of its alignment, so every typed
- * object stays aligned while the allocation ends exactly at its guard),
- * but at least 8 and at most malloc's 16. The floor of 8 is for C, which
- * places pointer-aligned structs at the start of odd-sized blocks
- * (`malloc(sizeof *entry + strlen(path) + 1)`: libgit2's index entries,
- * zstd's workspaces) and relies on malloc's alignment for them; with less,
- * Rust's debug checks of pointer alignment panic on such structs and zstd
- * reports corruption. Sizes that are not a multiple of 8 keep up to 7
- * bytes of slack, checked at free and at exit. Code that wants 16 (aligned
- * SSE loads of a hashbrown table) faults on an 8-aligned placement and the
+/* The alignment of a guarded allocation for a C caller of malloc: the
+ * largest power of two dividing `size`, but at least 8 and at most
+ * malloc's 16. C places pointer-aligned structs at the start of odd-sized
+ * blocks (`malloc(sizeof *entry + strlen(path) + 1)`: libgit2's index
+ * entries, zstd's workspaces) and relies on malloc's alignment for them;
+ * with less, Rust's debug checks of pointer alignment panic on such
+ * structs and zstd reports corruption. Sizes that are not a multiple of 8
+ * keep up to 7 bytes of slack, checked at free and at exit. Code that
+ * wants 16 (aligned SSE loads) faults on an 8-aligned placement and the
  * supervisor makes it work; without a supervisor, allocations keep
- * malloc's alignment. */
+ * malloc's alignment. Rust's allocations get their layout's alignment
+ * (`placement_align`). */
 static size_t natural_align(size_t size) {
     if (!supervised) return MALLOC_ALIGN;
     size_t a = size & -size;
     return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a < 8 ? 8 : a;
+}
+
+static int valid_align(size_t a) { return a && !(a & (a - 1)); }
+
+/* The alignment of an allocation of `size` bytes by the malloc, calloc or
+ * realloc that returns to `ret`, with `reg` the register where std's
+ * allocator leaves the layout's alignment (for `entry`). Rust asks for no
+ * more than its layout's alignment, so a Rust allocation of any size ends
+ * flush against its guard; `calloc` from Rust (alloc_zeroed) loses the
+ * register and gets the natural alignment of its size, which a Rust type's
+ * size is a multiple of. Everything else gets C's (`natural_align`). */
+static size_t placement_align(size_t size, uintptr_t ret, size_t reg, enum rust_entry entry) {
+    if (supervised && rust_alloc_caller(ret, entry)) {
+        if (entry == RUST_ALLOC_ZEROED) {
+            size_t a = size & -size;
+            return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a;
+        }
+        if (valid_align(reg) && reg <= MALLOC_ALIGN && reg <= size) return reg;
+    }
+    return natural_align(size);
 }
 
 /* Makes `len` bytes of arena at `p` accessible (1) or inaccessible (0),
@@ -692,7 +713,25 @@ static void *alloc_aligned(size_t size, size_t align) {
     return align <= MALLOC_ALIGN ? __libc_malloc(size) : __libc_memalign(align, size);
 }
 
-EXPORT void *malloc(size_t size) { return alloc_aligned(size, natural_align(size)); }
+/* malloc and realloc are entered through stubs that jump to their C
+ * bodies with the registers as they were: the bodies read one argument
+ * register more than the C signature has, where std's allocator leaves a
+ * Rust layout's alignment (rsi for malloc, rdx for realloc; see
+ * placement_align). The jump keeps the caller's return address too. */
+#define ENTRY_STUB(name, body)                                                 \
+    __asm__(".text\n.globl " #name "\n.type " #name ", @function\n" #name     \
+            ":\n\tendbr64\n\tjmp " #body "\n.size " #name ", .-" #name "\n")
+#define HIDDEN __attribute__((visibility("hidden"), used, noinline))
+
+HIDDEN void *malloc_body(size_t size, size_t rsi);
+HIDDEN void *realloc_body(void *p, size_t size, size_t rdx);
+ENTRY_STUB(malloc, malloc_body);
+ENTRY_STUB(realloc, realloc_body);
+
+HIDDEN void *malloc_body(size_t size, size_t rsi) {
+    uintptr_t ret = (uintptr_t)__builtin_return_address(0);
+    return alloc_aligned(size, placement_align(size, ret, rsi, RUST_ALLOC));
+}
 
 EXPORT void free(void *p) {
     if (!p) return;
@@ -712,6 +751,7 @@ EXPORT void free(void *p) {
 }
 
 EXPORT void *calloc(size_t n, size_t m) {
+    uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total)) {
         errno = ENOMEM;
@@ -720,7 +760,7 @@ EXPORT void *calloc(size_t n, size_t m) {
     if (wanted()) {
         /* Arena pages are fresh, hence zero; glibc's are not. */
         in_guard = 1;
-        void *p = guarded(total, natural_align(total));
+        void *p = guarded(total, placement_align(total, ret, 0, RUST_ALLOC_ZEROED));
         if (!p) {
             p = wrapped(total);
             if (p) memset(p, 0, total);
@@ -743,8 +783,10 @@ static size_t usable_size(void *p) {
     return libc_usable_size(p);
 }
 
-EXPORT void *realloc(void *p, size_t size) {
-    if (!p) return malloc(size);
+HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
+    uintptr_t ret = (uintptr_t)__builtin_return_address(0);
+    size_t align = placement_align(size, ret, rdx, RUST_REALLOC);
+    if (!p) return alloc_aligned(size, align);
     if (!in_arena(p) && !is_wrapped(p)) {
         if (!ready()) return __libc_realloc(p, size);
         if (!size) {
@@ -753,7 +795,7 @@ EXPORT void *realloc(void *p, size_t size) {
         }
         /* Move it to this allocator: realloc always moves here. */
         size_t old = libc_usable_size(p);
-        void *q = malloc(size);
+        void *q = alloc_aligned(size, align);
         if (!q) return NULL;
         memcpy(q, p, old < size ? old : size);
         __libc_free(p);
@@ -774,7 +816,7 @@ EXPORT void *realloc(void *p, size_t size) {
     }
     /* Always move, so pointers kept into the old block dangle (and fault,
      * when it was guarded). */
-    void *q = malloc(size);
+    void *q = alloc_aligned(size, align);
     if (!q) return NULL;
     size_t old = usable_size(p);
     memcpy(q, p, old < size ? old : size);
@@ -790,8 +832,6 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m) {
     }
     return realloc(p, total);
 }
-
-static int valid_align(size_t a) { return a && !(a & (a - 1)); }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size) {
     if (!valid_align(align) || align % sizeof(void *)) return EINVAL;

@@ -41,6 +41,7 @@
 #define GUARD_ENV_HARNESS_MAIN "FFI_CHECK_HARNESS_MAIN" /* "1": leave the main thread to glibc */
 #define GUARD_ENV_GUARD "FFI_CHECK_GUARD"           /* "off": every allocation to glibc */
 #define GUARD_ENV_PROTECT "FFI_CHECK_GUARD_PROTECT" /* "mprotect": no guard regions (for tests) */
+#define GUARD_ENV_RUST_ALLOC "FFI_CHECK_RUST_ALLOC" /* "dev:ino:alloc:zeroed:realloc" (rust_alloc.h) */
 
 /* Where the table and the arena live in every process. */
 #define GUARD_HEADER_ADDR 0x600000000000UL

@@ -245,14 +245,21 @@ pub mod env {
     /// even where the kernel has guard regions (for tests of that mode).
     /// Passed on from the supervisor's own environment.
     pub const PROTECT: &str = "FFI_CHECK_GUARD_PROTECT";
+    /// Where Rust's default allocator enters malloc in the test binary
+    /// (`dev:ino:alloc:zeroed:realloc`, hex; see
+    /// [`crate::linux::symbols::rust_alloc`]): its allocations get their
+    /// layout's alignment. The library checks that its executable is that
+    /// file, so programs the test runs ignore it.
+    pub const RUST_ALLOC: &str = "FFI_CHECK_RUST_ALLOC";
     /// Every variable above, and the schedule's.
-    pub const ALL: [&str; 7] = [
+    pub const ALL: [&str; 8] = [
         SEED,
         GUARD_SIDE,
         SUPERVISED,
         HARNESS_MAIN,
         GUARD,
         PROTECT,
+        RUST_ALLOC,
         super::schedule::ENV_PATH,
     ];
 }
@@ -413,6 +420,7 @@ mod tests {
             ("HARNESS_MAIN", env::HARNESS_MAIN),
             ("GUARD", env::GUARD),
             ("PROTECT", env::PROTECT),
+            ("RUST_ALLOC", env::RUST_ALLOC),
         ] {
             let define = format!("#define GUARD_ENV_{name} \"{value}\"");
             assert!(h.contains(&define), "guard.h lacks {define}");

@@ -3,7 +3,7 @@
 //! [`crate::preload::protocol::env`]), and why the library was not loaded
 //! where it is missing.
 
-use crate::linux::symbols::maps;
+use crate::linux::symbols::{maps, rust_alloc};
 use crate::preload::protocol::{env, schedule};
 use crate::{Command, GuardSide, Options, TraceError};
 use std::ffi::OsString;
@@ -59,6 +59,8 @@ pub fn environment(
     }
     if !options.guard {
         set(env::GUARD, "off".into());
+    } else if let Some(spec) = rust_alloc::spec(&command.program) {
+        set(env::RUST_ALLOC, spec.into());
     }
     // How guard pages are made is a property of the machine (which kernel
     // calls work), not of the test: the supervisor's own environment

@@ -3,5 +3,6 @@
 
 pub mod maps;
 mod recent;
+pub mod rust_alloc;
 pub mod symbolize;
 pub mod unwind;
