@@ -305,13 +305,14 @@ const SELF_SKIP: &str = "if: ${{ !endsWith(github.repository, '/cargo-ffi-check'
 fn the_example_workflows_run_the_documented_commands() {
     let read = |name: &str| std::fs::read_to_string(workflows_dir().join(name)).unwrap();
     let single = read("ffi-check-example.yml");
-    assert!(
-        single.contains("run: cargo ffi-check --seeds 0..16 --junit target/ffi-check/junit.xml")
-    );
-    assert!(single.contains("uses: actions/upload-artifact@v4"));
-    assert!(single.contains("path: target/ffi-check/junit.xml"));
+    let step = "uses: OWNER/cargo-ffi-check/.github/actions/ffi-check@v0\n        with:\n          seeds: 0..16\n";
+    assert!(single.contains(step), "{single}");
     let parts = read("ffi-check-partitioned-example.yml");
-    assert!(parts.contains("--partition hash:${{ matrix.share }}/3"));
+    assert!(parts.contains(step), "{parts}");
+    assert!(
+        parts.contains("partition: hash:${{ matrix.share }}/3"),
+        "{parts}"
+    );
     // The examples must not run (and fail on their OWNER placeholder) in
     // this repository: each job skips itself here.
     for example in [&single, &parts] {
@@ -332,4 +333,407 @@ fn the_example_workflows_run_the_documented_commands() {
         readme.contains(&format!("```yaml\n{body}```")),
         "README.md must show ffi-check-example.yml without its comments and its `if:` line"
     );
+}
+
+fn action_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../.github/actions/ffi-check/action.yml")
+}
+
+fn action() -> Yaml {
+    let text = std::fs::read_to_string(action_path()).unwrap();
+    YamlLoader::load_from_str(&text).unwrap().remove(0)
+}
+
+/// The problems of a composite action's metadata (empty: fine): what GitHub
+/// requires (`name`, `description`, `runs.using: composite`, steps with
+/// exactly one of `uses` and `run`, `shell` on every `run`) and what a typo
+/// would break silently (an `inputs.X` that is not an input, a
+/// `steps.ID` that is no earlier step's id, an action not pinned to a
+/// version).
+fn check_action(text: &str) -> Vec<String> {
+    let mut problems = Vec::new();
+    let docs = match YamlLoader::load_from_str(text) {
+        Ok(d) => d,
+        Err(e) => return vec![format!("not YAML: {e}")],
+    };
+    let [doc] = &docs[..] else {
+        return vec![format!("{} YAML documents, expected one", docs.len())];
+    };
+    for k in ["name", "description", "runs"] {
+        if key(doc, k).is_none() {
+            problems.push(format!("no `{k}`"));
+        }
+    }
+    let inputs: BTreeSet<String> = key(doc, "inputs")
+        .map(keys)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let runs = key(doc, "runs");
+    if runs.and_then(|r| key(r, "using")).and_then(Yaml::as_str) != Some("composite") {
+        problems.push("`runs.using` is not `composite`".into());
+    }
+    let Some(Yaml::Array(steps)) = runs.and_then(|r| key(r, "steps")) else {
+        problems.push("`runs.steps` is missing".into());
+        return problems;
+    };
+    let mut ids = BTreeSet::new();
+    let check_refs = |at: &str, node: &Yaml, ids: &BTreeSet<String>, problems: &mut Vec<String>| {
+        let mut texts = Vec::new();
+        strings(node, &mut texts);
+        for text in &texts {
+            for expr in text
+                .split("${{")
+                .skip(1)
+                .map(|e| e.split("}}").next().unwrap_or(""))
+            {
+                for (prefix, known) in [("inputs.", &inputs), ("steps.", ids)] {
+                    for part in expr.split(prefix).skip(1) {
+                        let name: String = part
+                            .chars()
+                            .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                            .collect();
+                        if !known.contains(&name) {
+                            problems.push(format!("{at}: `{prefix}{name}` is not defined"));
+                        }
+                    }
+                }
+            }
+        }
+    };
+    for (i, step) in steps.iter().enumerate() {
+        let at = format!("runs.steps[{i}]");
+        for k in keys(step) {
+            if !STEP_KEYS.contains(&k.as_str()) {
+                problems.push(format!("{at}: unknown key `{k}`"));
+            }
+        }
+        match (key(step, "uses"), key(step, "run")) {
+            (Some(Yaml::String(u)), None) => {
+                if !u.starts_with("./") && !u.contains('@') {
+                    problems.push(format!("{at}: `{u}` is not pinned to a version"));
+                }
+            }
+            (None, Some(Yaml::String(_))) => {
+                if key(step, "shell").is_none() {
+                    problems.push(format!(
+                        "{at}: a `run` step of a composite action needs `shell`"
+                    ));
+                }
+            }
+            _ => problems.push(format!("{at}: needs exactly one of `uses` and `run`")),
+        }
+        check_refs(&at, step, &ids, &mut problems);
+        if let Some(id) = key(step, "id").and_then(Yaml::as_str) {
+            ids.insert(id.to_string());
+        }
+    }
+    if let Some(outputs) = key(doc, "outputs") {
+        check_refs("outputs", outputs, &ids, &mut problems);
+    }
+    problems
+}
+
+/// Every `with:` key a workflow passes to the action is one of its inputs.
+#[test]
+fn workflows_pass_the_action_only_inputs_it_has() {
+    let inputs: BTreeSet<String> = key(&action(), "inputs")
+        .map(keys)
+        .unwrap_or_default()
+        .into_iter()
+        .collect();
+    let mut uses = 0;
+    for file in workflow_files() {
+        let doc = YamlLoader::load_from_str(&std::fs::read_to_string(&file).unwrap())
+            .unwrap()
+            .remove(0);
+        let Some(Yaml::Hash(jobs)) = key(&doc, "jobs") else {
+            continue;
+        };
+        for job in jobs.values() {
+            let Some(Yaml::Array(steps)) = key(job, "steps") else {
+                continue;
+            };
+            for step in steps {
+                let Some(u) = key(step, "uses").and_then(Yaml::as_str) else {
+                    continue;
+                };
+                if !u.contains(".github/actions/ffi-check") {
+                    continue;
+                }
+                uses += 1;
+                for k in key(step, "with").map(keys).unwrap_or_default() {
+                    assert!(
+                        inputs.contains(&k),
+                        "{}: `{k}` is not an input of the action",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+    // The two examples and this repository's CI.
+    assert_eq!(uses, 3);
+}
+
+#[test]
+fn the_action_has_the_structure_github_requires() {
+    let text = std::fs::read_to_string(action_path()).unwrap();
+    assert_eq!(check_action(&text), Vec::<String>::new());
+    for input in ["seeds", "args", "partition", "junit", "working-directory"] {
+        assert!(
+            key(&action(), "inputs")
+                .and_then(|i| key(i, input))
+                .is_some(),
+            "{input}"
+        );
+    }
+    // The checker itself catches what it is for.
+    for (broken, says) in [
+        (
+            text.replace("inputs.seeds", "inputs.seed"),
+            "`inputs.seed` is not defined",
+        ),
+        (
+            text.replace("steps.prepare.outputs.key", "steps.prepared.outputs.key"),
+            "`steps.prepared` is not defined",
+        ),
+        (text.replace("      shell: bash\n", ""), "needs `shell`"),
+        (
+            text.replace("actions/cache@v4", "actions/cache"),
+            "not pinned",
+        ),
+        (
+            text.replace("using: composite", "using: node20"),
+            "not `composite`",
+        ),
+    ] {
+        let problems = check_action(&broken).join("\n");
+        assert!(
+            problems.contains(says),
+            "expected {says:?}, got: {problems}"
+        );
+    }
+}
+
+/// The `run` script of the action's step `id`.
+fn step_script(id: &str) -> String {
+    let doc = action();
+    let Some(Yaml::Array(steps)) = key(&doc, "runs").and_then(|r| key(r, "steps")) else {
+        panic!("no steps");
+    };
+    steps
+        .iter()
+        .find(|s| key(s, "id").and_then(Yaml::as_str) == Some(id))
+        .and_then(|s| key(s, "run"))
+        .and_then(Yaml::as_str)
+        .unwrap_or_else(|| panic!("no run step {id}"))
+        .to_string()
+}
+
+/// Runs `script` with bash in `dir`, with `env`; its status, output and
+/// what it wrote to `$GITHUB_OUTPUT` as key=value pairs.
+fn run_step(
+    script: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (i32, String, std::collections::BTreeMap<String, String>) {
+    let output = dir.join("github-output");
+    std::fs::write(&output, "").unwrap();
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(script)
+        .current_dir(dir)
+        .env("GITHUB_OUTPUT", &output)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let outputs = std::fs::read_to_string(&output)
+        .unwrap()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text, outputs)
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("action-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_action_finds_the_tools_source_and_keys_the_cache_on_it() {
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .canonicalize()
+        .unwrap();
+    let action_dir = repo.join(".github/actions/ffi-check");
+    let dir = scratch("prepare");
+    let script = step_script("prepare");
+    let env = |partition: &'static str| {
+        vec![
+            (
+                "GITHUB_ACTION_PATH",
+                action_dir.to_str().unwrap().to_string(),
+            ),
+            ("RUNNER_OS", "Linux".into()),
+            ("RUNNER_ARCH", "X64".into()),
+            ("PARTITION", partition.into()),
+            ("ARTIFACT", "ffi-check-junit".into()),
+        ]
+    };
+    let run = |env: &[(&str, String)]| {
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        run_step(&script, &dir, &env)
+    };
+    let (code, text, first) = run(&env("hash:2/3"));
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(first["source"], repo.to_str().unwrap());
+    assert_eq!(first["artifact"], "ffi-check-junit-hash-2-3");
+    let key = &first["key"];
+    assert!(key.starts_with("cargo-ffi-check-Linux-X64-rustc_"), "{key}");
+    // The same source and toolchain give the same key; no partition, the
+    // plain artifact name.
+    let (_, _, again) = run(&env(""));
+    assert_eq!(&again["key"], key);
+    assert_eq!(again["artifact"], "ffi-check-junit");
+    // An action directory without the tool's source next to it is an error
+    // that says so.
+    let mut elsewhere = env("");
+    elsewhere[0].1 = dir.join("a/b/c").to_str().unwrap().to_string();
+    std::fs::create_dir_all(dir.join("a/b/c")).unwrap();
+    let (code, text, _) = run(&elsewhere);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("::error title=cargo-ffi-check::"), "{text}");
+}
+
+#[test]
+fn the_action_passes_its_inputs_to_the_tool_and_its_exit_status_on() {
+    let dir = scratch("inputs");
+    // A `cargo` that records its arguments, one per line, and exits with
+    // $FAKE_STATUS.
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let fake = bin.join("cargo");
+    std::fs::write(
+        &fake,
+        "#!/bin/sh\nprintf '%s\\n' \"$@\" > \"$ARGS_FILE\"\nexit \"$FAKE_STATUS\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let args_file = dir.join("args");
+    let script = step_script("run");
+    let run = |seeds: &str, args: &str, partition: &str, junit: &str, status: &str| {
+        let (code, text, outputs) = run_step(
+            &script,
+            &dir,
+            &[
+                ("PATH", &path),
+                ("ARGS_FILE", args_file.to_str().unwrap()),
+                ("FAKE_STATUS", status),
+                ("SEEDS", seeds),
+                ("ARGS", args),
+                ("PARTITION", partition),
+                ("JUNIT", junit),
+            ],
+        );
+        let args = std::fs::read_to_string(&args_file).unwrap();
+        (
+            code,
+            text,
+            outputs,
+            args.lines().map(String::from).collect::<Vec<_>>(),
+        )
+    };
+    let (code, text, outputs, args) = run("0..16", "", "", "target/ffi-check/junit.xml", "0");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(outputs["exit-code"], "0");
+    assert_eq!(
+        args,
+        [
+            "ffi-check",
+            "--seeds",
+            "0..16",
+            "--junit",
+            "target/ffi-check/junit.xml"
+        ]
+    );
+    // A partition, extra arguments split on whitespace, no JUnit; the
+    // tool's status is the step's and the action's output.
+    let (code, text, outputs, args) = run(
+        "0,3",
+        "-p my-sys  --features vendored",
+        "hash:2/3",
+        "",
+        "100",
+    );
+    assert_eq!(code, 100, "{text}");
+    assert_eq!(outputs["exit-code"], "100");
+    assert_eq!(
+        args,
+        [
+            "ffi-check",
+            "--seeds",
+            "0,3",
+            "--partition",
+            "hash:2/3",
+            "-p",
+            "my-sys",
+            "--features",
+            "vendored"
+        ]
+    );
+}
+
+#[test]
+fn the_actions_run_step_runs_the_real_tool_on_the_demo_and_reports_its_bug() {
+    let dir = scratch("demo");
+    let tool = Path::new(env!("CARGO_BIN_EXE_cargo-ffi-check"));
+    let path = format!(
+        "{}:{}",
+        tool.parent().unwrap().display(),
+        std::env::var("PATH").unwrap()
+    );
+    let junit = dir.join("junit.xml");
+    let manifest = crate::support::fixtures().join("Cargo.toml");
+    let target = crate::support::target_dir();
+    let args = format!(
+        "--manifest-path {} -p demo --target-dir {}",
+        manifest.display(),
+        target.display()
+    );
+    let (code, text, outputs) = run_step(
+        &step_script("run"),
+        &dir,
+        &[
+            ("PATH", &path),
+            ("SEEDS", "0..2"),
+            ("ARGS", &args),
+            ("PARTITION", ""),
+            ("JUNIT", junit.to_str().unwrap()),
+            ("GITHUB_ACTIONS", "true"),
+            (
+                "GITHUB_STEP_SUMMARY",
+                dir.join("summary.md").to_str().unwrap(),
+            ),
+        ],
+    );
+    assert_eq!(code, 100, "{text}");
+    assert_eq!(outputs["exit-code"], "100");
+    // The annotation on the bug's line, the job summary and the report.
+    assert!(text.contains("::error file="), "{text}");
+    assert!(text.contains("null-dereference"), "{text}");
+    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
+    assert!(summary.contains("null-dereference"), "{summary}");
+    let report = std::fs::read_to_string(&junit).unwrap();
+    assert!(report.contains("<failure"), "{report}");
 }
