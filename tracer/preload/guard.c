@@ -431,11 +431,25 @@ static void fill_slack(const struct guard_slot *s) {
     memset((void *)end, SLACK_BYTE, guard_page(s) - end);
 }
 
-static int slack_intact(const struct guard_slot *s) {
-    const unsigned char *p = (const unsigned char *)(uintptr_t)(s->user + s->size);
-    for (; (uintptr_t)p < guard_page(s); p++)
+/* Whether every byte in [p, end) is SLACK_BYTE, eight at a time: with the
+ * guard before, the slack is the rest of the page (up to 4 KiB per free). */
+static int all_slack(const unsigned char *p, const unsigned char *end) {
+    const uint64_t pattern = 0x0101010101010101ULL * SLACK_BYTE;
+    for (; p < end && (uintptr_t)p % 8; p++)
         if (*p != SLACK_BYTE) return 0;
-    return 1;
+    uint64_t diff = 0;
+    for (; p + 8 <= end; p += 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        diff |= word ^ pattern;
+    }
+    for (; p < end; p++) diff |= *p ^ SLACK_BYTE;
+    return diff == 0;
+}
+
+static int slack_intact(const struct guard_slot *s) {
+    return all_slack((const unsigned char *)(uintptr_t)(s->user + s->size),
+                     (const unsigned char *)guard_page(s));
 }
 
 /* The alignment of a guarded allocation for a C caller of malloc: the
