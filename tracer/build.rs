@@ -1,6 +1,7 @@
 //! Compiles the preloaded library (preload/guard.c, the guard allocator, with
 //! preload/unwind.c, its stack walker, preload/rust_alloc.c, which tells
-//! Rust's allocations from C's, and preload/schedule.c, the seeded
+//! Rust's allocations from C's, preload/signals.c, which finds calls that
+//! are not async-signal-safe in signal handlers, and preload/schedule.c, the seeded
 //! schedule) into a shared object that the
 //! crate embeds, so that installing cargo-ffi-check is all a user needs.
 
@@ -16,6 +17,8 @@ fn main() {
         "rust_alloc.h",
         "schedule.c",
         "schedule.h",
+        "signals.c",
+        "signals.h",
         "unwind.c",
         "unwind.h",
     ] {
@@ -49,6 +52,7 @@ fn main() {
             "preload/guard.c",
             "preload/rust_alloc.c",
             "preload/schedule.c",
+            "preload/signals.c",
             "preload/unwind.c",
             "-pthread",
             "-ldl",

@@ -15,4 +15,5 @@ mod ordinary;
 mod processes;
 mod races;
 mod report;
+mod signals;
 mod workflows;

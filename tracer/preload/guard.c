@@ -44,6 +44,8 @@
 #include "guard.h"
 #include "raw.h"
 #include "rust_alloc.h"
+#include "signals.h"
+#include "signals.h"
 #include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -262,6 +264,8 @@ static void init(void) {
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
     supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
     if (supervised) rust_alloc_init(getenv(GUARD_ENV_RUST_ALLOC));
+    signals_init(supervised);
+    signals_init(supervised);
     const char *v = gnu_get_libc_version();
     unsigned major = 0, minor = 0;
     for (; *v >= '0' && *v <= '9'; v++) major = major * 10 + (unsigned)(*v - '0');
@@ -743,11 +747,15 @@ ENTRY_STUB(malloc, malloc_body);
 ENTRY_STUB(realloc, realloc_body);
 
 HIDDEN void *malloc_body(size_t size, size_t rsi) {
+    signal_unsafe_call(UNSAFE_MALLOC);
+    signal_unsafe_call(UNSAFE_MALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     return alloc_aligned(size, placement_align(size, ret, rsi, RUST_ALLOC));
 }
 
 EXPORT void free(void *p) {
+    signal_unsafe_call(UNSAFE_FREE);
+    signal_unsafe_call(UNSAFE_FREE);
     if (!p) return;
     if (in_arena(p)) {
         in_guard = 1;
@@ -765,6 +773,8 @@ EXPORT void free(void *p) {
 }
 
 EXPORT void *calloc(size_t n, size_t m) {
+    signal_unsafe_call(UNSAFE_CALLOC);
+    signal_unsafe_call(UNSAFE_CALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     size_t total;
     if (__builtin_mul_overflow(n, m, &total)) {
@@ -798,6 +808,8 @@ static size_t usable_size(void *p) {
 }
 
 HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
+    signal_unsafe_call(UNSAFE_REALLOC);
+    signal_unsafe_call(UNSAFE_REALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     size_t align = placement_align(size, ret, rdx, RUST_REALLOC);
     if (!p) return alloc_aligned(size, align);
@@ -848,6 +860,8 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m) {
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size) {
+    signal_unsafe_call(UNSAFE_MEMALIGN);
+    signal_unsafe_call(UNSAFE_MEMALIGN);
     if (!valid_align(align) || align % sizeof(void *)) return EINVAL;
     void *p = alloc_aligned(size, align < natural_align(size) ? natural_align(size) : align);
     if (!p) return ENOMEM;
@@ -859,6 +873,8 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
  * that is not a power of two is rounded up to the next power of two; one
  * too large to round is EINVAL. */
 EXPORT void *memalign(size_t align, size_t size) {
+    signal_unsafe_call(UNSAFE_MEMALIGN);
+    signal_unsafe_call(UNSAFE_MEMALIGN);
     if (align <= MALLOC_ALIGN) return alloc_aligned(size, MALLOC_ALIGN);
     if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;

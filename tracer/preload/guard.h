@@ -81,7 +81,12 @@ enum guard_error_kind {
     GUARD_REALLOC_FREED = 3,
     GUARD_SLACK_CORRUPTED = 4, /* bytes past the end of a guarded allocation */
     GUARD_CANARY_CORRUPTED = 5, /* bytes past the end of a wrapped block */
+    GUARD_SIGNAL_UNSAFE_CALL = 6, /* reserved: the call (GUARD_UNSAFE_NAMES), ptr: the handler, slot: the signal */
 };
+
+/* The calls GUARD_SIGNAL_UNSAFE_CALL names, by `reserved` (enum unsafe_call
+ * in signals.h). */
+#define GUARD_UNSAFE_NAMES "malloc,calloc,realloc,free,memalign,pthread_mutex_lock,pthread_mutex_unlock,pthread_cond_wait,pthread_cond_signal,printf,puts,fwrite,fflush"
 
 struct guard_header {
     uint64_t magic;       /* GUARD_MAGIC once initialised */

@@ -45,6 +45,7 @@
 
 #include "raw.h"
 #include "schedule.h"
+#include "signals.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define TLS __thread __attribute__((tls_model("initial-exec")))
@@ -533,26 +534,31 @@ EXPORT int pthread_kill(pthread_t t, int sig) {
 
 REAL(pthread_mutex_lock)
 EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
+    signal_unsafe_call(UNSAFE_MUTEX_LOCK);
     ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_LOCK, m, 0, 0, MAY_WAIT, real_pthread_mutex_lock()(m));
 }
 
 REAL(pthread_mutex_unlock)
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
+    signal_unsafe_call(UNSAFE_MUTEX_UNLOCK);
     ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_UNLOCK, m, 0, 0, NO_WAIT, real_pthread_mutex_unlock()(m));
 }
 
 REAL(pthread_cond_wait)
 EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
+    signal_unsafe_call(UNSAFE_COND_WAIT);
     ON_CALL(SCHED_KIND_CALL, SCHED_COND_WAIT, c, m, 0, MAY_WAIT, real_pthread_cond_wait()(c, m));
 }
 
 REAL(pthread_cond_signal)
 EXPORT int pthread_cond_signal(pthread_cond_t *c) {
+    signal_unsafe_call(UNSAFE_COND_SIGNAL);
     ON_CALL(SCHED_KIND_CALL, SCHED_COND_SIGNAL, c, 0, 0, NO_WAIT, real_pthread_cond_signal()(c));
 }
 
 REAL(pthread_cond_broadcast)
 EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
+    signal_unsafe_call(UNSAFE_COND_SIGNAL);
     ON_CALL(SCHED_KIND_CALL, SCHED_COND_BROADCAST, c, 0, 0, NO_WAIT, real_pthread_cond_broadcast()(c));
 }
 

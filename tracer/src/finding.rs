@@ -60,11 +60,14 @@ pub enum FindingKind {
     /// Every thread of every process was blocked in an indefinite wait
     /// (deadlock, lost wakeup): declared before the timeout.
     Hang,
+    /// A signal handler called a function that is not async-signal-safe
+    /// (malloc, free, a mutex, stdio).
+    SignalUnsafeCall,
 }
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 11] = [
+    pub const ALL: [FindingKind; 12] = [
         FindingKind::HeapBufferOverflow,
         FindingKind::HeapBufferUnderflow,
         FindingKind::HeapUseAfterFree,
@@ -76,6 +79,7 @@ impl FindingKind {
         FindingKind::Crash,
         FindingKind::Timeout,
         FindingKind::Hang,
+        FindingKind::SignalUnsafeCall,
     ];
 
     /// The kebab-case name used in reports (`null-dereference`, ...), the
@@ -93,6 +97,7 @@ impl FindingKind {
             FindingKind::Crash => "crash",
             FindingKind::Timeout => "timeout",
             FindingKind::Hang => "hang",
+            FindingKind::SignalUnsafeCall => "signal-unsafe-call",
         }
     }
 

@@ -190,7 +190,31 @@ pub enum ErrorKind {
     SlackCorrupted,
     /// The canary bytes after a wrapped block were changed.
     CanaryCorrupted,
+    /// A call that is not async-signal-safe ran in a signal handler:
+    /// `reserved` names it ([`UNSAFE_CALLS`]), `ptr` is the handler, `slot`
+    /// the signal.
+    SignalUnsafeCall,
 }
+
+/// The calls a [`ErrorKind::SignalUnsafeCall`] record names, by its
+/// `reserved` field (`GUARD_UNSAFE_NAMES` in `guard.h`; `memalign` stands
+/// for the aligned allocation functions, `printf` for its family, `puts`
+/// for the character and string writers).
+pub const UNSAFE_CALLS: [&str; 13] = [
+    "malloc",
+    "calloc",
+    "realloc",
+    "free",
+    "memalign",
+    "pthread_mutex_lock",
+    "pthread_mutex_unlock",
+    "pthread_cond_wait",
+    "pthread_cond_signal",
+    "printf",
+    "puts",
+    "fwrite",
+    "fflush",
+];
 
 impl ErrorKind {
     /// From the record's `kind` field.
@@ -201,6 +225,7 @@ impl ErrorKind {
             3 => ErrorKind::ReallocFreed,
             4 => ErrorKind::SlackCorrupted,
             5 => ErrorKind::CanaryCorrupted,
+            6 => ErrorKind::SignalUnsafeCall,
             _ => return None,
         })
     }
@@ -413,6 +438,14 @@ mod tests {
         assert!(h.contains("#define GUARD_MAGIC 0x32647261756763ffULL"));
         assert!(h.contains("#define GUARD_WRAP_MAGIC 0x7061727764726167ULL"));
         assert!(h.contains("#define GUARD_CANARY_SIZE 8"));
+        assert!(
+            h.contains(&format!(
+                "#define GUARD_UNSAFE_NAMES \"{}\"",
+                UNSAFE_CALLS.join(",")
+            )),
+            "guard.h's GUARD_UNSAFE_NAMES differs from UNSAFE_CALLS"
+        );
+        assert!(h.contains("GUARD_SIGNAL_UNSAFE_CALL = 6,"));
         for (name, value) in [
             ("SEED", env::SEED),
             ("GUARD_SIDE", env::GUARD_SIDE),

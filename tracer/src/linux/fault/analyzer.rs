@@ -10,7 +10,7 @@ use crate::linux::process::{memory, proc, ptrace};
 use crate::linux::symbols::maps::{self, Mapping};
 use crate::linux::symbols::symbolize::Symbolizer;
 use crate::linux::symbols::unwind::{self, Unwinder};
-use crate::preload::protocol::{ErrorRecord, Header, Slot, SLOT_FREED};
+use crate::preload::protocol::{ErrorKind, ErrorRecord, Header, Slot, SLOT_FREED, UNSAFE_CALLS};
 use crate::{Access, Allocation, Finding, FindingKind, Frame};
 
 /// Addresses below this are "NULL plus a field offset": Linux never maps them
@@ -142,6 +142,9 @@ impl Analyzer {
     /// not the allocator's.
     pub fn allocator_error(&mut self, pid: i32, tid: i32, regs: &Regs) -> Option<Finding> {
         let record: ErrorRecord = guard_table::error_record(tid, regs.rax)?;
+        if ErrorKind::from_raw(record.kind) == Some(ErrorKind::SignalUnsafeCall) {
+            return Some(self.signal_unsafe_call(pid, tid, regs, &record));
+        }
         let slot = guard_table::slot(pid, record.slot);
         let wrap = guard_table::header(pid).and_then(|h| guard_table::wrap(pid, &h, record.ptr));
         let (kind, message) =
@@ -165,6 +168,43 @@ impl Analyzer {
             allocation,
             ..Finding::new(kind, message)
         })
+    }
+
+    /// A finding for a call that is not async-signal-safe made in a signal
+    /// handler (reported by the preloaded library, which goes on with the
+    /// call): which call, which signal, which handler.
+    fn signal_unsafe_call(
+        &mut self,
+        pid: i32,
+        tid: i32,
+        regs: &Regs,
+        record: &ErrorRecord,
+    ) -> Finding {
+        let call = usize::try_from(record.reserved)
+            .ok()
+            .and_then(|i| UNSAFE_CALLS.get(i))
+            .copied()
+            .unwrap_or("a function that is not async-signal-safe");
+        let signal =
+            i32::try_from(record.slot).map_or_else(|_| "a signal".into(), ptrace::signal_name);
+        let maps = maps::read_maps(pid).unwrap_or_default();
+        let handler = self
+            .symbolizer
+            .symbolize(&maps, record.ptr)
+            .pop()
+            .and_then(|f| f.function)
+            .unwrap_or_else(|| format!("{:#x}", record.ptr));
+        Finding {
+            signal: Some(signal.clone()),
+            backtrace: self.backtrace(tid, regs),
+            thread: Some(proc::info(pid, tid)),
+            ..Finding::new(
+                FindingKind::SignalUnsafeCall,
+                format!(
+                    "{call} called in a signal handler ({handler}, for {signal}): it is not async-signal-safe, and deadlocks or corrupts memory when the signal interrupts the same call"
+                ),
+            )
+        }
     }
 
     /// The findings for the live allocations of process `pid`, about to

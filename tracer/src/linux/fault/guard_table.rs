@@ -254,6 +254,8 @@ pub fn classify_error(
             FindingKind::HeapUseAfterFree,
             format!("realloc of {p:#x}, a {sized}allocation that was already freed"),
         ),
+        // Described by the analyzer, which can name the handler.
+        (ErrorKind::SignalUnsafeCall, _) => return None,
         (ErrorKind::SlackCorrupted | ErrorKind::CanaryCorrupted, _) => (
             FindingKind::HeapBufferOverflow,
             format!(
