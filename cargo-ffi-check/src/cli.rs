@@ -161,6 +161,11 @@ pub struct RunArgs {
     /// [default: seeded].
     #[arg(long, value_enum, value_name = "SIDE")]
     pub guard_side: Option<GuardSideArg>,
+    /// Report leaks: guarded allocations still live that nothing points to
+    /// when each test process exits, found by a conservative scan of its
+    /// memory (`on` or `off`) [default: on].
+    #[arg(long, value_parser = parse_on_off, value_name = "on|off")]
+    pub leaks: Option<bool>,
     /// Use this profile of `.config/ffi-check.toml` over `[profile.default]`.
     #[arg(
         short = 'P',
@@ -193,6 +198,15 @@ pub fn parse_grace(s: &str) -> Result<Grace, String> {
         return Ok(Grace(None));
     }
     crate::duration::parse(s).map(|d| Grace(Some(d)))
+}
+
+/// `on` or `off` (`--leaks`).
+pub fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected `on` or `off`, not `{s}`")),
+    }
 }
 
 /// `--guard-side`.

@@ -60,6 +60,8 @@ pub struct Profile {
     pub schedule_budget: Option<u32>,
     /// `hang-grace`: `"2s"`, seconds, or `"off"`.
     pub hang_grace: Option<Grace>,
+    /// `leaks`: report leaks at each process's exit.
+    pub leaks: Option<bool>,
 }
 
 impl Profile {
@@ -75,6 +77,7 @@ impl Profile {
             schedule: self.schedule.or(base.schedule),
             schedule_budget: self.schedule_budget.or(base.schedule_budget),
             hang_grace: self.hang_grace.or(base.hang_grace),
+            leaks: self.leaks.or(base.leaks),
         }
     }
 }
@@ -185,6 +188,7 @@ fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> R
             },
             "fail-fast" => p.fail_fast = Some(boolean()?),
             "guard" => p.guard = Some(boolean()?),
+            "leaks" => p.leaks = Some(boolean()?),
             "guard-side" => {
                 let side = value
                     .as_str()
@@ -268,6 +272,7 @@ mod tests {
         guard-side = "before"
         schedule = false
         hang-grace = "off"
+        leaks = false
 
         [profile.thorough]
         schedule-budget = "100%"
@@ -290,8 +295,10 @@ mod tests {
         assert_eq!(ci.schedule, Some(false));
         assert_eq!(ci.hang_grace, Some(Grace(None)));
         assert_eq!(ci.schedule_budget, None);
+        assert_eq!(ci.leaks, Some(false));
         let thorough = c.profile(Some("thorough")).unwrap();
         assert_eq!(thorough.schedule_budget, Some(100));
+        assert_eq!(thorough.leaks, None);
         let default = c.profile(None).unwrap();
         assert_eq!(default.seeds.unwrap().as_slice(), [0, 1, 2]);
         assert_eq!(default.guard, None);

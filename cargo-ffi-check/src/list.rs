@@ -164,6 +164,7 @@ mod tests {
             hang_grace: None,
             guard: false,
             guard_side: None,
+            leaks: None,
             profile_config: None,
         }
     }

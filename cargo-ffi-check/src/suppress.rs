@@ -342,8 +342,8 @@ mod tests {
                 "more than one",
             ),
             (
-                "[[suppress]]\nkind = \"leak\"\nfile = \"a\"\n",
-                "`leak` is not a finding kind",
+                "[[suppress]]\nkind = \"memory-leak\"\nfile = \"a\"\n",
+                "`memory-leak` is not a finding kind",
             ),
             (
                 "[[suppress]]\nfile = 3\n",
@@ -356,6 +356,11 @@ mod tests {
         ] {
             let err = rules(text).unwrap_err().to_string();
             assert!(err.contains(says), "{text}: {err}");
+        }
+        // The newer kinds are kinds.
+        for kind in ["leak", "signal-unsafe-call"] {
+            let text = format!("[[suppress]]\nkind = \"{kind}\"\nfile = \"a\"\n");
+            assert!(rules(&text).is_ok(), "{kind}");
         }
     }
 }

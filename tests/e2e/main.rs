@@ -11,6 +11,7 @@ mod cli;
 mod crashes;
 mod heap;
 mod heap_exact;
+mod leaks;
 mod ordinary;
 mod processes;
 mod races;

@@ -41,6 +41,9 @@ pub struct Options {
     /// only runs the harness, so the guard allocator leaves that thread's
     /// allocations to glibc (a forked child's are guarded again).
     pub harness_main_unguarded: bool,
+    /// With `guard`: when each process exits, report the guarded
+    /// allocations still live that nothing points to (`leak` findings).
+    pub leaks: bool,
     /// The seed: it decides the guard allocator's layout and, with
     /// `schedule`, the schedule's decisions; the command sees it as
     /// `FFI_CHECK_SEED`.
@@ -92,6 +95,7 @@ impl Default for Options {
             guard: true,
             guard_side: GuardSide::Seeded,
             harness_main_unguarded: false,
+            leaks: true,
             seed: 0,
             schedule: None,
             hang_grace: Some(defaults::HANG_GRACE),

@@ -63,11 +63,14 @@ pub enum FindingKind {
     /// A signal handler called a function that is not async-signal-safe
     /// (malloc, free, a mutex, stdio).
     SignalUnsafeCall,
+    /// Heap allocations still live and unreachable when their process
+    /// exited.
+    Leak,
 }
 
 impl FindingKind {
     /// Every kind, in the order reports list them.
-    pub const ALL: [FindingKind; 12] = [
+    pub const ALL: [FindingKind; 13] = [
         FindingKind::HeapBufferOverflow,
         FindingKind::HeapBufferUnderflow,
         FindingKind::HeapUseAfterFree,
@@ -80,6 +83,7 @@ impl FindingKind {
         FindingKind::Timeout,
         FindingKind::Hang,
         FindingKind::SignalUnsafeCall,
+        FindingKind::Leak,
     ];
 
     /// The kebab-case name used in reports (`null-dereference`, ...), the
@@ -98,6 +102,7 @@ impl FindingKind {
             FindingKind::Timeout => "timeout",
             FindingKind::Hang => "hang",
             FindingKind::SignalUnsafeCall => "signal-unsafe-call",
+            FindingKind::Leak => "leak",
         }
     }
 

@@ -77,6 +77,9 @@ impl Rerun {
         if let Some(side) = side {
             push(&mut set, "--guard-side", Some(side.to_string()));
         }
+        if !settings.leaks {
+            push(&mut set, "--leaks", Some("off".into()));
+        }
         if !settings.schedule {
             push(&mut set, "--no-schedule", None);
         } else if settings.schedule_budget != defaults::SCHEDULE_BUDGET {

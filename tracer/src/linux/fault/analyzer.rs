@@ -3,9 +3,9 @@
 
 use crate::linux::fault::decode::{self, Decoder, Relocatable};
 use crate::linux::fault::emulate::Plan;
-use crate::linux::fault::guard_table;
 use crate::linux::fault::guard_table::{Blame, Overrun};
 use crate::linux::fault::registers::Regs;
+use crate::linux::fault::{guard_table, leaks};
 use crate::linux::process::{memory, proc, ptrace};
 use crate::linux::symbols::maps::{self, Mapping};
 use crate::linux::symbols::symbolize::Symbolizer;
@@ -205,6 +205,56 @@ impl Analyzer {
                 ),
             )
         }
+    }
+
+    /// The leak findings of process `pid`, about to exit with its memory
+    /// intact (`regs`: the registers of its threads that are stopped): one per allocation
+    /// site and kind (direct, indirect), with how many allocations and
+    /// bytes, and the site as the backtrace.
+    pub fn leaks_at_exit(&mut self, pid: i32, h: &Header, regs: &[Regs]) -> Vec<Finding> {
+        let leaks = leaks::find(pid, h, regs);
+        if leaks.is_empty() {
+            return Vec::new();
+        }
+        let mut sites: Vec<((u32, bool), Vec<&leaks::Leak>)> = Vec::new();
+        for leak in &leaks {
+            let key = (leak.alloc_stack, leak.direct);
+            match sites.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, group)) => group.push(leak),
+                None => sites.push((key, vec![leak])),
+            }
+        }
+        let maps = maps::read_maps(pid).unwrap_or_default();
+        sites
+            .into_iter()
+            .map(|((stack, direct), group)| {
+                let first = group[0];
+                let bytes: u64 = group.iter().map(|l| l.size).sum();
+                let count = group.len();
+                let allocated_at = self.call_site(&guard_table::stack(pid, stack), &maps);
+                let message = format!(
+                    "{bytes} bytes in {count} allocation{} leaked {}",
+                    if count == 1 { "" } else { "s" },
+                    if direct {
+                        "directly: no pointer to them remains when the process exits"
+                    } else {
+                        "indirectly: only leaked allocations point to them"
+                    }
+                );
+                Finding {
+                    backtrace: allocated_at.clone(),
+                    allocation: Some(Allocation {
+                        address: first.user,
+                        size: first.size,
+                        allocated_tid: first.alloc_tid,
+                        allocated_at,
+                        freed_tid: None,
+                        freed_at: Vec::new(),
+                    }),
+                    ..Finding::new(FindingKind::Leak, message)
+                }
+            })
+            .collect()
     }
 
     /// The findings for the live allocations of process `pid`, about to

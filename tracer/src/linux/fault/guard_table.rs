@@ -29,7 +29,7 @@ fn read<T: Copy + Default>(pid: i32, addr: u64) -> Option<T> {
 }
 
 /// Reads `n` plain-data `T`s from the tracee (fewer if the memory ends).
-fn read_array<T: Copy + Default>(pid: i32, addr: u64, n: usize) -> Vec<T> {
+pub(crate) fn read_array<T: Copy + Default>(pid: i32, addr: u64, n: usize) -> Vec<T> {
     let mut values = vec![T::default(); n];
     let size = std::mem::size_of::<T>() * n;
     // SAFETY: as in `read`: plain integer structs, the slice covers exactly

@@ -7,6 +7,7 @@ pub mod analyzer;
 pub mod decode;
 pub mod emulate;
 pub mod guard_table;
+pub mod leaks;
 pub mod realign;
 pub mod registers;
 pub mod step;

@@ -156,6 +156,8 @@ struct Supervisor {
     guard: GuardStats,
     /// Where the guard allocator is, when it is preloaded.
     guard_path: Option<std::path::PathBuf>,
+    /// Look for leaks when each process exits.
+    leaks: bool,
     /// Every traced thread.
     tasks: Tasks,
     /// Fault analysis and keep-going.
@@ -231,6 +233,7 @@ impl Supervisor {
             killing: false,
             guard: GuardStats::default(),
             guard_path: None,
+            leaks: options.leaks,
             tasks: Tasks::new(main),
             faults: Faults::new(options.max_frames, extender),
             holds,
@@ -437,6 +440,22 @@ impl Supervisor {
                 for mut finding in self.faults.explain(|a| a.overruns_at_exit(pid, &h)) {
                     finding.thread = Some(thread.clone());
                     self.report(finding);
+                }
+                if self.leaks {
+                    // The registers of every thread of the process that is
+                    // stopped (the exiting one; others at their exit or a
+                    // hold): a pointer may be only there.
+                    let regs: Vec<_> = self
+                        .tasks
+                        .tids()
+                        .into_iter()
+                        .filter(|&tid| self.tasks.pid_of(tid) == pid)
+                        .filter_map(|tid| ptrace::getregs(tid).ok())
+                        .collect();
+                    for mut finding in self.faults.explain(|a| a.leaks_at_exit(pid, &h, &regs)) {
+                        finding.thread = Some(thread.clone());
+                        self.report(finding);
+                    }
                 }
             }
         } else if let (Some(guard), false) = (&self.guard_path, self.killing) {
