@@ -3,7 +3,8 @@
 //! dropped, a struct and its member, a member of a freed struct, a leak on a
 //! thread and in a forked child that calls `_exit`) is found at its
 //! allocation site with the right size and "directly"/"indirectly";
-//! memory that stays reachable and memory freed in time give nothing;
+//! memory that stays reachable, memory freed in time and a program the
+//! test runs that leaks give nothing;
 //! `--leaks off` turns it off.
 
 use crate::support::*;

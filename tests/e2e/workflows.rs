@@ -115,16 +115,23 @@ const STEP_KEYS: &[&str] = &[
     "timeout-minutes",
 ];
 
+/// The one YAML document of `text`, or what is wrong with it.
+fn one_document(text: &str) -> Result<Yaml, String> {
+    let mut docs = YamlLoader::load_from_str(text).map_err(|e| format!("not YAML: {e}"))?;
+    if docs.len() != 1 {
+        return Err(format!("{} YAML documents, expected one", docs.len()));
+    }
+    Ok(docs.remove(0))
+}
+
 /// The problems of one workflow, as `where: what` lines (empty: fine).
 fn check_workflow(text: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    let docs = match YamlLoader::load_from_str(text) {
+    let doc = match one_document(text) {
         Ok(d) => d,
-        Err(e) => return vec![format!("not YAML: {e}")],
+        Err(e) => return vec![e],
     };
-    let [doc] = &docs[..] else {
-        return vec![format!("{} YAML documents, expected one", docs.len())];
-    };
+    let doc = &doc;
     for k in keys(doc) {
         if !WORKFLOW_KEYS.contains(&k.as_str()) {
             problems.push(format!("unknown top-level key `{k}`"));
@@ -352,13 +359,11 @@ fn action() -> Yaml {
 /// version).
 fn check_action(text: &str) -> Vec<String> {
     let mut problems = Vec::new();
-    let docs = match YamlLoader::load_from_str(text) {
+    let doc = match one_document(text) {
         Ok(d) => d,
-        Err(e) => return vec![format!("not YAML: {e}")],
+        Err(e) => return vec![e],
     };
-    let [doc] = &docs[..] else {
-        return vec![format!("{} YAML documents, expected one", docs.len())];
-    };
+    let doc = &doc;
     for k in ["name", "description", "runs"] {
         if key(doc, k).is_none() {
             problems.push(format!("no `{k}`"));

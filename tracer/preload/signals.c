@@ -220,22 +220,14 @@ EXPORT int vprintf(const char *fmt, va_list ap) { UNSAFE(UNSAFE_PRINTF, int, rea
 EXPORT int fprintf(FILE *f, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    signal_unsafe_call(UNSAFE_PRINTF);
-    int saved = in_unsafe;
-    in_unsafe = 1;
-    int r = real_vfprintf()(f, fmt, ap);
-    in_unsafe = saved;
+    int r = vfprintf(f, fmt, ap);
     va_end(ap);
     return r;
 }
 EXPORT int printf(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    signal_unsafe_call(UNSAFE_PRINTF);
-    int saved = in_unsafe;
-    in_unsafe = 1;
-    int r = real_vfprintf()(stdout, fmt, ap);
-    in_unsafe = saved;
+    int r = vfprintf(stdout, fmt, ap);
     va_end(ap);
     return r;
 }

@@ -5,7 +5,9 @@
 //! readable and writable mapping that is not the guard allocator's own
 //! (thread stacks, modules' data and bss, thread-local storage, glibc's
 //! heap with its wrapped blocks, anonymous mappings) and the registers of
-//! its threads that are stopped (the exiting one, others at their exit). Every aligned 8-byte word that points into a live
+//! its threads that are stopped (the exiting one, others at their exit);
+//! the stack of a stopped thread only from its stack pointer up (the dead
+//! frames below hold stale copies of pointers). Every aligned 8-byte word that points into a live
 //! guarded allocation (its start or anywhere inside) makes it reachable,
 //! and its contents are scanned in turn. What is left is leaked: directly
 //! when no leaked allocation points to it either, indirectly when one does
@@ -69,6 +71,7 @@ pub fn find(pid: i32, h: &Header, regs: &[Regs]) -> Vec<Leak> {
         return Vec::new();
     }
     slots.sort_by_key(|s| s.user);
+
     let n = slots.len();
     let mut blocks = Blocks {
         slots,
@@ -93,7 +96,16 @@ pub fn find(pid: i32, h: &Header, regs: &[Regs]) -> Vec<Leak> {
         }
     }
     for m in roots(pid, h) {
-        scan(pid, m.start, m.end, |w| mark(&mut blocks, w, &mut work));
+        // A stopped thread's stack is live only from its stack pointer up
+        // (with the 128-byte red zone): below are dead frames, whose stale
+        // pointers would hide leaks.
+        let start = regs
+            .iter()
+            .map(|r| r.rsp.saturating_sub(128))
+            .filter(|&sp| sp >= m.start && sp < m.end)
+            .max()
+            .unwrap_or(m.start);
+        scan(pid, start & !7, m.end, |w| mark(&mut blocks, w, &mut work));
     }
     // Through what is reachable.
     while let Some(i) = work.pop() {

@@ -119,6 +119,10 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     // reaps whatever is left of the test.
     let mut sup = Supervisor::new(spawned.pid, options, watchdog.extender(), timer, holds);
     sup.guard_path = library.filter(|_| options.guard);
+    sup.leaks_in = options
+        .leaks
+        .then(|| std::fs::canonicalize(&command.program).ok())
+        .flatten();
     let result = sup.run(&watchdog);
     drop(watchdog);
     sup.faults.finish();
@@ -156,8 +160,11 @@ struct Supervisor {
     guard: GuardStats,
     /// Where the guard allocator is, when it is preloaded.
     guard_path: Option<std::path::PathBuf>,
-    /// Look for leaks when each process exits.
-    leaks: bool,
+    /// With leaks on: the test's executable. Processes running it (the
+    /// test and its forked children) are checked for leaks when they exit;
+    /// programs the test runs are not (their exit-time leaks are not the
+    /// test's).
+    leaks_in: Option<std::path::PathBuf>,
     /// Every traced thread.
     tasks: Tasks,
     /// Fault analysis and keep-going.
@@ -233,7 +240,7 @@ impl Supervisor {
             killing: false,
             guard: GuardStats::default(),
             guard_path: None,
-            leaks: options.leaks,
+            leaks_in: None,
             tasks: Tasks::new(main),
             faults: Faults::new(options.max_frames, extender),
             holds,
@@ -441,7 +448,10 @@ impl Supervisor {
                     finding.thread = Some(thread.clone());
                     self.report(finding);
                 }
-                if self.leaks {
+                let runs_the_test = self.leaks_in.as_ref().is_some_and(|exe| {
+                    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == *exe)
+                });
+                if runs_the_test {
                     // The registers of every thread of the process that is
                     // stopped (the exiting one; others at their exit or a
                     // hold): a pointer may be only there.
