@@ -8,10 +8,11 @@
  * call, and the interposed unsafe functions (malloc and friends in guard.c,
  * mutexes and condition variables in schedule.c, stdio here) check it.
  *
- * A handler left by siglongjmp never pops its entry; an entry whose stack
- * pointer is below the checking function's is such a stale one (the stack
- * grows down, and a running handler's frames are below its wrapper's) and
- * is dropped. With sigaltstack, a handler's frames are on the alternate
+ * A handler left by siglongjmp or longjmp pops its entry in the
+ * interposed jump; one left by a jump that bypasses them (from inside the
+ * C library) is dropped when its stack pointer is below the checking
+ * function's (the stack grows down, and a running handler's frames are
+ * below its wrapper's). With sigaltstack, a handler's frames are on the alternate
  * stack, below the thread stack it jumps back to, so the rule holds there
  * too.
  *
@@ -22,6 +23,7 @@
 #include "signals.h"
 
 #include <dlfcn.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -184,8 +186,7 @@ EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
     return install(sig, handler, (int)(SA_RESETHAND | SA_NODEFER));
 }
 
-/* --- stdio ---------------------------------------------------------------- */
-
+/* The real function `name`, found once (at start: see signals_resolve). */
 #define REAL(ret, name, params)                                              \
     static ret(*real_##name(void)) params {                                  \
         static ret(*f) params;                                               \
@@ -193,6 +194,32 @@ EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
             __atomic_store_n(&f, (ret(*) params)dlsym(RTLD_NEXT, #name), __ATOMIC_RELEASE); \
         return f;                                                            \
     }
+
+/* --- leaving a handler by a jump ------------------------------------------ */
+
+/* A jump while a handler runs leaves it (almost always: a handler that
+ * jumps to a point inside itself is not told apart, and then its later
+ * unsafe calls go unreported). The stack-pointer rule in current() covers
+ * jumps that bypass these (longjmp inside the C library). */
+static void leave_by_jump(void) {
+    if (depth) depth--;
+}
+
+#define JUMP(name, buf)                                            \
+    REAL(void, name, (buf, int))                                   \
+    EXPORT __attribute__((noreturn)) void name(buf env, int val) { \
+        leave_by_jump();                                           \
+        real_##name()(env, val);                                   \
+        __builtin_unreachable();                                   \
+    }
+
+void __longjmp_chk(jmp_buf, int);
+JUMP(siglongjmp, sigjmp_buf)
+JUMP(longjmp, jmp_buf)
+JUMP(_longjmp, jmp_buf)
+JUMP(__longjmp_chk, jmp_buf)
+
+/* --- stdio ---------------------------------------------------------------- */
 
 REAL(int, vfprintf, (FILE *, const char *, va_list))
 REAL(int, fputs, (const char *, FILE *))
@@ -246,7 +273,8 @@ __attribute__((constructor)) static void signals_resolve(void) {
     void *all[] = {
         (void *)real_sigaction(), (void *)real_vfprintf(), (void *)real_fputs(), (void *)real_puts(),
         (void *)real_fputc(),     (void *)real_putc(),     (void *)real_putchar(), (void *)real_fwrite(),
-        (void *)real_fflush(),
+        (void *)real_fflush(),    (void *)real_siglongjmp(), (void *)real_longjmp(), (void *)real__longjmp(),
+        (void *)real___longjmp_chk(),
     };
     (void)all;
 }
