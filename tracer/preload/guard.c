@@ -456,6 +456,13 @@ static int slack_intact(const struct guard_slot *s) {
                      (const unsigned char *)guard_page(s));
 }
 
+/* The largest power of two dividing `size`, at most malloc's alignment
+ * (which a size of 0 gets too). */
+static size_t size_align(size_t size) {
+    size_t a = size & -size;
+    return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a;
+}
+
 /* The alignment of a guarded allocation for a C caller of malloc: the
  * largest power of two dividing `size`, but at least 8 and at most
  * malloc's 16. C places pointer-aligned structs at the start of odd-sized
@@ -470,8 +477,8 @@ static int slack_intact(const struct guard_slot *s) {
  * (`placement_align`). */
 static size_t natural_align(size_t size) {
     if (!supervised) return MALLOC_ALIGN;
-    size_t a = size & -size;
-    return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a < 8 ? 8 : a;
+    size_t a = size_align(size);
+    return a < 8 ? 8 : a;
 }
 
 static int valid_align(size_t a) { return a && !(a & (a - 1)); }
@@ -485,10 +492,7 @@ static int valid_align(size_t a) { return a && !(a & (a - 1)); }
  * size is a multiple of. Everything else gets C's (`natural_align`). */
 static size_t placement_align(size_t size, uintptr_t ret, size_t reg, enum rust_entry entry) {
     if (supervised && rust_alloc_caller(ret, entry)) {
-        if (entry == RUST_ALLOC_ZEROED) {
-            size_t a = size & -size;
-            return !a || a > MALLOC_ALIGN ? MALLOC_ALIGN : a;
-        }
+        if (entry == RUST_ALLOC_ZEROED) return size_align(size);
         if (valid_align(reg) && reg <= MALLOC_ALIGN && reg <= size) return reg;
     }
     return natural_align(size);

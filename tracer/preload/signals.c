@@ -69,13 +69,16 @@ static int supervised;
 
 void signals_init(int is_supervised) { supervised = is_supervised; }
 
-static int (*real_sigaction(void))(int, const struct sigaction *, struct sigaction *) {
-    static int (*f)(int, const struct sigaction *, struct sigaction *);
-    if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))
-        __atomic_store_n(&f, (int (*)(int, const struct sigaction *, struct sigaction *))dlsym(RTLD_NEXT, "sigaction"),
-                         __ATOMIC_RELEASE);
-    return f;
-}
+/* The real function `name`, found once (at start: see signals_resolve). */
+#define REAL(ret, name, params)                                              \
+    static ret(*real_##name(void)) params {                                  \
+        static ret(*f) params;                                               \
+        if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))                          \
+            __atomic_store_n(&f, (ret(*) params)dlsym(RTLD_NEXT, #name), __ATOMIC_RELEASE); \
+        return f;                                                            \
+    }
+
+REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *))
 
 static void wrapper(int sig, siginfo_t *info, void *uc) {
     void *handler = sig > 0 && sig < NSIG ? __atomic_load_n(&installed[sig].handler, __ATOMIC_ACQUIRE) : NULL;
@@ -185,15 +188,6 @@ EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) { return install(s
 EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
     return install(sig, handler, (int)(SA_RESETHAND | SA_NODEFER));
 }
-
-/* The real function `name`, found once (at start: see signals_resolve). */
-#define REAL(ret, name, params)                                              \
-    static ret(*real_##name(void)) params {                                  \
-        static ret(*f) params;                                               \
-        if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))                          \
-            __atomic_store_n(&f, (ret(*) params)dlsym(RTLD_NEXT, #name), __ATOMIC_RELEASE); \
-        return f;                                                            \
-    }
 
 /* --- leaving a handler by a jump ------------------------------------------ */
 

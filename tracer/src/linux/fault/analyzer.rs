@@ -207,15 +207,32 @@ impl Analyzer {
         }
     }
 
-    /// The leak findings of process `pid`, about to exit with its memory
-    /// intact (`regs`: the registers of its threads that are stopped): one per allocation
-    /// site and kind (direct, indirect), with how many allocations and
-    /// bytes, and the site as the backtrace.
-    pub fn leaks_at_exit(&mut self, pid: i32, h: &Header, regs: &[Regs]) -> Vec<Finding> {
-        let leaks = leaks::find(pid, h, regs);
-        if leaks.is_empty() {
+    /// The findings of process `pid`, about to exit with its memory intact:
+    /// its live allocations whose bytes past the end were overwritten
+    /// (where no guard page caught it: alignment slack, allocations placed
+    /// at the start of their pages, wrapped blocks), and, with `leak_roots`
+    /// (the registers of its threads that are stopped), its leaks: one per
+    /// allocation site and kind (direct, indirect), with how many
+    /// allocations and bytes.
+    pub fn at_exit(&mut self, pid: i32, h: &Header, leak_roots: Option<&[Regs]>) -> Vec<Finding> {
+        let live = guard_table::live_slots(pid, h);
+        let overruns = guard_table::live_overruns(pid, h, &live);
+        if overruns.is_empty() && (leak_roots.is_none() || live.is_empty()) {
             return Vec::new();
         }
+        let maps = maps::read_maps(pid).unwrap_or_default();
+        let mut findings: Vec<Finding> = overruns
+            .into_iter()
+            .map(|o: Overrun| {
+                let (kind, message) = o.describe();
+                let site = (o.user, o.size, o.alloc_tid, o.alloc_stack);
+                self.live_allocation_finding(pid, &maps, site, kind, message)
+            })
+            .collect();
+        let Some(regs) = leak_roots else {
+            return findings;
+        };
+        let leaks = leaks::find(pid, h, &live, &maps, regs);
         let mut sites: Vec<((u32, bool), Vec<&leaks::Leak>)> = Vec::new();
         for leak in &leaks {
             let key = (leak.alloc_stack, leak.direct);
@@ -224,69 +241,55 @@ impl Analyzer {
                 None => sites.push((key, vec![leak])),
             }
         }
-        let maps = maps::read_maps(pid).unwrap_or_default();
-        sites
-            .into_iter()
-            .map(|((stack, direct), group)| {
-                let first = group[0];
-                let bytes: u64 = group.iter().map(|l| l.size).sum();
-                let count = group.len();
-                let allocated_at = self.call_site(&guard_table::stack(pid, stack), &maps);
-                let message = format!(
-                    "{bytes} bytes in {count} allocation{} leaked {}",
-                    if count == 1 { "" } else { "s" },
-                    if direct {
-                        "directly: no pointer to them remains when the process exits"
-                    } else {
-                        "indirectly: only leaked allocations point to them"
-                    }
-                );
-                Finding {
-                    backtrace: allocated_at.clone(),
-                    allocation: Some(Allocation {
-                        address: first.user,
-                        size: first.size,
-                        allocated_tid: first.alloc_tid,
-                        allocated_at,
-                        freed_tid: None,
-                        freed_at: Vec::new(),
-                    }),
-                    ..Finding::new(FindingKind::Leak, message)
+        for ((stack, direct), group) in sites {
+            let first = group[0];
+            let bytes: u64 = group.iter().map(|l| l.size).sum();
+            let count = group.len();
+            let message = format!(
+                "{bytes} bytes in {count} allocation{} leaked {}",
+                if count == 1 { "" } else { "s" },
+                if direct {
+                    "directly: no pointer to them remains when the process exits"
+                } else {
+                    "indirectly: only leaked allocations point to them"
                 }
-            })
-            .collect()
+            );
+            let site = (first.user, first.size, first.alloc_tid, stack);
+            findings.push(self.live_allocation_finding(
+                pid,
+                &maps,
+                site,
+                FindingKind::Leak,
+                message,
+            ));
+        }
+        findings
     }
 
-    /// The findings for the live allocations of process `pid`, about to
-    /// exit with its memory intact, whose bytes past the end were
-    /// overwritten (where no guard page caught it: alignment slack,
-    /// allocations placed at the start of their pages, wrapped blocks).
-    pub fn overruns_at_exit(&mut self, pid: i32, h: &Header) -> Vec<Finding> {
-        let overruns = guard_table::live_overruns(pid, h);
-        if overruns.is_empty() {
-            return Vec::new();
+    /// A finding about a live allocation (`site`: its pointer, size,
+    /// allocating thread and stack depot id), found when its process
+    /// exited: where it was made is all there is to point at.
+    fn live_allocation_finding(
+        &mut self,
+        pid: i32,
+        maps: &[Mapping],
+        (address, size, allocated_tid, stack): (u64, u64, i32, u32),
+        kind: FindingKind,
+        message: String,
+    ) -> Finding {
+        let allocated_at = self.call_site(&guard_table::stack(pid, stack), maps);
+        Finding {
+            backtrace: allocated_at.clone(),
+            allocation: Some(Allocation {
+                address,
+                size,
+                allocated_tid,
+                allocated_at,
+                freed_tid: None,
+                freed_at: Vec::new(),
+            }),
+            ..Finding::new(kind, message)
         }
-        let maps = maps::read_maps(pid).unwrap_or_default();
-        overruns
-            .into_iter()
-            .map(|o: Overrun| {
-                let (kind, message) = o.describe();
-                let allocated_at = self.call_site(&guard_table::stack(pid, o.alloc_stack), &maps);
-                Finding {
-                    // Where the allocation was made is all there is to point at.
-                    backtrace: allocated_at.clone(),
-                    allocation: Some(Allocation {
-                        address: o.user,
-                        size: o.size,
-                        allocated_tid: o.alloc_tid,
-                        allocated_at,
-                        freed_tid: None,
-                        freed_at: Vec::new(),
-                    }),
-                    ..Finding::new(kind, message)
-                }
-            })
-            .collect()
     }
 
     /// Where a slot was allocated and freed, symbolized.

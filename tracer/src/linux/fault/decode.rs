@@ -149,17 +149,22 @@ impl Insn {
     }
 }
 
+/// capstone for x86-64, Intel syntax, details on (operands, registers
+/// read and written).
+pub fn capstone() -> Result<Capstone, String> {
+    Capstone::new()
+        .x86()
+        .mode(ArchMode::Mode64)
+        .syntax(ArchSyntax::Intel)
+        .detail(true)
+        .build()
+        .map_err(|e| format!("initializing capstone: {e}"))
+}
+
 impl Decoder {
-    /// Builds the decoder: capstone for x86-64, Intel syntax, details on.
+    /// Builds the decoder: [`capstone`].
     pub fn new() -> Result<Decoder, String> {
-        let cs = Capstone::new()
-            .x86()
-            .mode(ArchMode::Mode64)
-            .syntax(ArchSyntax::Intel)
-            .detail(true)
-            .build()
-            .map_err(|e| format!("initializing capstone: {e}"))?;
-        Ok(Decoder { cs })
+        Ok(Decoder { cs: capstone()? })
     }
 
     /// Decodes the instruction at the start of `code` (bytes read at `rip`:

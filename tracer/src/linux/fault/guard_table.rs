@@ -29,7 +29,7 @@ fn read<T: Copy + Default>(pid: i32, addr: u64) -> Option<T> {
 }
 
 /// Reads `n` plain-data `T`s from the tracee (fewer if the memory ends).
-pub(crate) fn read_array<T: Copy + Default>(pid: i32, addr: u64, n: usize) -> Vec<T> {
+fn read_array<T: Copy + Default>(pid: i32, addr: u64, n: usize) -> Vec<T> {
     let mut values = vec![T::default(); n];
     let size = std::mem::size_of::<T>() * n;
     // SAFETY: as in `read`: plain integer structs, the slice covers exactly
@@ -306,18 +306,23 @@ fn changed(past_end: &[u8]) -> Option<u64> {
         .map(|i| i as u64 + 1)
 }
 
-/// The live allocations of process `pid` (about to exit, memory intact)
-/// whose bytes between their end and their guard page, or whose canary
-/// bytes (wrapped blocks), were changed.
-pub fn live_overruns(pid: i32, h: &Header) -> Vec<Overrun> {
-    let mut found = Vec::new();
+/// The live guarded allocations of process `pid`, from its live list.
+pub fn live_slots(pid: i32, h: &Header) -> Vec<Slot> {
     let ids: Vec<u32> = read_array(pid, GUARD_HEADER_ADDR + GUARD_LIVE_OFFSET, h.live as usize);
-    for id in ids {
-        let Some(s) = slot(pid, i64::from(id)) else {
-            continue;
-        };
+    ids.into_iter()
+        .filter_map(|id| slot(pid, i64::from(id)))
+        .filter(|s| s.state == SLOT_LIVE)
+        .collect()
+}
+
+/// The live allocations of process `pid` (about to exit, memory intact;
+/// `live` its [`live_slots`]) whose bytes between their end and their
+/// guard page, or whose canary bytes (wrapped blocks), were changed.
+pub fn live_overruns(pid: i32, h: &Header, live: &[Slot]) -> Vec<Overrun> {
+    let mut found = Vec::new();
+    for s in live {
         let guard = s.guard_page();
-        if s.state != SLOT_LIVE || s.end() >= guard {
+        if s.end() >= guard {
             continue;
         }
         let mut past = vec![0u8; (guard - s.end()) as usize];

@@ -13,11 +13,10 @@
 //! when no leaked allocation points to it either, indirectly when one does
 //! (Valgrind's "definitely" and "indirectly lost").
 
-use crate::linux::fault::guard_table;
 use crate::linux::fault::registers::Regs;
 use crate::linux::process::memory;
-use crate::linux::symbols::maps::{self, Mapping};
-use crate::preload::protocol::{Header, Slot, GUARD_HEADER_ADDR, GUARD_LIVE_OFFSET, SLOT_LIVE};
+use crate::linux::symbols::maps::Mapping;
+use crate::preload::protocol::{Header, Slot, GUARD_HEADER_ADDR};
 
 /// Bytes of tracee memory read at a time while scanning.
 const CHUNK: usize = 1 << 20;
@@ -42,12 +41,17 @@ pub struct Leak {
 struct Blocks {
     slots: Vec<Slot>,
     reached: Vec<bool>,
+    /// The guard allocator's arena: no allocation is outside it.
+    arena: std::ops::Range<u64>,
 }
 
 impl Blocks {
     /// The index of the allocation that `word` points into (its first byte
     /// up to its last; a zero-sized one only at its start).
     fn find(&self, word: u64) -> Option<usize> {
+        if !self.arena.contains(&word) {
+            return None;
+        }
         let i = self
             .slots
             .partition_point(|s| s.user <= word)
@@ -58,31 +62,23 @@ impl Blocks {
 }
 
 /// The leaked allocations of process `pid`, about to exit with its memory
-/// intact; `regs` are the registers of its threads that are stopped.
-pub fn find(pid: i32, h: &Header, regs: &[Regs]) -> Vec<Leak> {
-    let ids: Vec<u32> =
-        guard_table::read_array(pid, GUARD_HEADER_ADDR + GUARD_LIVE_OFFSET, h.live as usize);
-    let mut slots: Vec<Slot> = ids
-        .into_iter()
-        .filter_map(|id| guard_table::slot(pid, i64::from(id)))
-        .filter(|s| s.state == SLOT_LIVE)
-        .collect();
-    if slots.is_empty() {
+/// intact: `live` are its live guarded allocations, `maps` its address
+/// space, `regs` the registers of its threads that are stopped.
+pub fn find(pid: i32, h: &Header, live: &[Slot], maps: &[Mapping], regs: &[Regs]) -> Vec<Leak> {
+    if live.is_empty() {
         return Vec::new();
     }
+    let mut slots = live.to_vec();
     slots.sort_by_key(|s| s.user);
-
     let n = slots.len();
     let mut blocks = Blocks {
         slots,
         reached: vec![false; n],
+        arena: h.arena_start..h.arena_end,
     };
     // From the roots.
     let mut work = Vec::new();
     let mark = |blocks: &mut Blocks, word: u64, work: &mut Vec<usize>| {
-        if word.wrapping_sub(h.arena_start) >= h.arena_end - h.arena_start {
-            return;
-        }
         if let Some(i) = blocks.find(word) {
             if !blocks.reached[i] {
                 blocks.reached[i] = true;
@@ -95,7 +91,7 @@ pub fn find(pid: i32, h: &Header, regs: &[Regs]) -> Vec<Leak> {
             mark(&mut blocks, word, &mut work);
         }
     }
-    for m in roots(pid, h) {
+    for m in roots(maps, h) {
         // A stopped thread's stack is live only from its stack pointer up
         // (with the 128-byte red zone): below are dead frames, whose stale
         // pointers would hide leaks.
@@ -118,11 +114,9 @@ pub fn find(pid: i32, h: &Header, regs: &[Regs]) -> Vec<Leak> {
     for &i in &leaked {
         let (start, end) = (blocks.slots[i].user, blocks.slots[i].end());
         scan(pid, start, end, |w| {
-            if w.wrapping_sub(h.arena_start) < h.arena_end - h.arena_start {
-                if let Some(j) = blocks.find(w) {
-                    if j != i && !blocks.reached[j] {
-                        indirect[j] = true;
-                    }
+            if let Some(j) = blocks.find(w) {
+                if j != i && !blocks.reached[j] {
+                    indirect[j] = true;
                 }
             }
         });
@@ -153,10 +147,8 @@ fn registers(r: &Regs) -> [u64; 16] {
 /// The mappings to scan as roots: readable and writable, not the guard
 /// allocator's table or arena (whose live allocations are scanned only
 /// once reached), not the kernel's pseudo mappings.
-fn roots(pid: i32, h: &Header) -> Vec<Mapping> {
-    maps::read_maps(pid)
-        .unwrap_or_default()
-        .into_iter()
+fn roots<'a>(maps: &'a [Mapping], h: &'a Header) -> impl Iterator<Item = &'a Mapping> {
+    maps.iter()
         .filter(|m| m.readable && m.writable)
         .filter(|m| !(m.start >= GUARD_HEADER_ADDR && m.start < h.arena_end))
         .filter(|m| {
@@ -164,7 +156,6 @@ fn roots(pid: i32, h: &Header) -> Vec<Mapping> {
                 .as_deref()
                 .is_some_and(|p| p.starts_with("[v") || p == "[vsyscall]")
         })
-        .collect()
 }
 
 /// Calls `each` with every aligned 8-byte word of the tracee in

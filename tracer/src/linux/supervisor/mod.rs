@@ -436,7 +436,8 @@ impl Supervisor {
     }
 
     /// A process is about to exit, memory still intact: report its live
-    /// allocations whose bytes past the end were overwritten, add its guard
+    /// allocations whose bytes past the end were overwritten and, if it runs
+    /// the test's executable with leaks on, its leaks; add its guard
     /// allocator counters, or, with the guard on, say why it has none.
     fn count_allocations(&mut self, pid: i32) {
         if let Some(h) = guard_table::header(pid) {
@@ -444,28 +445,26 @@ impl Supervisor {
             self.guard.guarded += h.guarded;
             if !self.killing {
                 let thread = proc::info(pid, pid);
-                for mut finding in self.faults.explain(|a| a.overruns_at_exit(pid, &h)) {
-                    finding.thread = Some(thread.clone());
-                    self.report(finding);
-                }
                 let runs_the_test = self.leaks_in.as_ref().is_some_and(|exe| {
                     std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == *exe)
                 });
-                if runs_the_test {
-                    // The registers of every thread of the process that is
-                    // stopped (the exiting one; others at their exit or a
-                    // hold): a pointer may be only there.
-                    let regs: Vec<_> = self
-                        .tasks
+                // For leaks: the registers of every thread of the process
+                // that is stopped (the exiting one; others at their exit or
+                // a hold): a pointer may be only there.
+                let leak_roots: Option<Vec<_>> = runs_the_test.then(|| {
+                    self.tasks
                         .tids()
                         .into_iter()
                         .filter(|&tid| self.tasks.pid_of(tid) == pid)
                         .filter_map(|tid| ptrace::getregs(tid).ok())
-                        .collect();
-                    for mut finding in self.faults.explain(|a| a.leaks_at_exit(pid, &h, &regs)) {
-                        finding.thread = Some(thread.clone());
-                        self.report(finding);
-                    }
+                        .collect()
+                });
+                for mut finding in self
+                    .faults
+                    .explain(|a| a.at_exit(pid, &h, leak_roots.as_deref()))
+                {
+                    finding.thread = Some(thread.clone());
+                    self.report(finding);
                 }
             }
         } else if let (Some(guard), false) = (&self.guard_path, self.killing) {

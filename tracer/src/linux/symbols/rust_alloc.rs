@@ -19,8 +19,8 @@
 //! preloaded library recognises the calls from the return address
 //! (`preload/rust_alloc.c`).
 
-use capstone::arch::x86::{ArchMode, X86Reg};
-use capstone::arch::BuildsCapstone;
+use crate::linux::fault::decode;
+use capstone::arch::x86::X86Reg;
 use capstone::{Capstone, RegId};
 use object::read::ReadCache;
 use object::{Object, ObjectSection, ObjectSymbol, ObjectSymbolTable, RelocationTarget};
@@ -96,12 +96,7 @@ impl RustAllocator {
             })
             .collect();
         let got = got_slots(&file);
-        let cs = Capstone::new()
-            .x86()
-            .mode(ArchMode::Mode64)
-            .detail(true)
-            .build()
-            .ok()?;
+        let cs = decode::capstone().ok()?;
         let mut found = RustAllocator::default();
         for (entry, out) in ENTRIES.iter().zip([
             &mut found.alloc,
@@ -247,11 +242,11 @@ fn same_register(a: RegId, full: u32) -> bool {
 /// `None` when it has none. Worked out once per file.
 pub fn spec(program: &Path) -> Option<String> {
     static CACHE: OnceLock<Mutex<HashMap<PathBuf, Option<String>>>> = OnceLock::new();
-    let meta = std::fs::metadata(program).ok()?;
     let mut cache = CACHE.get_or_init(Default::default).lock().ok()?;
     cache
         .entry(program.to_path_buf())
         .or_insert_with(|| {
+            let meta = std::fs::metadata(program).ok()?;
             let found = RustAllocator::find(program)?;
             Some(format!(
                 "{:x}:{:x}:{:x}:{:x}:{:x}",
@@ -309,12 +304,7 @@ mod tests {
 
     #[test]
     fn a_write_of_the_alignment_register_before_the_tail_call_disqualifies() {
-        let cs = Capstone::new()
-            .x86()
-            .mode(ArchMode::Mode64)
-            .detail(true)
-            .build()
-            .unwrap();
+        let cs = decode::capstone().unwrap();
         let entry = &ENTRIES[0];
         let got = HashMap::from([(0x1000 + 6 + 0x100, "malloc".to_string())]);
         // jmp qword ptr [rip + 0x100]
