@@ -246,3 +246,48 @@ fn with_the_guard_before_an_overrun_past_the_end_is_blamed_on_its_allocation() {
     assert_eq!(f["allocation"]["size"], 4096, "{f:#}");
     assert_at(f, C, line_of(C, "BUG: one past a 4096-byte allocation"));
 }
+
+/// Past a thread's first 512 allocations only a seeded sample is guarded,
+/// and consecutive seeds guard disjoint samples: over 16 consecutive seeds
+/// an overflow of a late allocation is found at the instruction under
+/// exactly one, and under every other from its canary when it is freed.
+#[test]
+fn a_late_allocation_is_guarded_under_one_seed_of_every_sixteen() {
+    let test = "tests::late_overflow_in_the_seeded_sample";
+    for seeds in ["0..16", "16..32"] {
+        let run = run_json(&[
+            "-p",
+            "heap-exact",
+            "--guard-side",
+            "after",
+            "--seeds",
+            seeds,
+            "--exact",
+            test,
+        ]);
+        assert_eq!(run.code, 100, "{}", run.stderr);
+        let jobs = run.finished(test);
+        assert_eq!(jobs.len(), 16, "{}", run.stderr);
+        let mut at_the_instruction = Vec::new();
+        for ev in jobs {
+            let f = only_finding(ev);
+            assert_eq!(f["kind"], "heap-buffer-overflow", "{f:#}");
+            assert!(message(f).contains("20-byte allocation"), "{f:#}");
+            if f["instruction"].is_string() {
+                assert!(
+                    message(f).ends_with("1 byte past the end of a 20-byte allocation"),
+                    "{f:#}"
+                );
+                assert_at(f, C, line_of(C, "BUG: one byte past a Rust buffer"));
+                at_the_instruction.push(ev["seed"].as_u64().unwrap());
+            } else {
+                assert!(message(f).contains("found when it was freed"), "{f:#}");
+            }
+        }
+        assert_eq!(
+            at_the_instruction.len(),
+            1,
+            "seeds {seeds}: {at_the_instruction:?}"
+        );
+    }
+}

@@ -10,7 +10,7 @@
  * table at GUARD_HEADER_ADDR (guard.h; README.md beside this file).
  *
  * Allocations that are not guarded (past the first GUARD_FIRST of a
- * process, all but a seeded sample; over the memory or mapping budget)
+ * thread, all but a seeded sample; over the memory or mapping budget)
  * are "wrapped": glibc memory with a header before the pointer and canary
  * bytes after the end, checked at free and when the process exits.
  *
@@ -45,7 +45,6 @@
 #include "raw.h"
 #include "rust_alloc.h"
 #include "signals.h"
-#include "signals.h"
 #include "unwind.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -58,10 +57,17 @@
 #define MADV_GUARD_REMOVE 103
 #endif
 
-/* Every allocation of a process up to this many is guarded (budget
- * permitting); past it, one in GUARD_SAMPLE, chosen by the seed. */
-#define GUARD_FIRST 16384u
+/* Sampling, per thread (so the same seed guards the same allocations
+ * however threads interleave): a thread's first GUARD_FIRST allocations are
+ * guarded (budget permitting); up to its GUARD_TIER-th, one in
+ * GUARD_SAMPLE; past that, one in GUARD_SAMPLE_LATE. Guarding costs a few
+ * microseconds an allocation (two system calls and a page fault), so a
+ * burst of allocations (a panic's backtrace, a codec's tables) is sampled
+ * sparsely; see `sampled`. */
+#define GUARD_FIRST 512u
+#define GUARD_TIER 16384u
 #define GUARD_SAMPLE 16u
+#define GUARD_SAMPLE_LATE 256u
 /* Most pages live guarded allocations may hold (128 MiB). */
 #define GUARD_BUDGET_PAGES 32768u
 /* Freed slots whose records are kept before they are recycled. */
@@ -264,7 +270,6 @@ static void init(void) {
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
     supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
     if (supervised) rust_alloc_init(getenv(GUARD_ENV_RUST_ALLOC));
-    signals_init(supervised);
     signals_init(supervised);
     const char *v = gnu_get_libc_version();
     unsigned major = 0, minor = 0;
@@ -538,10 +543,19 @@ static void quarantine_push(uint32_t id) {
     quarantine_len++;
 }
 
-/* Whether the seed's policy guards this allocation: every one of the first
- * GUARD_FIRST of the process, then a seeded sample. */
-static int sampled(uint64_t n, uint64_t mine, size_t size) {
-    return n < GUARD_FIRST || decide(mine * 0x9e3779b97f4a7c15ULL ^ size ^ 0x5a) % GUARD_SAMPLE == 0;
+/* Whether the seed's policy guards the `mine`-th allocation of a thread, of
+ * `size` bytes: every one of its first GUARD_FIRST, then a sample. The
+ * sample is a residue: a seed-free hash of the allocation plus the seed,
+ * modulo the rate, is 0. So consecutive seeds guard disjoint samples, and
+ * any GUARD_SAMPLE consecutive seeds together guard every allocation up to
+ * the GUARD_TIER-th of each thread (GUARD_SAMPLE_LATE seeds, every one
+ * after). */
+static int sampled(uint64_t mine, size_t size) {
+    if (mine < GUARD_FIRST) return 1;
+    uint64_t rate = mine < GUARD_TIER ? GUARD_SAMPLE : GUARD_SAMPLE_LATE;
+    uint64_t z = (mine + 1) * 0x9e3779b97f4a7c15ULL ^ (uint64_t)size;
+    z = (z ^ (z >> 31)) * 0xbf58476d1ce4e5b9ULL;
+    return (z ^ (z >> 29)) % rate == hdr->seed % rate;
 }
 
 /* A guarded allocation, or NULL if this one should be wrapped instead. */
@@ -558,10 +572,10 @@ static void *guarded(size_t size, size_t align) {
     int before = align <= PAGE &&
                  (guard_side == 2 || (guard_side == 0 && decide(mine * 0x100000001b3ULL ^ size) % 4 == 0));
     lock();
-    uint64_t n = hdr->allocations++;
+    hdr->allocations++;
     uintptr_t start = hdr->next;
     int64_t idx = -1;
-    if (sampled(n, mine, size) && hdr->live < hdr->budget && hdr->live_pages + pages <= hdr->budget_pages &&
+    if (sampled(mine, size) && hdr->live < hdr->budget && hdr->live_pages + pages <= hdr->budget_pages &&
         start + pages * PAGE <= hdr->arena_end)
         idx = take_slot();
     if (idx < 0) {
@@ -698,10 +712,14 @@ static int canary_intact(void *p, size_t size) {
     return 1;
 }
 
-/* Frees a live wrapped block. */
+/* Frees a live wrapped block, its bytes zeroed first: glibc keeps a freed
+ * block's contents, and the pointers in them would make what they point to
+ * look reachable to the leak scan (glibc's heap is one of its roots). A
+ * guarded allocation's pages are discarded at free for the same effect. */
 static void unwrap_free(void *p) {
     struct guard_wrap *w = wrap_of(p);
     if (!canary_intact(p, w->size)) report(GUARD_CANARY_CORRUPTED, p, -1);
+    memset(p, 0, w->size);
     lock();
     __atomic_store_n(&w->key, 0, __ATOMIC_RELEASE);
     if (w->live_index != UINT32_MAX) {
@@ -752,13 +770,11 @@ ENTRY_STUB(realloc, realloc_body);
 
 HIDDEN void *malloc_body(size_t size, size_t rsi) {
     signal_unsafe_call(UNSAFE_MALLOC);
-    signal_unsafe_call(UNSAFE_MALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     return alloc_aligned(size, placement_align(size, ret, rsi, RUST_ALLOC));
 }
 
 EXPORT void free(void *p) {
-    signal_unsafe_call(UNSAFE_FREE);
     signal_unsafe_call(UNSAFE_FREE);
     if (!p) return;
     if (in_arena(p)) {
@@ -777,7 +793,6 @@ EXPORT void free(void *p) {
 }
 
 EXPORT void *calloc(size_t n, size_t m) {
-    signal_unsafe_call(UNSAFE_CALLOC);
     signal_unsafe_call(UNSAFE_CALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     size_t total;
@@ -812,7 +827,6 @@ static size_t usable_size(void *p) {
 }
 
 HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
-    signal_unsafe_call(UNSAFE_REALLOC);
     signal_unsafe_call(UNSAFE_REALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     size_t align = placement_align(size, ret, rdx, RUST_REALLOC);
@@ -865,7 +879,6 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m) {
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size) {
     signal_unsafe_call(UNSAFE_MEMALIGN);
-    signal_unsafe_call(UNSAFE_MEMALIGN);
     if (!valid_align(align) || align % sizeof(void *)) return EINVAL;
     void *p = alloc_aligned(size, align < natural_align(size) ? natural_align(size) : align);
     if (!p) return ENOMEM;
@@ -877,7 +890,6 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
  * that is not a power of two is rounded up to the next power of two; one
  * too large to round is EINVAL. */
 EXPORT void *memalign(size_t align, size_t size) {
-    signal_unsafe_call(UNSAFE_MEMALIGN);
     signal_unsafe_call(UNSAFE_MEMALIGN);
     if (align <= MALLOC_ALIGN) return alloc_aligned(size, MALLOC_ALIGN);
     if (align > SIZE_MAX / 2 + 1) {

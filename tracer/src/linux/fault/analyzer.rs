@@ -216,8 +216,9 @@ impl Analyzer {
     /// allocations and bytes.
     pub fn at_exit(&mut self, pid: i32, h: &Header, leak_roots: Option<&[Regs]>) -> Vec<Finding> {
         let live = guard_table::live_slots(pid, h);
-        let overruns = guard_table::live_overruns(pid, h, &live);
-        if overruns.is_empty() && (leak_roots.is_none() || live.is_empty()) {
+        let wrapped = guard_table::live_wrapped(pid, h);
+        let overruns = guard_table::live_overruns(pid, &live, &wrapped);
+        if overruns.is_empty() && (leak_roots.is_none() || live.is_empty() && wrapped.is_empty()) {
             return Vec::new();
         }
         let maps = maps::read_maps(pid).unwrap_or_default();
@@ -232,7 +233,7 @@ impl Analyzer {
         let Some(regs) = leak_roots else {
             return findings;
         };
-        let leaks = leaks::find(pid, h, &live, &maps, regs);
+        let leaks = leaks::find(pid, h, &live, &wrapped, &maps, regs);
         let mut sites: Vec<((u32, bool), Vec<&leaks::Leak>)> = Vec::new();
         for leak in &leaks {
             let key = (leak.alloc_stack, leak.direct);

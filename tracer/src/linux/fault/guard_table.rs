@@ -315,10 +315,25 @@ pub fn live_slots(pid: i32, h: &Header) -> Vec<Slot> {
         .collect()
 }
 
+/// The live wrapped blocks of process `pid` (glibc memory the allocator
+/// did not guard), from its wrapped list: each pointer with its header.
+pub fn live_wrapped(pid: i32, h: &Header) -> Vec<(u64, Wrap)> {
+    let blocks: Vec<u64> = read_array(
+        pid,
+        GUARD_HEADER_ADDR + GUARD_WRAPPED_OFFSET,
+        h.wrapped as usize,
+    );
+    blocks
+        .into_iter()
+        .filter_map(|p| Some((p, wrap(pid, h, p)?)))
+        .collect()
+}
+
 /// The live allocations of process `pid` (about to exit, memory intact;
-/// `live` its [`live_slots`]) whose bytes between their end and their
-/// guard page, or whose canary bytes (wrapped blocks), were changed.
-pub fn live_overruns(pid: i32, h: &Header, live: &[Slot]) -> Vec<Overrun> {
+/// `live` its [`live_slots`], `wrapped` its [`live_wrapped`]) whose bytes
+/// between their end and their guard page, or whose canary bytes (wrapped
+/// blocks), were changed.
+pub fn live_overruns(pid: i32, live: &[Slot], wrapped: &[(u64, Wrap)]) -> Vec<Overrun> {
     let mut found = Vec::new();
     for s in live {
         let guard = s.guard_page();
@@ -337,15 +352,7 @@ pub fn live_overruns(pid: i32, h: &Header, live: &[Slot]) -> Vec<Overrun> {
             });
         }
     }
-    let blocks: Vec<u64> = read_array(
-        pid,
-        GUARD_HEADER_ADDR + GUARD_WRAPPED_OFFSET,
-        h.wrapped as usize,
-    );
-    for p in blocks {
-        let Some(w) = wrap(pid, h, p) else {
-            continue;
-        };
+    for &(p, w) in wrapped {
         let mut canary = [0u8; GUARD_CANARY_SIZE as usize];
         if memory::read(pid, p + w.size, &mut canary) != canary.len() {
             continue;

@@ -1,22 +1,27 @@
-//! Leaks: guarded allocations still live when their process exits that no
-//! pointer reaches, found by a conservative scan as LeakSanitizer does.
+//! Leaks: allocations still live when their process exits that no pointer
+//! reaches, found by a conservative scan as LeakSanitizer does.
 //!
-//! At the exit of a process (its memory intact), the roots are every
-//! readable and writable mapping that is not the guard allocator's own
-//! (thread stacks, modules' data and bss, thread-local storage, glibc's
-//! heap with its wrapped blocks, anonymous mappings) and the registers of
-//! its threads that are stopped (the exiting one, others at their exit);
-//! the stack of a stopped thread only from its stack pointer up (the dead
-//! frames below hold stale copies of pointers). Every aligned 8-byte word that points into a live
-//! guarded allocation (its start or anywhere inside) makes it reachable,
-//! and its contents are scanned in turn. What is left is leaked: directly
-//! when no leaked allocation points to it either, indirectly when one does
-//! (Valgrind's "definitely" and "indirectly lost").
+//! The allocations are the guard allocator's: guarded ones (in its arena)
+//! and wrapped ones (glibc blocks it did not guard, with a header before
+//! and a canary after), so sampling decides how a bug is found, not
+//! whether a leak is. At the exit of a process (its memory intact), the
+//! roots are every readable and writable mapping that is not the guard
+//! allocator's own (thread stacks, modules' data and bss, thread-local
+//! storage, glibc's heap less the wrapped blocks in it, anonymous
+//! mappings) and the registers of its threads that are stopped (the
+//! exiting one, others at their exit); the stack of a stopped thread only
+//! from its stack pointer up (the dead frames below hold stale copies of
+//! pointers). Every aligned 8-byte word that points into a live allocation
+//! (its start or anywhere inside) makes it reachable, and its contents are
+//! scanned in turn. What is left is leaked: directly when no leaked
+//! allocation points to it either, indirectly when one does (Valgrind's
+//! "definitely" and "indirectly lost").
 
 use crate::linux::fault::registers::Regs;
 use crate::linux::process::memory;
 use crate::linux::symbols::maps::Mapping;
-use crate::preload::protocol::{Header, Slot, GUARD_HEADER_ADDR};
+use crate::preload::protocol::{Header, Slot, Wrap, GUARD_CANARY_SIZE, GUARD_HEADER_ADDR};
+use std::ops::Range;
 
 /// Bytes of tracee memory read at a time while scanning.
 const CHUNK: usize = 1 << 20;
@@ -36,46 +41,106 @@ pub struct Leak {
     pub direct: bool,
 }
 
-/// The live guarded allocations of a process, sorted by address, with
-/// what the scan found out about each.
+/// A live allocation, guarded or wrapped.
+struct Block {
+    user: u64,
+    size: u64,
+    alloc_tid: i32,
+    alloc_stack: u32,
+    /// The memory it takes outside the arena (a wrapped block's header,
+    /// bytes and canary, which the root scan skips), or an empty range.
+    span: Range<u64>,
+}
+
+impl Block {
+    fn end(&self) -> u64 {
+        self.user + self.size
+    }
+}
+
+/// The live allocations of a process, sorted by address, with what the
+/// scan found out about each.
 struct Blocks {
-    slots: Vec<Slot>,
+    blocks: Vec<Block>,
     reached: Vec<bool>,
-    /// The guard allocator's arena: no allocation is outside it.
-    arena: std::ops::Range<u64>,
+    /// From the first allocation's start to the last one's end: no word
+    /// outside points into one.
+    bounds: Range<u64>,
+    /// The wrapped blocks' spans, sorted: not roots.
+    spans: Vec<Range<u64>>,
 }
 
 impl Blocks {
+    fn new(live: &[Slot], wrapped: &[(u64, Wrap)]) -> Blocks {
+        let header = std::mem::size_of::<Wrap>() as u64;
+        let mut blocks: Vec<Block> = live
+            .iter()
+            .map(|s| Block {
+                user: s.user,
+                size: s.size,
+                alloc_tid: s.alloc_tid,
+                alloc_stack: s.alloc_stack,
+                span: 0..0,
+            })
+            .chain(wrapped.iter().map(|&(p, w)| Block {
+                user: p,
+                size: w.size,
+                alloc_tid: w.alloc_tid,
+                alloc_stack: w.alloc_stack,
+                span: p - header..p + w.size + GUARD_CANARY_SIZE,
+            }))
+            .collect();
+        blocks.sort_by_key(|b| b.user);
+        // (A zero-sized allocation is found at its start.)
+        let end = blocks.iter().map(|b| b.end().max(b.user + 1)).max();
+        let bounds = blocks
+            .first()
+            .map_or(0..0, |first| first.user..end.unwrap_or(0));
+        let spans = blocks
+            .iter()
+            .filter(|b| !b.span.is_empty())
+            .map(|b| b.span.clone())
+            .collect();
+        Blocks {
+            reached: vec![false; blocks.len()],
+            blocks,
+            bounds,
+            spans,
+        }
+    }
+
     /// The index of the allocation that `word` points into (its first byte
     /// up to its last; a zero-sized one only at its start).
     fn find(&self, word: u64) -> Option<usize> {
-        if !self.arena.contains(&word) {
+        if !self.bounds.contains(&word) {
             return None;
         }
         let i = self
-            .slots
-            .partition_point(|s| s.user <= word)
+            .blocks
+            .partition_point(|b| b.user <= word)
             .checked_sub(1)?;
-        let s = &self.slots[i];
-        (word < s.end() || word == s.user).then_some(i)
+        let b = &self.blocks[i];
+        (word < b.end() || word == b.user).then_some(i)
     }
 }
 
 /// The leaked allocations of process `pid`, about to exit with its memory
-/// intact: `live` are its live guarded allocations, `maps` its address
-/// space, `regs` the registers of its threads that are stopped.
-pub fn find(pid: i32, h: &Header, live: &[Slot], maps: &[Mapping], regs: &[Regs]) -> Vec<Leak> {
-    if live.is_empty() {
+/// intact: `live` are its live guarded allocations, `wrapped` its live
+/// wrapped blocks, `maps` its address space, `regs` the registers of its
+/// threads that are stopped.
+pub fn find(
+    pid: i32,
+    h: &Header,
+    live: &[Slot],
+    wrapped: &[(u64, Wrap)],
+    maps: &[Mapping],
+    regs: &[Regs],
+) -> Vec<Leak> {
+    if live.is_empty() && wrapped.is_empty() {
         return Vec::new();
     }
-    let mut slots = live.to_vec();
-    slots.sort_by_key(|s| s.user);
-    let n = slots.len();
-    let mut blocks = Blocks {
-        slots,
-        reached: vec![false; n],
-        arena: h.arena_start..h.arena_end,
-    };
+    let mut blocks = Blocks::new(live, wrapped);
+    let n = blocks.blocks.len();
     // From the roots.
     let mut work = Vec::new();
     let mark = |blocks: &mut Blocks, word: u64, work: &mut Vec<usize>| {
@@ -91,6 +156,7 @@ pub fn find(pid: i32, h: &Header, live: &[Slot], maps: &[Mapping], regs: &[Regs]
             mark(&mut blocks, word, &mut work);
         }
     }
+    let spans = std::mem::take(&mut blocks.spans);
     for m in roots(maps, h) {
         // A stopped thread's stack is live only from its stack pointer up
         // (with the 128-byte red zone): below are dead frames, whose stale
@@ -101,19 +167,28 @@ pub fn find(pid: i32, h: &Header, live: &[Slot], maps: &[Mapping], regs: &[Regs]
             .filter(|&sp| sp >= m.start && sp < m.end)
             .max()
             .unwrap_or(m.start);
-        scan(pid, start & !7, m.end, |w| mark(&mut blocks, w, &mut work));
+        // Wrapped blocks in it are scanned only once reached.
+        let mut next = spans.partition_point(|s| s.end <= start);
+        scan(pid, start & !7, m.end, |at, w| {
+            while next < spans.len() && spans[next].end <= at {
+                next += 1;
+            }
+            if !spans.get(next).is_some_and(|s| s.contains(&at)) {
+                mark(&mut blocks, w, &mut work);
+            }
+        });
     }
     // Through what is reachable.
     while let Some(i) = work.pop() {
-        let (start, end) = (blocks.slots[i].user, blocks.slots[i].end());
-        scan(pid, start, end, |w| mark(&mut blocks, w, &mut work));
+        let (start, end) = (blocks.blocks[i].user, blocks.blocks[i].end());
+        scan(pid, start, end, |_, w| mark(&mut blocks, w, &mut work));
     }
     // What is left leaked; those a leaked one points to, indirectly.
     let leaked: Vec<usize> = (0..n).filter(|&i| !blocks.reached[i]).collect();
     let mut indirect = vec![false; n];
     for &i in &leaked {
-        let (start, end) = (blocks.slots[i].user, blocks.slots[i].end());
-        scan(pid, start, end, |w| {
+        let (start, end) = (blocks.blocks[i].user, blocks.blocks[i].end());
+        scan(pid, start, end, |_, w| {
             if let Some(j) = blocks.find(w) {
                 if j != i && !blocks.reached[j] {
                     indirect[j] = true;
@@ -124,12 +199,12 @@ pub fn find(pid: i32, h: &Header, live: &[Slot], maps: &[Mapping], regs: &[Regs]
     leaked
         .into_iter()
         .map(|i| {
-            let s = &blocks.slots[i];
+            let b = &blocks.blocks[i];
             Leak {
-                user: s.user,
-                size: s.size,
-                alloc_tid: s.alloc_tid,
-                alloc_stack: s.alloc_stack,
+                user: b.user,
+                size: b.size,
+                alloc_tid: b.alloc_tid,
+                alloc_stack: b.alloc_stack,
                 direct: !indirect[i],
             }
         })
@@ -158,17 +233,20 @@ fn roots<'a>(maps: &'a [Mapping], h: &'a Header) -> impl Iterator<Item = &'a Map
         })
 }
 
-/// Calls `each` with every aligned 8-byte word of the tracee in
-/// [start, end), reading it a chunk at a time (what cannot be read is
-/// skipped).
-fn scan(pid: i32, start: u64, end: u64, mut each: impl FnMut(u64)) {
+/// Calls `each` with the address and value of every aligned 8-byte word of
+/// the tracee in [start, end), in address order, reading it a chunk at a
+/// time (what cannot be read is skipped).
+fn scan(pid: i32, start: u64, end: u64, mut each: impl FnMut(u64, u64)) {
     let mut buf = vec![0u8; CHUNK.min((end - start) as usize + 8)];
     let mut at = start & !7;
     while at < end {
         let len = ((end - at) as usize).min(CHUNK);
         let got = memory::read(pid, at, &mut buf[..len]);
-        for word in buf[..got - got % 8].chunks_exact(8) {
-            each(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+        for (k, word) in buf[..got - got % 8].chunks_exact(8).enumerate() {
+            each(
+                at + 8 * k as u64,
+                u64::from_le_bytes(word.try_into().expect("8 bytes")),
+            );
         }
         if got < len {
             // Unreadable from here: skip to the next page.
@@ -176,5 +254,58 @@ fn scan(pid: i32, start: u64, end: u64, mut each: impl FnMut(u64)) {
         } else {
             at += len as u64;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn blocks() -> Blocks {
+        let guarded = Slot {
+            user: 0x6200_0000_0ff0,
+            size: 16,
+            alloc_stack: 1,
+            ..Slot::default()
+        };
+        let empty = Slot {
+            user: 0x6200_0000_2000,
+            size: 0,
+            ..Slot::default()
+        };
+        let wrapped = Wrap {
+            size: 40,
+            alloc_stack: 2,
+            ..Wrap::default()
+        };
+        Blocks::new(&[guarded, empty], &[(0x5555_0000_1040, wrapped)])
+    }
+
+    #[test]
+    fn a_word_finds_the_allocation_it_points_into_guarded_or_wrapped() {
+        let b = blocks();
+        let stack_of = |w: u64| b.find(w).map(|i| b.blocks[i].alloc_stack);
+        // The wrapped block sorts first (lower address): start, interior, last byte.
+        assert_eq!(stack_of(0x5555_0000_1040), Some(2));
+        assert_eq!(stack_of(0x5555_0000_1067), Some(2));
+        assert_eq!(stack_of(0x5555_0000_1068), None, "one past the end");
+        // Its header is not the allocation.
+        assert_eq!(stack_of(0x5555_0000_1038), None);
+        assert_eq!(stack_of(0x6200_0000_0ff8), Some(1));
+        assert_eq!(stack_of(0x6200_0000_1000), None);
+        // A zero-sized allocation only at its start.
+        assert_eq!(b.find(0x6200_0000_2000), Some(2));
+        assert_eq!(b.find(0x6200_0000_2001), None);
+        assert_eq!(b.find(0), None);
+    }
+
+    #[test]
+    fn only_wrapped_blocks_take_memory_the_root_scan_skips() {
+        let b = blocks();
+        let header = std::mem::size_of::<Wrap>() as u64;
+        assert_eq!(
+            b.spans,
+            vec![0x5555_0000_1040 - header..0x5555_0000_1068 + GUARD_CANARY_SIZE]
+        );
     }
 }
