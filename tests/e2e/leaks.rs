@@ -18,7 +18,11 @@ fn every_leak_class_is_found_at_its_allocation_site_and_reachable_memory_is_not(
     assert_eq!(run.code, 100, "{}", run.stderr);
     // (test, [(file, marker, bytes, direct)])
     type Site = (&'static str, &'static str, u64, bool);
-    let cases: [(&str, &[Site]); 9] = [
+    let cases: [(&str, &[Site]); 10] = [
+        (
+            "tests::leak_on_a_thread_that_left_it_on_its_stack",
+            &[(RS, "BUG: leaked Box", 32, true)],
+        ),
         // Past the first allocations, where most are glibc blocks the
         // allocator wraps rather than guards.
         (

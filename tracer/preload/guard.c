@@ -70,6 +70,8 @@
 #define GUARD_SAMPLE_LATE 256u
 /* Most pages live guarded allocations may hold (128 MiB). */
 #define GUARD_BUDGET_PAGES 32768u
+/* Wrapped blocks up to this size are zeroed when freed (unwrap_free). */
+#define SCRUB_MAX 4096u
 /* Freed slots whose records are kept before they are recycled. */
 #define QUARANTINE (1u << 17)
 /* In guard-region mode, markers are installed this much of the arena at a time. */
@@ -712,14 +714,16 @@ static int canary_intact(void *p, size_t size) {
     return 1;
 }
 
-/* Frees a live wrapped block, its bytes zeroed first: glibc keeps a freed
- * block's contents, and the pointers in them would make what they point to
- * look reachable to the leak scan (glibc's heap is one of its roots). A
- * guarded allocation's pages are discarded at free for the same effect. */
+/* Frees a live wrapped block. A small one is zeroed first: glibc keeps a
+ * freed block's contents, and the pointers in them would make what they
+ * point to look reachable to the leak scan (glibc's heap is one of its
+ * roots; a guarded allocation's pages are discarded at free). Larger ones,
+ * mostly buffers of data, are left as they are: zeroing would touch pages
+ * the program never did. */
 static void unwrap_free(void *p) {
     struct guard_wrap *w = wrap_of(p);
     if (!canary_intact(p, w->size)) report(GUARD_CANARY_CORRUPTED, p, -1);
-    memset(p, 0, w->size);
+    if (w->size <= SCRUB_MAX) memset(p, 0, w->size);
     lock();
     __atomic_store_n(&w->key, 0, __ATOMIC_RELEASE);
     if (w->live_index != UINT32_MAX) {

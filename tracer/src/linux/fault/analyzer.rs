@@ -211,10 +211,15 @@ impl Analyzer {
     /// its live allocations whose bytes past the end were overwritten
     /// (where no guard page caught it: alignment slack, allocations placed
     /// at the start of their pages, wrapped blocks), and, with `leak_roots`
-    /// (the registers of its threads that are stopped), its leaks: one per
-    /// allocation site and kind (direct, indirect), with how many
-    /// allocations and bytes.
-    pub fn at_exit(&mut self, pid: i32, h: &Header, leak_roots: Option<&[Regs]>) -> Vec<Finding> {
+    /// (its threads' registers and stacks), its leaks: one per allocation
+    /// site and kind (direct, indirect), with how many allocations and
+    /// bytes.
+    pub fn at_exit(
+        &mut self,
+        pid: i32,
+        h: &Header,
+        leak_roots: Option<leaks::Roots>,
+    ) -> Vec<Finding> {
         let live = guard_table::live_slots(pid, h);
         let wrapped = guard_table::live_wrapped(pid, h);
         let overruns = guard_table::live_overruns(pid, &live, &wrapped);
@@ -230,10 +235,10 @@ impl Analyzer {
                 self.live_allocation_finding(pid, &maps, site, kind, message)
             })
             .collect();
-        let Some(regs) = leak_roots else {
+        let Some(roots) = leak_roots else {
             return findings;
         };
-        let leaks = leaks::find(pid, h, &live, &wrapped, &maps, regs);
+        let leaks = leaks::find(pid, h, &live, &wrapped, &maps, roots);
         let mut sites: Vec<((u32, bool), Vec<&leaks::Leak>)> = Vec::new();
         for leak in &leaks {
             let key = (leak.alloc_stack, leak.direct);

@@ -28,6 +28,30 @@ fn read<T: Copy + Default>(pid: i32, addr: u64) -> Option<T> {
     (memory::read(pid, addr, bytes) == size).then_some(value)
 }
 
+/// Reads a plain-data `T` at each of `addrs` (None where it cannot be),
+/// many a system call.
+fn read_at_each<T: Copy + Default>(pid: i32, addrs: impl Iterator<Item = u64>) -> Vec<Option<T>> {
+    let size = std::mem::size_of::<T>();
+    let ranges: Vec<(u64, usize)> = addrs.map(|a| (a, size)).collect();
+    memory::read_each(pid, &ranges)
+        .into_iter()
+        .map(|bytes| {
+            let bytes = bytes?;
+            let mut value = T::default();
+            // SAFETY: as in `read`: a plain integer struct, and `bytes` holds
+            // exactly its size.
+            unsafe {
+                std::ptr::copy_nonoverlapping(
+                    bytes.as_ptr(),
+                    (&mut value as *mut T).cast::<u8>(),
+                    size,
+                )
+            };
+            Some(value)
+        })
+        .collect()
+}
+
 /// Reads `n` plain-data `T`s from the tracee (fewer if the memory ends).
 fn read_array<T: Copy + Default>(pid: i32, addr: u64, n: usize) -> Vec<T> {
     let mut values = vec![T::default(); n];
@@ -309,8 +333,12 @@ fn changed(past_end: &[u8]) -> Option<u64> {
 /// The live guarded allocations of process `pid`, from its live list.
 pub fn live_slots(pid: i32, h: &Header) -> Vec<Slot> {
     let ids: Vec<u32> = read_array(pid, GUARD_HEADER_ADDR + GUARD_LIVE_OFFSET, h.live as usize);
-    ids.into_iter()
-        .filter_map(|id| slot(pid, i64::from(id)))
+    let at = |id: u32| {
+        GUARD_HEADER_ADDR + GUARD_SLOTS_OFFSET + u64::from(id) * std::mem::size_of::<Slot>() as u64
+    };
+    read_at_each::<Slot>(pid, ids.into_iter().map(at))
+        .into_iter()
+        .flatten()
         .filter(|s| s.state == SLOT_LIVE)
         .collect()
 }
@@ -323,9 +351,15 @@ pub fn live_wrapped(pid: i32, h: &Header) -> Vec<(u64, Wrap)> {
         GUARD_HEADER_ADDR + GUARD_WRAPPED_OFFSET,
         h.wrapped as usize,
     );
+    let header = std::mem::size_of::<Wrap>() as u64;
+    let headers = read_at_each::<Wrap>(pid, blocks.iter().map(|&p| p.wrapping_sub(header)));
     blocks
         .into_iter()
-        .filter_map(|p| Some((p, wrap(pid, h, p)?)))
+        .zip(headers)
+        .filter_map(|(p, w)| {
+            w.filter(|w| w.key == GUARD_WRAP_MAGIC ^ h.wrap_salt ^ p)
+                .map(|w| (p, w))
+        })
         .collect()
 }
 
@@ -334,40 +368,36 @@ pub fn live_wrapped(pid: i32, h: &Header) -> Vec<(u64, Wrap)> {
 /// between their end and their guard page, or whose canary bytes (wrapped
 /// blocks), were changed.
 pub fn live_overruns(pid: i32, live: &[Slot], wrapped: &[(u64, Wrap)]) -> Vec<Overrun> {
-    let mut found = Vec::new();
-    for s in live {
-        let guard = s.guard_page();
-        if s.end() >= guard {
-            continue;
-        }
-        let mut past = vec![0u8; (guard - s.end()) as usize];
-        let n = memory::read(pid, s.end(), &mut past);
-        if let Some(past) = changed(&past[..n]) {
-            found.push(Overrun {
-                user: s.user,
-                size: s.size,
-                past,
-                alloc_tid: s.alloc_tid,
-                alloc_stack: s.alloc_stack,
-            });
-        }
-    }
-    for &(p, w) in wrapped {
-        let mut canary = [0u8; GUARD_CANARY_SIZE as usize];
-        if memory::read(pid, p + w.size, &mut canary) != canary.len() {
-            continue;
-        }
-        if let Some(past) = changed(&canary) {
-            found.push(Overrun {
-                user: p,
-                size: w.size,
-                past,
-                alloc_tid: w.alloc_tid,
-                alloc_stack: w.alloc_stack,
-            });
-        }
-    }
-    found
+    // Each allocation with slack or a canary, as the overrun it would be,
+    // and where the bytes past its end are.
+    let overrun = |user, size, alloc_tid, alloc_stack| Overrun {
+        user,
+        size,
+        past: 0,
+        alloc_tid,
+        alloc_stack,
+    };
+    let mut past_end: Vec<(Overrun, (u64, usize))> = live
+        .iter()
+        .filter(|s| s.end() < s.guard_page())
+        .map(|s| {
+            let slack = (s.end(), (s.guard_page() - s.end()) as usize);
+            (overrun(s.user, s.size, s.alloc_tid, s.alloc_stack), slack)
+        })
+        .collect();
+    past_end.extend(wrapped.iter().map(|&(p, w)| {
+        let canary = (p + w.size, GUARD_CANARY_SIZE as usize);
+        (overrun(p, w.size, w.alloc_tid, w.alloc_stack), canary)
+    }));
+    let ranges: Vec<(u64, usize)> = past_end.iter().map(|&(_, r)| r).collect();
+    past_end
+        .into_iter()
+        .zip(memory::read_each(pid, &ranges))
+        .filter_map(|((o, _), bytes)| {
+            let past = changed(&bytes?)?;
+            Some(Overrun { past, ..o })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -25,6 +25,23 @@ use std::ops::Range;
 
 /// Bytes of tracee memory read at a time while scanning.
 const CHUNK: usize = 1 << 20;
+/// Allocations whose contents are scanned with one batch of reads.
+const BATCH: usize = 1024;
+
+/// What a process's leak scan starts from besides its memory.
+#[derive(Debug, Clone, Copy)]
+pub struct Roots<'a> {
+    /// The registers of its threads that are stopped (the exiting one,
+    /// others at their exit or a hold).
+    pub regs: &'a [Regs],
+    /// The stack pointers its threads that have exited had when they did,
+    /// when no thread of it is running: below them (glibc keeps exited
+    /// threads' stacks for new threads) is dead memory too.
+    pub exited: &'a [u64],
+    /// Files of the supervisor's mapped into it (the preloaded library,
+    /// the schedule's region): they hold none of its pointers.
+    pub ours: &'a [std::path::PathBuf],
+}
 
 /// One leaked allocation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,9 +64,6 @@ struct Block {
     size: u64,
     alloc_tid: i32,
     alloc_stack: u32,
-    /// The memory it takes outside the arena (a wrapped block's header,
-    /// bytes and canary, which the root scan skips), or an empty range.
-    span: Range<u64>,
 }
 
 impl Block {
@@ -58,15 +72,14 @@ impl Block {
     }
 }
 
-/// The live allocations of a process, sorted by address, with what the
-/// scan found out about each.
+/// The live allocations of a process, sorted by address.
 struct Blocks {
     blocks: Vec<Block>,
-    reached: Vec<bool>,
     /// From the first allocation's start to the last one's end: no word
     /// outside points into one.
     bounds: Range<u64>,
-    /// The wrapped blocks' spans, sorted: not roots.
+    /// The memory the wrapped blocks take (header, bytes and canary),
+    /// sorted: the root scan skips it.
     spans: Vec<Range<u64>>,
 }
 
@@ -80,14 +93,12 @@ impl Blocks {
                 size: s.size,
                 alloc_tid: s.alloc_tid,
                 alloc_stack: s.alloc_stack,
-                span: 0..0,
             })
             .chain(wrapped.iter().map(|&(p, w)| Block {
                 user: p,
                 size: w.size,
                 alloc_tid: w.alloc_tid,
                 alloc_stack: w.alloc_stack,
-                span: p - header..p + w.size + GUARD_CANARY_SIZE,
             }))
             .collect();
         blocks.sort_by_key(|b| b.user);
@@ -96,13 +107,12 @@ impl Blocks {
         let bounds = blocks
             .first()
             .map_or(0..0, |first| first.user..end.unwrap_or(0));
-        let spans = blocks
+        let mut spans: Vec<Range<u64>> = wrapped
             .iter()
-            .filter(|b| !b.span.is_empty())
-            .map(|b| b.span.clone())
+            .map(|&(p, w)| p - header..p + w.size + GUARD_CANARY_SIZE)
             .collect();
+        spans.sort_by_key(|s| s.start);
         Blocks {
-            reached: vec![false; blocks.len()],
             blocks,
             bounds,
             spans,
@@ -126,47 +136,58 @@ impl Blocks {
 
 /// The leaked allocations of process `pid`, about to exit with its memory
 /// intact: `live` are its live guarded allocations, `wrapped` its live
-/// wrapped blocks, `maps` its address space, `regs` the registers of its
-/// threads that are stopped.
+/// wrapped blocks, `maps` its address space, `roots` its threads' state.
 pub fn find(
     pid: i32,
     h: &Header,
     live: &[Slot],
     wrapped: &[(u64, Wrap)],
     maps: &[Mapping],
-    regs: &[Regs],
+    roots: Roots,
 ) -> Vec<Leak> {
+    let regs = roots.regs;
     if live.is_empty() && wrapped.is_empty() {
         return Vec::new();
     }
-    let mut blocks = Blocks::new(live, wrapped);
+    let blocks = Blocks::new(live, wrapped);
     let n = blocks.blocks.len();
     // From the roots.
+    let mut reached = vec![false; n];
     let mut work = Vec::new();
-    let mark = |blocks: &mut Blocks, word: u64, work: &mut Vec<usize>| {
+    let mut mark = |word: u64, work: &mut Vec<usize>| {
         if let Some(i) = blocks.find(word) {
-            if !blocks.reached[i] {
-                blocks.reached[i] = true;
+            if !reached[i] {
+                reached[i] = true;
                 work.push(i);
             }
         }
     };
     for r in regs {
         for word in registers(r) {
-            mark(&mut blocks, word, &mut work);
+            mark(word, &mut work);
         }
     }
-    let spans = std::mem::take(&mut blocks.spans);
-    for m in roots(maps, h) {
+    let spans = &blocks.spans;
+    for m in root_mappings(maps, h, roots.ours) {
         // A stopped thread's stack is live only from its stack pointer up
         // (with the 128-byte red zone): below are dead frames, whose stale
-        // pointers would hide leaks.
-        let start = regs
+        // pointers would hide leaks. So is that of a thread that exited,
+        // unless a stopped thread has taken the stack over.
+        let within = |sp: &u64| *sp >= m.start && *sp < m.end;
+        let stopped = regs
             .iter()
             .map(|r| r.rsp.saturating_sub(128))
-            .filter(|&sp| sp >= m.start && sp < m.end)
-            .max()
-            .unwrap_or(m.start);
+            .filter(within)
+            .max();
+        let exited = || {
+            roots
+                .exited
+                .iter()
+                .map(|sp| sp.saturating_sub(128))
+                .filter(within)
+                .max()
+        };
+        let start = stopped.or_else(exited).unwrap_or(m.start);
         // Wrapped blocks in it are scanned only once reached.
         let mut next = spans.partition_point(|s| s.end <= start);
         scan(pid, start & !7, m.end, |at, w| {
@@ -174,28 +195,25 @@ pub fn find(
                 next += 1;
             }
             if !spans.get(next).is_some_and(|s| s.contains(&at)) {
-                mark(&mut blocks, w, &mut work);
+                mark(w, &mut work);
             }
         });
     }
-    // Through what is reachable.
-    while let Some(i) = work.pop() {
-        let (start, end) = (blocks.blocks[i].user, blocks.blocks[i].end());
-        scan(pid, start, end, |_, w| mark(&mut blocks, w, &mut work));
+    // Through what is reachable, many allocations a read.
+    while !work.is_empty() {
+        let batch: Vec<usize> = work.split_off(work.len().saturating_sub(BATCH));
+        scan_blocks(pid, &blocks.blocks, &batch, |_, w| mark(w, &mut work));
     }
     // What is left leaked; those a leaked one points to, indirectly.
-    let leaked: Vec<usize> = (0..n).filter(|&i| !blocks.reached[i]).collect();
+    let leaked: Vec<usize> = (0..n).filter(|&i| !reached[i]).collect();
     let mut indirect = vec![false; n];
-    for &i in &leaked {
-        let (start, end) = (blocks.blocks[i].user, blocks.blocks[i].end());
-        scan(pid, start, end, |_, w| {
-            if let Some(j) = blocks.find(w) {
-                if j != i && !blocks.reached[j] {
-                    indirect[j] = true;
-                }
+    scan_blocks(pid, &blocks.blocks, &leaked, |i, w| {
+        if let Some(j) = blocks.find(w) {
+            if j != i && !reached[j] {
+                indirect[j] = true;
             }
-        });
-    }
+        }
+    });
     leaked
         .into_iter()
         .map(|i| {
@@ -221,16 +239,64 @@ fn registers(r: &Regs) -> [u64; 16] {
 
 /// The mappings to scan as roots: readable and writable, not the guard
 /// allocator's table or arena (whose live allocations are scanned only
-/// once reached), not the kernel's pseudo mappings.
-fn roots<'a>(maps: &'a [Mapping], h: &'a Header) -> impl Iterator<Item = &'a Mapping> {
+/// once reached), not the preloaded library's own data (its bss, the
+/// anonymous mapping right after it, holds its quarantine: slot numbers)
+/// or the schedule's shared region, not the kernel's pseudo mappings.
+fn root_mappings<'a>(
+    maps: &'a [Mapping],
+    h: &'a Header,
+    ours: &'a [std::path::PathBuf],
+) -> impl Iterator<Item = &'a Mapping> {
+    let ours = move |m: &Mapping| {
+        m.path
+            .as_deref()
+            .is_some_and(|p| ours.iter().any(|o| o.as_os_str() == p))
+    };
+    let bss_of_ours = move |i: usize| {
+        i > 0 && maps[i].path.is_none() && maps[i - 1].end == maps[i].start && ours(&maps[i - 1])
+    };
     maps.iter()
-        .filter(|m| m.readable && m.writable)
+        .enumerate()
+        .filter(move |&(i, m)| m.readable && m.writable && !ours(m) && !bss_of_ours(i))
+        .map(|(_, m)| m)
         .filter(|m| !(m.start >= GUARD_HEADER_ADDR && m.start < h.arena_end))
         .filter(|m| {
             !m.path
                 .as_deref()
                 .is_some_and(|p| p.starts_with("[v") || p == "[vsyscall]")
         })
+}
+
+/// Calls `each` with the index and every aligned 8-byte word of each of
+/// the allocations `which`: small ones many a system call
+/// ([`memory::read_each`]), large ones a chunk at a time.
+fn scan_blocks(pid: i32, blocks: &[Block], which: &[usize], mut each: impl FnMut(usize, u64)) {
+    let (small, large): (Vec<usize>, Vec<usize>) = which
+        .iter()
+        .partition(|&&i| blocks[i].size as usize <= CHUNK);
+    for group in small.chunks(BATCH) {
+        let ranges: Vec<(u64, usize)> = group
+            .iter()
+            .map(|&i| (blocks[i].user, blocks[i].size as usize))
+            .collect();
+        for (&i, bytes) in group.iter().zip(memory::read_each(pid, &ranges)) {
+            match bytes {
+                Some(bytes) => words(&bytes, |w| each(i, w)),
+                // Part of it unreadable: what can be read, a page at a time.
+                None => scan(pid, blocks[i].user, blocks[i].end(), |_, w| each(i, w)),
+            }
+        }
+    }
+    for i in large {
+        scan(pid, blocks[i].user, blocks[i].end(), |_, w| each(i, w));
+    }
+}
+
+/// Calls `each` with every whole 8-byte word of `bytes`, in order.
+fn words(bytes: &[u8], mut each: impl FnMut(u64)) {
+    for word in bytes.chunks_exact(8) {
+        each(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+    }
 }
 
 /// Calls `each` with the address and value of every aligned 8-byte word of

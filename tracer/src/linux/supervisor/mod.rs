@@ -20,7 +20,7 @@
 //! - `release`: letting go of a process the test traces itself;
 //! - `preload`: the environment that steers the guard allocator.
 
-use crate::linux::fault::guard_table;
+use crate::linux::fault::{guard_table, leaks};
 use crate::linux::hang::timers::Timers;
 use crate::linux::process::capture::Capture;
 use crate::linux::process::ptrace::{self, Event, Wait};
@@ -181,6 +181,9 @@ struct Supervisor {
     notes: Vec<String>,
     /// `waitpid` said there is nothing left to wait for: every tracee is reaped.
     reaped: bool,
+    /// Per process, its threads that have exited and the stack pointers
+    /// they had then (for the leak scan at the process's exit).
+    exited_stacks: std::collections::HashMap<i32, Vec<(i32, u64)>>,
 }
 
 /// How long dropping an unfinished supervisor waits for its tracees to die.
@@ -249,6 +252,7 @@ impl Supervisor {
             timers: Timers::default(),
             notes: Vec::new(),
             reaped: false,
+            exited_stacks: Default::default(),
         };
         sup.arm_timer();
         sup
@@ -450,19 +454,43 @@ impl Supervisor {
                 });
                 // For leaks: the registers of every thread of the process
                 // that is stopped (the exiting one; others at their exit or
-                // a hold): a pointer may be only there.
-                let leak_roots: Option<Vec<_>> = runs_the_test.then(|| {
-                    self.tasks
-                        .tids()
-                        .into_iter()
-                        .filter(|&tid| self.tasks.pid_of(tid) == pid)
-                        .filter_map(|tid| ptrace::getregs(tid).ok())
-                        .collect()
+                // a hold): a pointer may be only there. With none running,
+                // the stacks of those that exited are dead below where they
+                // ended.
+                let threads: Vec<i32> = self
+                    .tasks
+                    .tids()
+                    .into_iter()
+                    .filter(|&tid| self.tasks.pid_of(tid) == pid)
+                    .collect();
+                let exited = self.exited_stacks.remove(&pid).unwrap_or_default();
+                let mut regs = Vec::new();
+                let mut running = false;
+                for &tid in &threads {
+                    match ptrace::getregs(tid) {
+                        Ok(r) => regs.push(r),
+                        // Past its exit event, not yet reaped.
+                        Err(_) if exited.iter().any(|&(t, _)| t == tid) => {}
+                        Err(_) => running = true,
+                    }
+                }
+                let exited: Vec<u64> = if running {
+                    Vec::new()
+                } else {
+                    exited.into_iter().map(|(_, sp)| sp).collect()
+                };
+                let ours: Vec<std::path::PathBuf> = self
+                    .guard_path
+                    .iter()
+                    .cloned()
+                    .chain(self.holds.as_ref().map(|h| h.region.path().to_path_buf()))
+                    .collect();
+                let leak_roots = runs_the_test.then_some(leaks::Roots {
+                    regs: &regs,
+                    exited: &exited,
+                    ours: &ours,
                 });
-                for mut finding in self
-                    .faults
-                    .explain(|a| a.at_exit(pid, &h, leak_roots.as_deref()))
-                {
+                for mut finding in self.faults.explain(|a| a.at_exit(pid, &h, leak_roots)) {
                     finding.thread = Some(thread.clone());
                     self.report(finding);
                 }

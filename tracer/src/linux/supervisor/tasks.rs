@@ -266,6 +266,7 @@ impl Supervisor {
                     }
                 }
                 self.faults.forget_process(pid);
+                self.exited_stacks.remove(&pid);
                 self.timers.exec(pid);
                 resume(tid, 0);
             }
@@ -276,6 +277,14 @@ impl Supervisor {
                     h.region.exited(tid);
                 }
                 self.settle_faults(pid, tid);
+                if tid != pid && self.leaks_in.is_some() {
+                    if let Ok(regs) = ptrace::getregs(tid) {
+                        self.exited_stacks
+                            .entry(pid)
+                            .or_default()
+                            .push((tid, regs.rsp));
+                    }
+                }
                 // The process's memory is still there: keep its counters.
                 if tid == pid {
                     self.count_allocations(pid);
