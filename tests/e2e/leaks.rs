@@ -96,6 +96,7 @@ fn every_leak_class_is_found_at_its_allocation_site_and_reachable_memory_is_not(
         "tests::clean_c_string_given_back",
         "tests::clean_reachable_memory",
         "tests::clean_list_past_the_sample",
+        "tests::clean_nested_harness",
     ] {
         let events = run.finished(test);
         assert_eq!(events.len(), 2, "{test}: one per seed");

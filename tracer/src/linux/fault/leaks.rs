@@ -239,31 +239,22 @@ fn registers(r: &Regs) -> [u64; 16] {
 
 /// The mappings to scan as roots: readable and writable, not the guard
 /// allocator's table or arena (whose live allocations are scanned only
-/// once reached), not the preloaded library's own data (its bss, the
-/// anonymous mapping right after it, holds its quarantine: slot numbers)
-/// or the schedule's shared region, not the kernel's pseudo mappings.
+/// once reached), not the files of the supervisor's mapped into the process
+/// (the preloaded library's data, the schedule's region), not the kernel's
+/// pseudo mappings. (The library's bss is anonymous memory that the kernel
+/// may have merged with the program's: it is scanned.)
 fn root_mappings<'a>(
     maps: &'a [Mapping],
     h: &'a Header,
     ours: &'a [std::path::PathBuf],
 ) -> impl Iterator<Item = &'a Mapping> {
-    let ours = move |m: &Mapping| {
-        m.path
-            .as_deref()
-            .is_some_and(|p| ours.iter().any(|o| o.as_os_str() == p))
-    };
-    let bss_of_ours = move |i: usize| {
-        i > 0 && maps[i].path.is_none() && maps[i - 1].end == maps[i].start && ours(&maps[i - 1])
-    };
     maps.iter()
-        .enumerate()
-        .filter(move |&(i, m)| m.readable && m.writable && !ours(m) && !bss_of_ours(i))
-        .map(|(_, m)| m)
+        .filter(|m| m.readable && m.writable)
         .filter(|m| !(m.start >= GUARD_HEADER_ADDR && m.start < h.arena_end))
-        .filter(|m| {
-            !m.path
-                .as_deref()
-                .is_some_and(|p| p.starts_with("[v") || p == "[vsyscall]")
+        .filter(move |m| {
+            !m.path.as_deref().is_some_and(|p| {
+                p.starts_with("[v") || p == "[vsyscall]" || ours.iter().any(|o| o.as_os_str() == p)
+            })
         })
 }
 
