@@ -7,12 +7,17 @@
  *   floor-madvise   madvise(MADV_GUARD_REMOVE) + touch + madvise(MADV_GUARD_INSTALL)
  *                   (Linux 6.13 and later; prints "unsupported" otherwise)
  *   malloc          malloc(100) + touch + free, ten calls deep (so the
- *                   allocator's backtraces have frames to walk); run it
- *                   with the guard allocator in LD_PRELOAD
+ *                   allocator's backtraces have frames to walk), in threads
+ *                   of BATCH pairs each: a thread's first 512 allocations
+ *                   are all guarded, so every pair timed is a guarded one;
+ *                   run it with the guard allocator in LD_PRELOAD
+ *   sampled         the same pairs past a thread's first 20000 allocations,
+ *                   where the allocator guards one in 256 and wraps the rest
  *
  * Prints nanoseconds per pair. See alloc-pair.sh.
  */
 #define _GNU_SOURCE
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +53,43 @@ __attribute__((noinline)) static void free_deep(int depth, void *p) {
     __asm__ volatile("" ::: "memory");
 }
 
+/* Pairs per thread in `malloc` mode: within the first 512 allocations of a
+ * thread, which the guard allocator always guards. */
+#define BATCH 400L
+
+struct batch {
+    long pairs, skip;
+    double ns;
+};
+
+/* Makes `skip` pairs untimed, then times `pairs` pairs. */
+static void *pairs(void *arg) {
+    struct batch *b = arg;
+    for (long i = 0; i < b->skip; i++) free_deep(10, alloc_deep(10, 100));
+    double start = now_ns();
+    for (long i = 0; i < b->pairs; i++) {
+        volatile char *p = alloc_deep(10, 100);
+        p[0] = 1;
+        free_deep(10, (void *)p);
+    }
+    b->ns = now_ns() - start;
+    return NULL;
+}
+
+/* `n` pairs in threads of `per` pairs each, after `skip` untimed ones in
+ * each thread: nanoseconds per timed pair. */
+static double in_threads(long n, long per, long skip) {
+    double total = 0;
+    for (long done = 0; done < n; done += per) {
+        struct batch b = {n - done < per ? n - done : per, skip, 0};
+        pthread_t t;
+        if (pthread_create(&t, NULL, pairs, &b) != 0) return -1;
+        pthread_join(t, NULL);
+        total += b.ns;
+    }
+    return total / (double)n;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
         fprintf(stderr, "usage: %s floor-mprotect|floor-madvise|malloc N\n", argv[0]);
@@ -59,12 +101,11 @@ int main(int argc, char **argv) {
     size_t len = (size_t)n * 2 * PAGE;
     double start;
     if (!strcmp(mode, "malloc")) {
-        start = now_ns();
-        for (long i = 0; i < n; i++) {
-            volatile char *p = alloc_deep(10, 100);
-            p[0] = 1;
-            free_deep(10, (void *)p);
-        }
+        printf("%.0f\n", in_threads(n, BATCH, 0));
+        return 0;
+    } else if (!strcmp(mode, "sampled")) {
+        printf("%.0f\n", in_threads(n, n, 20000));
+        return 0;
     } else if (!strcmp(mode, "floor-mprotect")) {
         char *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (base == MAP_FAILED) return 1;

@@ -24,7 +24,8 @@
 # repository, REAL_SUITES_DIR (default /tmp/ffi-check-real-suites):
 # src/NAME-VERSION (made its own workspace, reused by later runs), target/
 # (shared by every crate) and results/NAME/ (build logs, nextest's output and
-# JUnit, ffi-check's JSON lines of the verdict run, summary.json). A crate
+# JUnit, ffi-check's JSON lines of the verdict run, summary.json). The
+# tests' temporary files go to REAL_SUITES_TMP (below). A crate
 # whose build fails is a `build failed` row naming its log; the next crate
 # goes on.
 #
@@ -42,6 +43,17 @@ scratch=${REAL_SUITES_DIR:-/tmp/ffi-check-real-suites}
 seeds=${SEEDS:-0..4}
 rounds=${ROUNDS:-1}
 target="$scratch/target"
+# Both sides' temporary files (TMPDIR) go to a directory of their own on
+# /dev/shm where there is one (REAL_SUITES_TMP overrides it): on ext4
+# without a journal, as here, creating a file costs more the more files
+# were deleted in the last seconds, so a file-heavy suite's time depended
+# on what ran just before it (git2's natively: 0.6 s to 3 s).
+tmp=${REAL_SUITES_TMP:-}
+[[ -n $tmp || ! -d /dev/shm ]] || tmp=/dev/shm/ffi-check-real-suites-tmp
+if [[ -n $tmp ]]; then
+  mkdir -p "$tmp"
+  export TMPDIR=$tmp
+fi
 timeout=()
 [[ -z ${TIMEOUT:-} ]] || timeout=(--timeout "$TIMEOUT")
 

@@ -291,4 +291,10 @@ fn the_schedule_holds_threads_within_its_budget() {
     assert_eq!(run.summary()["schedule_held_ms"], total);
     let off = all_pass_with("schedule-off", &filters, &["--schedule-budget", "0"]);
     assert!(held(&off).iter().all(|j| j.1 == 0), "{:?}", held(&off));
+    // A test whose only thread hands over to nobody (libtest's harness
+    // thread just waits for it) is never held, under any seed.
+    let single = all_pass("schedule-single", &["single_thread_hand_overs"]);
+    let jobs = held(&single);
+    assert_eq!(jobs.len(), 8);
+    assert!(jobs.iter().all(|j| j.1 == 0), "{jobs:?}");
 }

@@ -938,5 +938,11 @@ __attribute__((visibility("hidden"))) int ffi_check_harness_main_thread(void) {
     return skip_main_thread && tid() == main_pid;
 }
 
+/* Initialises the allocator if its constructor has not run yet (the
+ * schedule's constructor may run first and asks who the harness is). */
+__attribute__((visibility("hidden"))) void ffi_check_guard_init(void) {
+    if (state == 0) init();
+}
+
 /* For tools and tests: where the table is. */
 EXPORT struct guard_header *ffi_check_guard_header(void) { return state == 2 ? hdr : NULL; }

@@ -59,6 +59,7 @@
 /* In guard.c: whether this thread is a libtest harness's main thread,
  * which only runs the harness (its calls are not the test's). */
 int ffi_check_harness_main_thread(void) __attribute__((visibility("hidden")));
+void ffi_check_guard_init(void) __attribute__((visibility("hidden")));
 
 static struct sched_shared *sh;
 
@@ -89,6 +90,8 @@ static void sleep_until(uint64_t deadline) {
 
 /* --- setup --------------------------------------------------------------- */
 
+static void uncount_harness(void);
+
 __attribute__((constructor)) static void sched_constructor(void) {
     const char *path = getenv(SCHED_ENV_PATH);
     if (!path || !*path) return;
@@ -103,6 +106,8 @@ __attribute__((constructor)) static void sched_constructor(void) {
         return;
     }
     sh = s;
+    ffi_check_guard_init();
+    if (ffi_check_harness_main_thread()) uncount_harness();
 }
 
 /* After fork the child's thread is a new one (the supervisor registered it). */
@@ -177,6 +182,31 @@ static void find_me(void) {
     my_logical = mix((uint64_t)tid);
 }
 
+/* The harness's main thread no longer counts as able to act: it only
+ * waits for the test's thread to finish (and its calls are never held), so
+ * counting it would let the schedule hold a test that has no other thread,
+ * which delays it and changes no order. Done once its slot is found (the
+ * supervisor registered it, counted, before the program ran). */
+static int harness_uncounted;
+
+static void uncount_harness(void) {
+    if (harness_uncounted) return;
+    int32_t tid = gettid_raw();
+    uint32_t i = (uint32_t)mix((uint64_t)tid) % SCHED_THREADS;
+    for (uint32_t n = 0; n < SCHED_THREADS; n++, i = (i + 1) % SCHED_THREADS) {
+        int32_t t = LOAD(&sh->threads[i].tid);
+        if (t == SCHED_SLOT_FREE) return;
+        if (t == tid) {
+            harness_uncounted = 1;
+            uint32_t old = SCHED_ACTIVE;
+            if (__atomic_compare_exchange_n(&sh->threads[i].state, &old, SCHED_UNCOUNTED, 0, __ATOMIC_ACQ_REL,
+                                            __ATOMIC_ACQUIRE))
+                ADD(&sh->active, -1);
+            return;
+        }
+    }
+}
+
 /* Whether a thread of the test other than this one can act now. */
 static int others_can_act(void) {
     int64_t active = LOAD(&sh->active);
@@ -237,7 +267,14 @@ enum wait {
 };
 
 /* Whether the schedule acts on this thread's calls. */
-static int scheduled(void) { return sh && !busy && !ffi_check_harness_main_thread(); }
+static int scheduled(void) {
+    if (!sh || busy) return 0;
+    if (ffi_check_harness_main_thread()) {
+        uncount_harness();
+        return 0;
+    }
+    return 1;
+}
 
 /* Before a call: records it, holds the thread if the seed says so (and
  * the budget allows, and another thread can act meanwhile), and marks it
