@@ -360,28 +360,38 @@ static uint64_t stack_hash(const uint64_t *pcs) {
     return h | 1;
 }
 
+/* The entry of `chain` (and those it links to, up to `until`) that holds
+ * the stack `pcs` of hash `h`, or 0. */
+static uint32_t depot_find(uint32_t chain, uint32_t until, uint64_t h, const uint64_t *pcs) {
+    for (uint32_t id = chain; id && id != until; id = __atomic_load_n(&stacks[id].next, __ATOMIC_ACQUIRE))
+        if (stacks[id].hash == h && !memcmp(stacks[id].pcs, pcs, sizeof stacks[id].pcs)) return id;
+    return 0;
+}
+
 /* The depot id of a stack (1-based; 0 when the depot is full). Lock-free:
- * an entry is written, then published in its bucket with a CAS; a writer
- * that loses the race leaves its entry unused and takes the winner's. */
+ * a new entry is written, then pushed on its bucket's chain with a CAS; a
+ * writer that loses the race looks through what was pushed meanwhile, and
+ * if its stack is there leaves its own entry unused and takes that one.
+ * Entries are appended to `stacks` in order and buckets are few, so a
+ * process touches only the pages it needs. */
 static uint32_t depot_put(const uint64_t *pcs) {
     uint64_t h = stack_hash(pcs);
-    uint64_t b = h % GUARD_STACK_BUCKETS;
-    for (uint64_t probe = 0; probe < GUARD_STACK_BUCKETS; probe++, b = (b + 1) % GUARD_STACK_BUCKETS) {
-        uint32_t id = __atomic_load_n(&buckets[b], __ATOMIC_ACQUIRE);
-        if (!id) {
-            uint64_t e = __atomic_add_fetch(&hdr->stack_count, 1, __ATOMIC_ACQ_REL);
-            if (e >= GUARD_MAX_STACKS) return 0;
-            stacks[e].hash = h;
-            memcpy(stacks[e].pcs, pcs, sizeof stacks[e].pcs);
-            uint32_t mine = 0;
-            if (__atomic_compare_exchange_n(&buckets[b], &mine, (uint32_t)e, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE))
-                return (uint32_t)e;
-            id = mine;
-        }
-        if (stacks[id].hash == h && !memcmp(stacks[id].pcs, pcs, sizeof stacks[id].pcs)) return id;
+    uint32_t *bucket = &buckets[h % GUARD_STACK_BUCKETS];
+    uint32_t first = __atomic_load_n(bucket, __ATOMIC_ACQUIRE);
+    uint32_t found = depot_find(first, 0, h, pcs);
+    if (found) return found;
+    uint64_t e = __atomic_add_fetch(&hdr->stack_count, 1, __ATOMIC_ACQ_REL);
+    if (e >= GUARD_MAX_STACKS) return 0;
+    stacks[e].hash = h;
+    memcpy(stacks[e].pcs, pcs, sizeof stacks[e].pcs);
+    for (;;) {
+        __atomic_store_n(&stacks[e].next, first, __ATOMIC_RELEASE);
+        uint32_t seen = first;
+        if (__atomic_compare_exchange_n(bucket, &first, (uint32_t)e, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            return (uint32_t)e;
+        found = depot_find(first, seen, h, pcs);
+        if (found) return found;
     }
-    return 0;
 }
 
 /* The depot id of the caller's stack, the allocator's frames skipped. */

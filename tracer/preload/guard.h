@@ -15,7 +15,9 @@
  *   wrapped      uint64_t[GUARD_MAX_WRAPPED]: the live wrapped blocks'
  *                pointers, unordered
  *   stacks       struct guard_stack[GUARD_MAX_STACKS]: the stack depot
- *   buckets      uint32_t[GUARD_STACK_BUCKETS]: the depot's hash index
+ *   buckets      uint32_t[GUARD_STACK_BUCKETS]: the depot's hash index,
+ *                the first entry of each chain (entries link through
+ *                `next`), small so that a process touches few of its pages
  *
  * The arena, at GUARD_ARENA_ADDR, is where guarded allocations live. A
  * slot is [data pages][guard page]: an allocation placed "after" ends
@@ -29,7 +31,7 @@
 #include <stdint.h>
 
 #define GUARD_MAGIC 0x32647261756763ffULL /* "\xffcguard2" */
-#define GUARD_VERSION 2u
+#define GUARD_VERSION 3u
 #define GUARD_ERROR_MAGIC 0x726f727265676666ULL /* "ffgerror" */
 #define GUARD_WRAP_MAGIC 0x7061727764726167ULL /* "gardwrap" */
 
@@ -51,7 +53,7 @@
 #define GUARD_MAX_SLOTS (4UL << 20)
 #define GUARD_MAX_WRAPPED (16UL << 20)
 #define GUARD_MAX_STACKS (1UL << 20)
-#define GUARD_STACK_BUCKETS (2UL << 20)
+#define GUARD_STACK_BUCKETS (64UL << 10)
 #define GUARD_FRAMES 8
 #define GUARD_CANARY_SIZE 8
 #define GUARD_SCRATCH_SIZE 256
@@ -144,6 +146,8 @@ struct guard_wrap {
 struct guard_stack {
     uint64_t hash;
     uint64_t pcs[GUARD_FRAMES];
+    uint32_t next;     /* the next entry in its bucket's chain (0: none) */
+    uint32_t reserved;
 };
 
 /* On the stack of the thread that hit an allocator error; rax points at it

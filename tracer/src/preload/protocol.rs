@@ -8,7 +8,7 @@
 /// `GUARD_MAGIC`: the header is initialised.
 pub const GUARD_MAGIC: u64 = 0x3264_7261_7567_63ff;
 /// `GUARD_VERSION`.
-pub const GUARD_VERSION: u32 = 2;
+pub const GUARD_VERSION: u32 = 3;
 /// `GUARD_ERROR_MAGIC`: an error record.
 pub const GUARD_ERROR_MAGIC: u64 = 0x726f_7272_6567_6666;
 /// `GUARD_WRAP_MAGIC`: xored with the header's salt and the pointer, the
@@ -174,6 +174,10 @@ pub struct Stack {
     pub hash: u64,
     /// Return addresses, innermost first, 0-padded.
     pub pcs: [u64; GUARD_FRAMES],
+    /// The next entry in its hash bucket's chain (0: none).
+    pub next: u32,
+    /// Unused.
+    pub reserved: u32,
 }
 
 /// `enum guard_error_kind`.
@@ -434,7 +438,7 @@ mod tests {
         assert!(h.contains("#define GUARD_HEADER_ADDR 0x600000000000UL"));
         assert!(h.contains("#define GUARD_FRAMES 8"));
         assert!(h.contains("#define GUARD_ARENA_SIZE (64UL << 30)"));
-        assert!(h.contains("#define GUARD_VERSION 2u"));
+        assert!(h.contains("#define GUARD_VERSION 3u"));
         assert!(h.contains("#define GUARD_MAGIC 0x32647261756763ffULL"));
         assert!(h.contains("#define GUARD_WRAP_MAGIC 0x7061727764726167ULL"));
         assert!(h.contains("#define GUARD_CANARY_SIZE 8"));
