@@ -159,27 +159,39 @@ static int32_t gettid_raw(void) {
     return my_tid;
 }
 
+/* The slot the supervisor registered for thread `tid`, or NULL (not yet). */
+static struct sched_thread *slot_of(int32_t tid) {
+    uint32_t i = (uint32_t)mix((uint64_t)tid) % SCHED_THREADS;
+    for (uint32_t n = 0; n < SCHED_THREADS; n++, i = (i + 1) % SCHED_THREADS) {
+        int32_t t = LOAD(&sh->threads[i].tid);
+        if (t == SCHED_SLOT_FREE) return NULL;
+        if (t == tid) return &sh->threads[i];
+    }
+    return NULL;
+}
+
+/* Moves `slot` from state `from` to `to`, adjusting the count of threads
+ * that can act; whether it was in `from`. */
+static int set_state(struct sched_thread *slot, uint32_t from, uint32_t to) {
+    if (!__atomic_compare_exchange_n(&slot->state, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
+    if (from == SCHED_ACTIVE) ADD(&sh->active, -1);
+    if (to == SCHED_ACTIVE) ADD(&sh->active, 1);
+    return 1;
+}
+
 /* This thread's slot, as the supervisor registered it; until then its
  * identity comes from its tid (not the same in every run). */
 static void find_me(void) {
     if (my_slot || my_lookups > 64) return;
     my_lookups++;
     int32_t tid = gettid_raw();
-    uint32_t i = (uint32_t)mix((uint64_t)tid) % SCHED_THREADS;
-    for (uint32_t n = 0; n < SCHED_THREADS; n++, i = (i + 1) % SCHED_THREADS) {
-        int32_t t = LOAD(&sh->threads[i].tid);
-        if (t == SCHED_SLOT_FREE) break;
-        if (t == tid) {
-            my_slot = &sh->threads[i];
-            my_logical = my_slot->logical;
-            uint32_t old = SCHED_UNCOUNTED;
-            if (__atomic_compare_exchange_n(&my_slot->state, &old, SCHED_ACTIVE, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE))
-                ADD(&sh->active, 1);
-            return;
-        }
+    my_slot = slot_of(tid);
+    if (!my_slot) {
+        my_logical = mix((uint64_t)tid);
+        return;
     }
-    my_logical = mix((uint64_t)tid);
+    my_logical = my_slot->logical;
+    set_state(my_slot, SCHED_UNCOUNTED, SCHED_ACTIVE);
 }
 
 /* The harness's main thread no longer counts as able to act: it only
@@ -191,20 +203,10 @@ static int harness_uncounted;
 
 static void uncount_harness(void) {
     if (harness_uncounted) return;
-    int32_t tid = gettid_raw();
-    uint32_t i = (uint32_t)mix((uint64_t)tid) % SCHED_THREADS;
-    for (uint32_t n = 0; n < SCHED_THREADS; n++, i = (i + 1) % SCHED_THREADS) {
-        int32_t t = LOAD(&sh->threads[i].tid);
-        if (t == SCHED_SLOT_FREE) return;
-        if (t == tid) {
-            harness_uncounted = 1;
-            uint32_t old = SCHED_ACTIVE;
-            if (__atomic_compare_exchange_n(&sh->threads[i].state, &old, SCHED_UNCOUNTED, 0, __ATOMIC_ACQ_REL,
-                                            __ATOMIC_ACQUIRE))
-                ADD(&sh->active, -1);
-            return;
-        }
-    }
+    struct sched_thread *slot = slot_of(gettid_raw());
+    if (!slot) return;
+    harness_uncounted = 1;
+    set_state(slot, SCHED_ACTIVE, SCHED_UNCOUNTED);
 }
 
 /* Whether a thread of the test other than this one can act now. */
@@ -312,12 +314,7 @@ static uint64_t before(uint32_t kind, int64_t nr, const long *args, enum wait wa
         STORE(&sh->last_release_ns, now_ns());
         STORE(&sh->last_release_tid, (int64_t)my_tid);
     }
-    if (wait == MAY_WAIT && my_slot) {
-        uint32_t old = SCHED_ACTIVE;
-        if (__atomic_compare_exchange_n(&my_slot->state, &old, SCHED_WAITING, 0, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
-            ADD(&sh->active, -1);
-    }
+    if (wait == MAY_WAIT && my_slot) set_state(my_slot, SCHED_ACTIVE, SCHED_WAITING);
     busy = 0;
     return after;
 }
@@ -327,12 +324,7 @@ static uint64_t before(uint32_t kind, int64_t nr, const long *args, enum wait wa
 static void after(enum wait wait, uint64_t hold) {
     if (wait != MAY_WAIT) return;
     busy = 1;
-    if (my_slot) {
-        uint32_t old = SCHED_WAITING;
-        if (__atomic_compare_exchange_n(&my_slot->state, &old, SCHED_ACTIVE, 0, __ATOMIC_ACQ_REL,
-                                        __ATOMIC_ACQUIRE))
-            ADD(&sh->active, 1);
-    }
+    if (my_slot) set_state(my_slot, SCHED_WAITING, SCHED_ACTIVE);
     uint64_t now = now_ns();
     if (hold && others_can_act() && (hold = spend(hold, now)) != 0) {
         long none[6] = {0};
