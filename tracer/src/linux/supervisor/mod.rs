@@ -20,6 +20,7 @@
 //! - `release`: letting go of a process the test traces itself;
 //! - `preload`: the environment that steers the guard allocator.
 
+use crate::linux::fault::registers::Regs;
 use crate::linux::fault::{guard_table, leaks};
 use crate::linux::hang::timers::Timers;
 use crate::linux::process::capture::Capture;
@@ -439,6 +440,40 @@ impl Supervisor {
         let _ = ptrace::cont(tid, 0);
     }
 
+    /// What process `pid`'s leak scan starts from besides its memory (see
+    /// [`leaks::Roots`]): the registers of every thread of it that is
+    /// stopped (the exiting one; others at their exit or a hold), since a
+    /// pointer may be only there; with none running, where those that
+    /// exited ended; the supervisor's files mapped into it.
+    fn leak_roots(&mut self, pid: i32) -> (Vec<Regs>, Vec<u64>, Vec<std::path::PathBuf>) {
+        let exited = self.exited_stacks.remove(&pid).unwrap_or_default();
+        let mut regs = Vec::new();
+        let mut running = false;
+        for tid in self.tasks.tids() {
+            if self.tasks.pid_of(tid) != pid {
+                continue;
+            }
+            match ptrace::getregs(tid) {
+                Ok(r) => regs.push(r),
+                // Past its exit event, not yet reaped.
+                Err(_) if exited.iter().any(|&(t, _)| t == tid) => {}
+                Err(_) => running = true,
+            }
+        }
+        let exited = if running {
+            Vec::new()
+        } else {
+            exited.into_iter().map(|(_, sp)| sp).collect()
+        };
+        let ours = self
+            .guard_path
+            .iter()
+            .cloned()
+            .chain(self.holds.as_ref().map(|h| h.region.path().to_path_buf()))
+            .collect();
+        (regs, exited, ours)
+    }
+
     /// A process is about to exit, memory still intact: report its live
     /// allocations whose bytes past the end were overwritten and, if it runs
     /// the test's executable with leaks on, its leaks; add its guard
@@ -452,44 +487,11 @@ impl Supervisor {
                 let runs_the_test = self.leaks_in.as_ref().is_some_and(|exe| {
                     std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == *exe)
                 });
-                // For leaks: the registers of every thread of the process
-                // that is stopped (the exiting one; others at their exit or
-                // a hold): a pointer may be only there. With none running,
-                // the stacks of those that exited are dead below where they
-                // ended.
-                let threads: Vec<i32> = self
-                    .tasks
-                    .tids()
-                    .into_iter()
-                    .filter(|&tid| self.tasks.pid_of(tid) == pid)
-                    .collect();
-                let exited = self.exited_stacks.remove(&pid).unwrap_or_default();
-                let mut regs = Vec::new();
-                let mut running = false;
-                for &tid in &threads {
-                    match ptrace::getregs(tid) {
-                        Ok(r) => regs.push(r),
-                        // Past its exit event, not yet reaped.
-                        Err(_) if exited.iter().any(|&(t, _)| t == tid) => {}
-                        Err(_) => running = true,
-                    }
-                }
-                let exited: Vec<u64> = if running {
-                    Vec::new()
-                } else {
-                    exited.into_iter().map(|(_, sp)| sp).collect()
-                };
-                let ours: Vec<std::path::PathBuf> = self
-                    .guard_path
-                    .iter()
-                    .cloned()
-                    .chain(self.holds.as_ref().map(|h| h.region.path().to_path_buf()))
-                    .collect();
-                let leak_roots = runs_the_test.then_some(leaks::Roots {
-                    regs: &regs,
-                    exited: &exited,
-                    ours: &ours,
-                });
+                let roots = runs_the_test.then(|| self.leak_roots(pid));
+                let leak_roots =
+                    roots
+                        .as_ref()
+                        .map(|(regs, exited, ours)| leaks::Roots { regs, exited, ours });
                 for mut finding in self.faults.explain(|a| a.at_exit(pid, &h, leak_roots)) {
                     finding.thread = Some(thread.clone());
                     self.report(finding);

@@ -288,6 +288,7 @@ impl Supervisor {
                 // The process's memory is still there: keep its counters.
                 if tid == pid {
                     self.count_allocations(pid);
+                    self.exited_stacks.remove(&pid);
                     self.timers.exit(pid);
                 }
                 resume(tid, 0);
