@@ -43,9 +43,16 @@ fn the_depot_gives_one_id_per_stack_across_threads() {
         .unwrap();
     assert!(built.success(), "depot_test.c does not build");
     for _ in 0..5 {
+        // In PROT_NONE mode: the depot is the same in both modes, and with
+        // guard regions this mix of guarded and wrapped allocations on two
+        // threads sometimes ends in glibc's "a->attached_threads > 0"
+        // assertion at thread exit (a few runs in a hundred here), an
+        // allocator bug of its own, not yet understood (CHANGELOG, Known
+        // issues).
         let out = Command::new(&exe)
             .env("LD_PRELOAD", &library)
             .env("FFI_CHECK_SEED", "0")
+            .env("FFI_CHECK_GUARD_PROTECT", "mprotect")
             .output()
             .unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
