@@ -217,6 +217,13 @@ static void find_self(void);
 static void init(void) {
     int expected = 0;
     if (!__atomic_compare_exchange_n(&state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
+    /* glibc's malloc initialises itself at its first call and gives that
+     * thread the main arena, counted once. With every allocation guarded,
+     * that first call can come from two threads at once (their first
+     * unguarded allocations): both get the main arena, it is counted once,
+     * and the second to exit aborts ("a->attached_threads > 0"). Make that
+     * first call now, while the process has one thread. */
+    __libc_free(__libc_malloc(1));
     /* Skip the main thread of a libtest harness (see ffi_check_harness_main_thread). */
     skip_main_thread = env_u64(GUARD_ENV_HARNESS_MAIN, 0) != 0;
     main_pid = getpid();
