@@ -16,16 +16,21 @@ use crate::{Access, FindingKind};
 /// The allocator's page size: slots are made of pages.
 pub const PAGE: u64 = 4096;
 
+/// The bytes of a plain-data `T`, to read it into.
+fn bytes_of_mut<T: Copy + Default>(value: &mut T) -> &mut [u8] {
+    // SAFETY: T is one of the repr(C) integer-only structs of crate::preload
+    // (or an integer): every byte pattern is a valid value, and the slice
+    // covers exactly the value's bytes, borrowed as long as the value.
+    unsafe {
+        std::slice::from_raw_parts_mut((value as *mut T).cast::<u8>(), std::mem::size_of::<T>())
+    }
+}
+
 /// Reads a plain-data `T` from the tracee.
 fn read<T: Copy + Default>(pid: i32, addr: u64) -> Option<T> {
     let mut value = T::default();
-    let size = std::mem::size_of::<T>();
-    // SAFETY: T is one of the repr(C) integer-only structs of crate::preload
-    // (or an integer): every byte pattern is a valid value, and the slice
-    // covers exactly the value's bytes.
-    let bytes =
-        unsafe { std::slice::from_raw_parts_mut((&mut value as *mut T).cast::<u8>(), size) };
-    (memory::read(pid, addr, bytes) == size).then_some(value)
+    let bytes = bytes_of_mut(&mut value);
+    (memory::read(pid, addr, bytes) == bytes.len()).then_some(value)
 }
 
 /// Reads a plain-data `T` at each of `addrs` (None where it cannot be),
@@ -36,17 +41,8 @@ fn read_at_each<T: Copy + Default>(pid: i32, addrs: impl Iterator<Item = u64>) -
     memory::read_each(pid, &ranges)
         .into_iter()
         .map(|bytes| {
-            let bytes = bytes?;
             let mut value = T::default();
-            // SAFETY: as in `read`: a plain integer struct, and `bytes` holds
-            // exactly its size.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    bytes.as_ptr(),
-                    (&mut value as *mut T).cast::<u8>(),
-                    size,
-                )
-            };
+            bytes_of_mut(&mut value).copy_from_slice(&bytes?);
             Some(value)
         })
         .collect()
@@ -56,7 +52,7 @@ fn read_at_each<T: Copy + Default>(pid: i32, addrs: impl Iterator<Item = u64>) -
 fn read_array<T: Copy + Default>(pid: i32, addr: u64, n: usize) -> Vec<T> {
     let mut values = vec![T::default(); n];
     let size = std::mem::size_of::<T>() * n;
-    // SAFETY: as in `read`: plain integer structs, the slice covers exactly
+    // SAFETY: as in `bytes_of_mut`: plain integer structs, the slice covers exactly
     // the vector's initialized elements.
     let bytes = unsafe { std::slice::from_raw_parts_mut(values.as_mut_ptr().cast::<u8>(), size) };
     let got = memory::read(pid, addr, bytes) / std::mem::size_of::<T>().max(1);
@@ -74,13 +70,14 @@ pub fn header(pid: i32) -> Option<Header> {
     .then_some(h)
 }
 
+/// Where slot number `index` is in the table.
+fn slot_addr(index: u64) -> u64 {
+    GUARD_HEADER_ADDR + GUARD_SLOTS_OFFSET + index * std::mem::size_of::<Slot>() as u64
+}
+
 /// Slot number `index`.
 pub fn slot(pid: i32, index: i64) -> Option<Slot> {
-    let index = u64::try_from(index).ok()?;
-    read(
-        pid,
-        GUARD_HEADER_ADDR + GUARD_SLOTS_OFFSET + index * std::mem::size_of::<Slot>() as u64,
-    )
+    read(pid, slot_addr(u64::try_from(index).ok()?))
 }
 
 /// The slot whose pages (guard included) hold the page at `addr`.
@@ -175,7 +172,13 @@ pub fn stack(pid: i32, id: u32) -> Vec<u64> {
 /// The header of the live wrapped block at `ptr`, if it is one.
 pub fn wrap(pid: i32, h: &Header, ptr: u64) -> Option<Wrap> {
     let w: Wrap = read(pid, ptr.checked_sub(std::mem::size_of::<Wrap>() as u64)?)?;
-    (w.key == GUARD_WRAP_MAGIC ^ h.wrap_salt ^ ptr).then_some(w)
+    is_live_wrap(h, ptr, &w).then_some(w)
+}
+
+/// Whether `w`, read right before `ptr`, is the header of a live wrapped
+/// block (its key is derived from the pointer; 0 once freed).
+fn is_live_wrap(h: &Header, ptr: u64, w: &Wrap) -> bool {
+    w.key == GUARD_WRAP_MAGIC ^ h.wrap_salt ^ ptr
 }
 
 fn bytes(n: u64) -> String {
@@ -333,10 +336,7 @@ fn changed(past_end: &[u8]) -> Option<u64> {
 /// The live guarded allocations of process `pid`, from its live list.
 pub fn live_slots(pid: i32, h: &Header) -> Vec<Slot> {
     let ids: Vec<u32> = read_array(pid, GUARD_HEADER_ADDR + GUARD_LIVE_OFFSET, h.live as usize);
-    let at = |id: u32| {
-        GUARD_HEADER_ADDR + GUARD_SLOTS_OFFSET + u64::from(id) * std::mem::size_of::<Slot>() as u64
-    };
-    read_at_each::<Slot>(pid, ids.into_iter().map(at))
+    read_at_each::<Slot>(pid, ids.into_iter().map(|id| slot_addr(id.into())))
         .into_iter()
         .flatten()
         .filter(|s| s.state == SLOT_LIVE)
@@ -356,10 +356,7 @@ pub fn live_wrapped(pid: i32, h: &Header) -> Vec<(u64, Wrap)> {
     blocks
         .into_iter()
         .zip(headers)
-        .filter_map(|(p, w)| {
-            w.filter(|w| w.key == GUARD_WRAP_MAGIC ^ h.wrap_salt ^ p)
-                .map(|w| (p, w))
-        })
+        .filter_map(|(p, w)| w.filter(|w| is_live_wrap(h, p, w)).map(|w| (p, w)))
         .collect()
 }
 

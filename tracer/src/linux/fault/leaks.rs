@@ -272,7 +272,7 @@ fn scan_blocks(pid: i32, blocks: &[Block], which: &[usize], mut each: impl FnMut
             .collect();
         for (&i, bytes) in group.iter().zip(memory::read_each(pid, &ranges)) {
             match bytes {
-                Some(bytes) => words(&bytes, |w| each(i, w)),
+                Some(bytes) => words(&bytes, |_, w| each(i, w)),
                 // Part of it unreadable: what can be read, a page at a time.
                 None => scan(pid, blocks[i].user, blocks[i].end(), |_, w| each(i, w)),
             }
@@ -283,10 +283,14 @@ fn scan_blocks(pid: i32, blocks: &[Block], which: &[usize], mut each: impl FnMut
     }
 }
 
-/// Calls `each` with every whole 8-byte word of `bytes`, in order.
-fn words(bytes: &[u8], mut each: impl FnMut(u64)) {
-    for word in bytes.chunks_exact(8) {
-        each(u64::from_le_bytes(word.try_into().expect("8 bytes")));
+/// Calls `each` with the offset and value of every whole 8-byte word of
+/// `bytes`, in order.
+fn words(bytes: &[u8], mut each: impl FnMut(u64, u64)) {
+    for (k, word) in bytes.chunks_exact(8).enumerate() {
+        each(
+            8 * k as u64,
+            u64::from_le_bytes(word.try_into().expect("8 bytes")),
+        );
     }
 }
 
@@ -299,12 +303,7 @@ fn scan(pid: i32, start: u64, end: u64, mut each: impl FnMut(u64, u64)) {
     while at < end {
         let len = ((end - at) as usize).min(CHUNK);
         let got = memory::read(pid, at, &mut buf[..len]);
-        for (k, word) in buf[..got - got % 8].chunks_exact(8).enumerate() {
-            each(
-                at + 8 * k as u64,
-                u64::from_le_bytes(word.try_into().expect("8 bytes")),
-            );
-        }
+        words(&buf[..got], |offset, w| each(at + offset, w));
         if got < len {
             // Unreadable from here: skip to the next page.
             at = (at + got as u64 + 4096) & !4095;
