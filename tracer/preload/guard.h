@@ -25,13 +25,20 @@
  * previous slot's guard page. Allocations not guarded (sampled out, over
  * budget) are "wrapped": glibc memory with a struct guard_wrap before the
  * pointer and GUARD_CANARY_SIZE canary bytes after the end.
+ *
+ * A freed slot is either protected (its data pages made inaccessible:
+ * any later access faults) or poisoned (left accessible, every byte from
+ * the pointer to the guard set to GUARD_POISON_BYTE, checked when the slot
+ * leaves the quarantine and when the process exits: a changed byte is a
+ * write after free). Poisoned slots are recycled in place once they leave
+ * the quarantine, so a guarded allocation usually costs no system call.
  */
 #ifndef FFI_CHECK_GUARD_H
 #define FFI_CHECK_GUARD_H
 #include <stdint.h>
 
 #define GUARD_MAGIC 0x32647261756763ffULL /* "\xffcguard2" */
-#define GUARD_VERSION 3u
+#define GUARD_VERSION 4u
 #define GUARD_ERROR_MAGIC 0x726f727265676666ULL /* "ffgerror" */
 #define GUARD_WRAP_MAGIC 0x7061727764726167ULL /* "gardwrap" */
 
@@ -42,7 +49,7 @@
 #define GUARD_ENV_SUPERVISED "FFI_CHECK_SUPERVISED" /* set: report errors by trapping */
 #define GUARD_ENV_HARNESS_MAIN "FFI_CHECK_HARNESS_MAIN" /* "1": leave the main thread to glibc */
 #define GUARD_ENV_GUARD "FFI_CHECK_GUARD"           /* "off": every allocation to glibc */
-#define GUARD_ENV_PROTECT "FFI_CHECK_GUARD_PROTECT" /* "mprotect": no guard regions (for tests) */
+#define GUARD_ENV_PROTECT "FFI_CHECK_GUARD_PROTECT" /* "mprotect": no guard regions; "poison": freed slots poisoned, never protected (for tests) */
 #define GUARD_ENV_RUST_ALLOC "FFI_CHECK_RUST_ALLOC" /* "dev:ino:alloc:zeroed:realloc" (rust_alloc.h) */
 
 /* Where the table and the arena live in every process. */
@@ -57,6 +64,11 @@
 #define GUARD_FRAMES 8
 #define GUARD_CANARY_SIZE 8
 #define GUARD_SCRATCH_SIZE 256
+/* Every byte of a poisoned freed slot (and of slack and canaries). Eight of
+ * them, read as a pointer, make the non-canonical address
+ * 0xa5a5a5a5a5a5a5a5: a stale pointer read from freed memory and followed
+ * faults. */
+#define GUARD_POISON_BYTE 0xa5
 
 /* Offsets inside the table mapping at GUARD_HEADER_ADDR. */
 #define GUARD_SCRATCH_OFFSET 2048UL
@@ -77,6 +89,12 @@ enum guard_protect {
 /* A slot's state; 0 while it is being filled in or recycled. */
 enum guard_state { GUARD_LIVE = 1, GUARD_FREED = 2 };
 
+/* A freed slot's flags. */
+enum guard_slot_flags {
+    GUARD_SLOT_POISONED = 1,  /* accessible, filled with GUARD_POISON_BYTE */
+    GUARD_SLOT_PROTECTED = 2, /* its data pages are inaccessible */
+};
+
 enum guard_error_kind {
     GUARD_DOUBLE_FREE = 1,
     GUARD_INVALID_FREE = 2,
@@ -84,6 +102,7 @@ enum guard_error_kind {
     GUARD_SLACK_CORRUPTED = 4, /* bytes past the end of a guarded allocation */
     GUARD_CANARY_CORRUPTED = 5, /* bytes past the end of a wrapped block */
     GUARD_SIGNAL_UNSAFE_CALL = 6, /* reserved: the call (GUARD_UNSAFE_NAMES), ptr: the handler, slot: the signal */
+    GUARD_WRITE_AFTER_FREE = 7, /* a poisoned slot's bytes changed: offset and length of the change */
 };
 
 /* The calls GUARD_SIGNAL_UNSAFE_CALL names, by `reserved` (enum unsafe_call
@@ -111,6 +130,11 @@ struct guard_header {
     uint64_t wrapped;     /* live wrapped blocks: entries of `wrapped` */
     uint64_t stack_count; /* entries of the stack depot (ids 1..stack_count) */
     uint64_t wrap_salt;   /* xored into wrap keys with GUARD_WRAP_MAGIC */
+    uint64_t recycled;    /* guarded allocations placed in a recycled slot (no system call) */
+    uint64_t poisoned;    /* guarded frees left poisoned, not protected */
+    uint64_t quarantine_pages; /* pages of poisoned slots in quarantine */
+    uint64_t pool_pages;  /* pages of recycled slots ready for reuse */
+    uint64_t cost_ns;     /* time spent in the kernel for guards (page faults of fresh slots, protection) */
 };
 
 struct guard_slot {
@@ -125,8 +149,8 @@ struct guard_slot {
     int32_t free_tid;
     uint32_t alloc_stack; /* stack depot ids (0: none) */
     uint32_t free_stack;
-    uint32_t live_index;  /* where it is in `live` while live */
-    uint32_t reserved;
+    uint32_t live_index;  /* where it is in `live` while live; the next slot of its list while pooled */
+    uint32_t flags;       /* enum guard_slot_flags, once freed */
 };
 
 /* Right before a wrapped block's pointer (glibc memory, not guarded). The
@@ -147,7 +171,7 @@ struct guard_stack {
     uint64_t hash;
     uint64_t pcs[GUARD_FRAMES];
     uint32_t next;     /* the next entry in its bucket's chain (0: none) */
-    uint32_t reserved;
+    uint32_t guarded;  /* 1 once an allocation from this stack was guarded */
 };
 
 /* On the stack of the thread that hit an allocator error; rax points at it
@@ -158,6 +182,8 @@ struct guard_error {
     uint32_t reserved;
     uint64_t ptr;   /* the pointer passed to free/realloc */
     int64_t slot;   /* its slot, or -1 */
+    uint64_t offset; /* GUARD_WRITE_AFTER_FREE: first changed byte, from ptr */
+    uint64_t length; /* GUARD_WRITE_AFTER_FREE: bytes from the first changed to the last */
 };
 
 #endif

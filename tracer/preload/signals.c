@@ -121,7 +121,7 @@ __attribute__((noinline)) void signal_unsafe_call_slow(enum unsafe_call call) {
     struct running *r = current();
     if (!r || !first_report((uintptr_t)r->handler)) return;
     struct guard_error rec = {GUARD_ERROR_MAGIC, GUARD_SIGNAL_UNSAFE_CALL, call, (uint64_t)(uintptr_t)r->handler,
-                              r->sig};
+                              r->sig, 0, 0};
     if (supervised) {
         __asm__ volatile("int3" : : "a"(&rec) : "memory");
         return;

@@ -8,7 +8,7 @@
 /// `GUARD_MAGIC`: the header is initialised.
 pub const GUARD_MAGIC: u64 = 0x3264_7261_7567_63ff;
 /// `GUARD_VERSION`.
-pub const GUARD_VERSION: u32 = 3;
+pub const GUARD_VERSION: u32 = 4;
 /// `GUARD_ERROR_MAGIC`: an error record.
 pub const GUARD_ERROR_MAGIC: u64 = 0x726f_7272_6567_6666;
 /// `GUARD_WRAP_MAGIC`: xored with the header's salt and the pointer, the
@@ -28,8 +28,12 @@ pub const GUARD_MAX_STACKS: u64 = 1 << 20;
 pub const GUARD_FRAMES: usize = 8;
 /// Canary bytes after a wrapped block.
 pub const GUARD_CANARY_SIZE: u64 = 8;
-/// The value of every slack and canary byte.
+/// The value of every slack and canary byte, and of every byte of a
+/// poisoned freed slot (`GUARD_POISON_BYTE`).
 pub const SLACK_BYTE: u8 = 0xa5;
+/// Eight poison bytes read as a pointer: a non-canonical address, so a
+/// stale pointer read from freed memory and followed faults.
+pub const POISON_POINTER: u64 = 0xa5a5_a5a5_a5a5_a5a5;
 /// Bytes of scratch space the supervisor may use, at
 /// [`GUARD_SCRATCH_OFFSET`].
 pub const GUARD_SCRATCH_SIZE: u64 = 256;
@@ -97,12 +101,25 @@ pub struct Header {
     pub stack_count: u64,
     /// Xored into wrapped blocks' keys.
     pub wrap_salt: u64,
+    /// Guarded allocations placed in a recycled slot (no system call).
+    pub recycled: u64,
+    /// Guarded frees left poisoned, not protected.
+    pub poisoned: u64,
+    /// Pages of poisoned slots in quarantine.
+    pub quarantine_pages: u64,
+    /// Pages of recycled slots ready for reuse.
+    pub pool_pages: u64,
+    /// Nanoseconds spent in the kernel for guards.
+    pub cost_ns: u64,
 }
 
 /// `enum guard_state`: live.
 pub const SLOT_LIVE: u32 = 1;
 /// `enum guard_state`: freed.
 pub const SLOT_FREED: u32 = 2;
+/// `GUARD_SLOT_POISONED`: a freed slot left accessible, filled with
+/// [`SLACK_BYTE`].
+pub const SLOT_POISONED: u32 = 1;
 
 /// `struct guard_slot`: one guarded allocation.
 #[repr(C)]
@@ -130,10 +147,10 @@ pub struct Slot {
     pub alloc_stack: u32,
     /// Stack depot id of the free's call site.
     pub free_stack: u32,
-    /// Its place in the live list.
+    /// Its place in the live list (the next of its list while pooled).
     pub live_index: u32,
-    /// Unused.
-    pub reserved: u32,
+    /// `enum guard_slot_flags` ([`SLOT_POISONED`], ...), once freed.
+    pub flags: u32,
 }
 
 impl Slot {
@@ -176,8 +193,8 @@ pub struct Stack {
     pub pcs: [u64; GUARD_FRAMES],
     /// The next entry in its hash bucket's chain (0: none).
     pub next: u32,
-    /// Unused.
-    pub reserved: u32,
+    /// 1 once an allocation from this stack was guarded.
+    pub guarded: u32,
 }
 
 /// `enum guard_error_kind`.
@@ -198,6 +215,9 @@ pub enum ErrorKind {
     /// `reserved` names it ([`UNSAFE_CALLS`]), `ptr` is the handler, `slot`
     /// the signal.
     SignalUnsafeCall,
+    /// A poisoned freed slot's bytes changed (found when it left the
+    /// quarantine): `offset` and `length` say which.
+    WriteAfterFree,
 }
 
 /// The calls a [`ErrorKind::SignalUnsafeCall`] record names, by its
@@ -230,6 +250,7 @@ impl ErrorKind {
             4 => ErrorKind::SlackCorrupted,
             5 => ErrorKind::CanaryCorrupted,
             6 => ErrorKind::SignalUnsafeCall,
+            7 => ErrorKind::WriteAfterFree,
             _ => return None,
         })
     }
@@ -249,6 +270,10 @@ pub struct ErrorRecord {
     pub ptr: u64,
     /// Its slot, or -1.
     pub slot: i64,
+    /// [`ErrorKind::WriteAfterFree`]: the first changed byte, from `ptr`.
+    pub offset: u64,
+    /// [`ErrorKind::WriteAfterFree`]: bytes from the first changed to the last.
+    pub length: u64,
 }
 
 /// The environment variables the supervisor sets in every test process
@@ -438,7 +463,10 @@ mod tests {
         assert!(h.contains("#define GUARD_HEADER_ADDR 0x600000000000UL"));
         assert!(h.contains("#define GUARD_FRAMES 8"));
         assert!(h.contains("#define GUARD_ARENA_SIZE (64UL << 30)"));
-        assert!(h.contains("#define GUARD_VERSION 3u"));
+        assert!(h.contains("#define GUARD_VERSION 4u"));
+        assert!(h.contains("#define GUARD_POISON_BYTE 0xa5"));
+        assert!(h.contains("GUARD_WRITE_AFTER_FREE = 7,"));
+        assert!(h.contains("GUARD_SLOT_POISONED = 1,"));
         assert!(h.contains("#define GUARD_MAGIC 0x32647261756763ffULL"));
         assert!(h.contains("#define GUARD_WRAP_MAGIC 0x7061727764726167ULL"));
         assert!(h.contains("#define GUARD_CANARY_SIZE 8"));
@@ -472,6 +500,9 @@ mod tests {
                 "sizeof(struct guard_error)",
                 "offsetof(struct guard_header, protect)",
                 "offsetof(struct guard_header, wrap_salt)",
+                "offsetof(struct guard_header, cost_ns)",
+                "offsetof(struct guard_slot, flags)",
+                "offsetof(struct guard_error, length)",
                 "offsetof(struct guard_slot, alloc_stack)",
                 "offsetof(struct guard_slot, live_index)",
                 "offsetof(struct guard_wrap, key)",
@@ -495,6 +526,9 @@ mod tests {
             size_of::<ErrorRecord>() as u64,
             offset_of!(Header, protect) as u64,
             offset_of!(Header, wrap_salt) as u64,
+            offset_of!(Header, cost_ns) as u64,
+            offset_of!(Slot, flags) as u64,
+            offset_of!(ErrorRecord, length) as u64,
             offset_of!(Slot, alloc_stack) as u64,
             offset_of!(Slot, live_index) as u64,
             offset_of!(Wrap, key) as u64,

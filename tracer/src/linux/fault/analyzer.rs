@@ -120,6 +120,14 @@ impl Analyzer {
                 let (kind, message) = guard_table::classify_forgotten(a);
                 (kind, message, None)
             }
+            None if access
+                .as_ref()
+                .is_some_and(|a| guard_table::is_poison_pointer(a.address)) =>
+            {
+                let a = access.as_ref().expect("checked");
+                let (kind, message) = guard_table::classify_poison(a);
+                (kind, message, None)
+            }
             None => {
                 let kind = classify(address, regs.rsp, &maps);
                 let message = describe(kind, access.as_ref(), address, sig, &maps, &thread.name);
@@ -162,6 +170,20 @@ impl Analyzer {
             }),
             (None, None) => None,
         };
+        if ErrorKind::from_raw(record.kind) == Some(ErrorKind::WriteAfterFree) {
+            // Found by whichever thread made the slot leave the quarantine:
+            // its stack says nothing of the write, the free's says where.
+            let freed_at = allocation
+                .as_ref()
+                .map(|a| a.freed_at.clone())
+                .unwrap_or_default();
+            return Some(Finding {
+                backtrace: freed_at,
+                allocation,
+                notes: vec![WRITE_AFTER_FREE_NOTE.to_string()],
+                ..Finding::new(kind, message)
+            });
+        }
         Some(Finding {
             backtrace: self.backtrace(tid, regs),
             thread: Some(proc::info(pid, tid)),
@@ -223,7 +245,11 @@ impl Analyzer {
         let live = guard_table::live_slots(pid, h);
         let wrapped = guard_table::live_wrapped(pid, h);
         let overruns = guard_table::live_overruns(pid, &live, &wrapped);
-        if overruns.is_empty() && (leak_roots.is_none() || live.is_empty() && wrapped.is_empty()) {
+        let overwrites = guard_table::freed_overwrites(pid, h);
+        if overruns.is_empty()
+            && overwrites.is_empty()
+            && (leak_roots.is_none() || live.is_empty() && wrapped.is_empty())
+        {
             return Vec::new();
         }
         let maps = maps::read_maps(pid).unwrap_or_default();
@@ -235,6 +261,16 @@ impl Analyzer {
                 self.live_allocation_finding(pid, &maps, site, kind, message)
             })
             .collect();
+        for o in overwrites {
+            let (kind, message) = o.describe();
+            let allocation = self.slot_allocation(pid, &o.slot, &maps);
+            findings.push(Finding {
+                backtrace: allocation.freed_at.clone(),
+                allocation: Some(allocation),
+                notes: vec![WRITE_AFTER_FREE_NOTE.to_string()],
+                ..Finding::new(kind, message)
+            });
+        }
         let Some(roots) = leak_roots else {
             return findings;
         };
@@ -333,6 +369,10 @@ impl Analyzer {
         }
     }
 }
+
+/// The note on a write after free found from the poison of a freed
+/// allocation, after the fact.
+const WRITE_AFTER_FREE_NOTE: &str = "the write itself was not seen (the allocation was poisoned, not protected): the frames are where it was freed";
 
 /// A process `pid` killed by `signo`, before anything else is known.
 pub fn crash_finding(pid: i32, signo: i32) -> Finding {

@@ -9,7 +9,7 @@ use crate::preload::protocol::{
     ErrorKind, ErrorRecord, Header, Slot, Stack, Wrap, GUARD_CANARY_SIZE, GUARD_ERROR_MAGIC,
     GUARD_HEADER_ADDR, GUARD_INDEX_OFFSET, GUARD_LIVE_OFFSET, GUARD_MAGIC, GUARD_MAX_STACKS,
     GUARD_SLOTS_OFFSET, GUARD_STACKS_OFFSET, GUARD_VERSION, GUARD_WRAPPED_OFFSET, GUARD_WRAP_MAGIC,
-    SLACK_BYTE, SLOT_FREED, SLOT_LIVE,
+    POISON_POINTER, SLACK_BYTE, SLOT_FREED, SLOT_LIVE, SLOT_POISONED,
 };
 use crate::{Access, FindingKind};
 
@@ -232,6 +232,25 @@ pub fn classify_access(access: &Access, slot: &Slot) -> (FindingKind, String) {
     )
 }
 
+/// Whether `address` was computed from the poison of freed memory: a
+/// pointer read from a poisoned slot (8 poison bytes) and followed, plus or
+/// minus an offset of up to 64 KiB.
+pub fn is_poison_pointer(address: u64) -> bool {
+    address.abs_diff(POISON_POINTER) <= 1 << 16
+}
+
+/// The kind and description of an access through a pointer read from
+/// freed memory (the allocator's poison, see [`is_poison_pointer`]).
+pub fn classify_poison(access: &Access) -> (FindingKind, String) {
+    (
+        FindingKind::HeapUseAfterFree,
+        format!(
+            "{} of size {} at {:#x}: through a pointer read from freed memory (the allocator's poison {POISON_POINTER:#x}) or from heap memory never written",
+            access.kind, access.size, access.address
+        ),
+    )
+}
+
 /// The kind and description of an access to memory whose allocation
 /// record was recycled.
 pub fn classify_forgotten(access: &Access) -> (FindingKind, String) {
@@ -283,6 +302,11 @@ pub fn classify_error(
         ),
         // Described by the analyzer, which can name the handler.
         (ErrorKind::SignalUnsafeCall, _) => return None,
+        (ErrorKind::WriteAfterFree, _) => (
+            FindingKind::HeapUseAfterFree,
+            write_after_free(p, size.or(slot.map(|s| s.size)), record.offset, record.length)
+                + " (found when it left the quarantine)",
+        ),
         (ErrorKind::SlackCorrupted | ErrorKind::CanaryCorrupted, _) => (
             FindingKind::HeapBufferOverflow,
             format!(
@@ -290,6 +314,84 @@ pub fn classify_error(
             ),
         ),
     })
+}
+
+/// "N bytes at offset O of the freed S-byte allocation at P were written
+/// after it was freed".
+fn write_after_free(p: u64, size: Option<u64>, offset: u64, length: u64) -> String {
+    let sized = size.map(|n| format!("{n}-byte ")).unwrap_or_default();
+    let (verb, into) = if length == 1 {
+        ("was", "byte")
+    } else {
+        ("were", "bytes")
+    };
+    format!(
+        "{} at offset {offset} of the freed {sized}allocation at {p:#x} {verb} written after it was freed",
+        if length == 1 { format!("1 {into}") } else { format!("{length} {into}") }
+    )
+}
+
+/// A freed (poisoned) allocation whose bytes changed after it was freed,
+/// found when its process exited.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FreedOverwrite {
+    /// The freed allocation.
+    pub slot: Slot,
+    /// The first changed byte, from its pointer.
+    pub offset: u64,
+    /// Bytes from the first changed to the last.
+    pub length: u64,
+}
+
+impl FreedOverwrite {
+    /// The finding's kind and message.
+    pub fn describe(&self) -> (FindingKind, String) {
+        (
+            FindingKind::HeapUseAfterFree,
+            write_after_free(
+                self.slot.user,
+                Some(self.slot.size),
+                self.offset,
+                self.length,
+            ) + " (found when the process exited)",
+        )
+    }
+}
+
+/// The first changed byte of `poisoned` and how many bytes from it to
+/// the last changed one, if any changed.
+fn changed_span(poisoned: &[u8]) -> Option<(u64, u64)> {
+    let first = poisoned.iter().position(|&b| b != SLACK_BYTE)?;
+    let last = poisoned.iter().rposition(|&b| b != SLACK_BYTE)?;
+    Some((first as u64, (last - first + 1) as u64))
+}
+
+/// The freed allocations of process `pid` (about to exit) that were left
+/// poisoned and whose poison changed: writes after free not yet found
+/// when they left the quarantine.
+pub fn freed_overwrites(pid: i32, h: &Header) -> Vec<FreedOverwrite> {
+    let poisoned: Vec<Slot> = read_array::<Slot>(pid, slot_addr(0), h.slot_count as usize)
+        .into_iter()
+        .filter(|s| {
+            s.state == SLOT_FREED && s.flags & SLOT_POISONED != 0 && s.user < s.guard_page()
+        })
+        .collect();
+    let ranges: Vec<(u64, usize)> = poisoned
+        .iter()
+        .map(|s| (s.user, (s.guard_page() - s.user) as usize))
+        .collect();
+    poisoned
+        .into_iter()
+        .zip(memory::read_each(pid, &ranges))
+        .filter_map(|(slot, bytes)| {
+            let (offset, length) = changed_span(&bytes?)?;
+            Some(FreedOverwrite {
+                slot,
+                offset,
+                length,
+            })
+        })
+        .collect()
 }
 
 /// A live allocation whose bytes past the end were overwritten, found when
@@ -494,6 +596,8 @@ mod tests {
             reserved: 0,
             ptr,
             slot: 0,
+            offset: 3,
+            length: 2,
         };
         let s = slot(SLOT_FREED);
         let (k, m) = classify_error(&rec(1, s.user), Some(&s), None).unwrap();
