@@ -349,47 +349,60 @@ fn a_write_after_free_and_a_double_free_of_a_late_allocation_are_found_under_eve
     }
 }
 
-/// Freed slots left poisoned instead of protected (past the budget; forced
-/// here with FFI_CHECK_GUARD_PROTECT=poison): a write after free is found
-/// when the slot leaves the quarantine, or when the process exits, with
-/// both stacks; a pointer read from freed memory and followed is a
-/// heap-use-after-free that names the poison. Protected (the default
-/// within the budget), the stale read itself faults.
+/// Freed memory that is not protected is poisoned and checked: guarded
+/// slots past the budget (forced here with FFI_CHECK_GUARD_PROTECT=poison)
+/// and unguarded (wrapped) blocks (forced with =wrap). A write after free
+/// is found when the block leaves its quarantine or when the process
+/// exits, at the free with both stacks; a double free of a block in
+/// quarantine is refused and reported; a pointer read from poisoned memory
+/// and followed is a heap-use-after-free that names the poison. Protected
+/// (the default within the budget), the stale read itself faults.
 #[test]
-fn poisoned_freed_memory_finds_writes_after_free_and_followed_stale_pointers() {
-    let poisoned = |args: &[&str]| {
+fn poisoned_freed_memory_finds_writes_after_free_double_frees_and_followed_stale_pointers() {
+    let forced = |mode: &str, args: &[&str]| {
         parse_output(
             ffi_check()
-                .env("FFI_CHECK_GUARD_PROTECT", "poison")
+                .env("FFI_CHECK_GUARD_PROTECT", mode)
                 .args(["--message-format", "json", "-p", "heap-exact"])
                 .args(args)
                 .output()
                 .expect("running cargo-ffi-check"),
         )
     };
-    for (test, when) in [
-        (
-            "tests::write_after_free_then_churn",
-            "found when it left the quarantine",
-        ),
-        (
-            "tests::write_after_free_of_the_3000th_allocation",
-            "found when the process exited",
-        ),
-    ] {
-        let run = poisoned(&["--exact", test]);
-        let f = finding(&run, test);
-        assert_eq!(f["kind"], "heap-use-after-free", "{f:#}");
+    for mode in ["poison", "wrap"] {
+        for (test, when) in [
+            (
+                "tests::write_after_free_then_churn",
+                "found when it left the quarantine",
+            ),
+            (
+                "tests::write_after_free_of_the_3000th_allocation",
+                "found when the process exited",
+            ),
+        ] {
+            let run = forced(mode, &["--exact", test]);
+            let f = finding(&run, test);
+            assert_eq!(f["kind"], "heap-use-after-free", "{mode}: {f:#}");
+            assert!(
+                message(f).starts_with("1 byte at offset 20 of the freed 24-byte allocation")
+                    && message(f).contains(when),
+                "{mode}: {f:#}"
+            );
+            assert_at(f, C, line_of(C, "where the written block was freed"));
+            assert!(f["allocation"]["freed_tid"].as_u64().unwrap() > 0, "{f:#}");
+        }
+        let test = "tests::double_free_of_the_3000th_allocation";
+        let run = forced(mode, &["--exact", test]);
+        let f = only_finding(run.one(test));
+        assert_eq!(f["kind"], "double-free", "{mode}: {f:#}");
+        assert_at(f, C, line_of(C, "BUG: double free"));
         assert!(
-            message(f).starts_with("1 byte at offset 20 of the freed 24-byte allocation")
-                && message(f).contains(when),
-            "{f:#}"
+            !functions(&f["allocation"]["freed_at"]).is_empty(),
+            "{mode}: {f:#}"
         );
-        assert_at(f, C, line_of(C, "where the written block was freed"));
-        assert!(f["allocation"]["freed_tid"].as_u64().unwrap() > 0, "{f:#}");
     }
     let test = "tests::c_follows_a_pointer_read_from_freed_memory";
-    let run = poisoned(&["--ignored", "--exact", test]);
+    let run = forced("poison", &["--ignored", "--exact", test]);
     let f = only_finding(run.one(test));
     assert_eq!(f["kind"], "heap-use-after-free", "{f:#}");
     assert!(message(f).contains("0xa5a5a5a5a5a5a5a5"), "{f:#}");

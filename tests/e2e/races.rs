@@ -192,7 +192,7 @@ fn clean_fixtures_never_hang_or_report_across_64_seeds() {
     ]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let s = run.summary();
-    assert_eq!(s["passed"], 12 * 64, "{}", run.stderr);
+    assert_eq!(s["passed"], 13 * 64, "{}", run.stderr);
     assert_eq!(s["hung"], 0);
     assert_eq!(s["flaky"], 0);
     assert!(run.findings().is_empty());

@@ -18,6 +18,9 @@
  *   buckets      uint32_t[GUARD_STACK_BUCKETS]: the depot's hash index,
  *                the first entry of each chain (entries link through
  *                `next`), small so that a process touches few of its pages
+ *   wrapped quarantine  uint64_t[GUARD_WRAP_QUARANTINE]: a ring of freed
+ *                wrapped blocks' pointers (poisoned, checked when they
+ *                leave it), oldest at wq_head, wq_len of them
  *
  * The arena, at GUARD_ARENA_ADDR, is where guarded allocations live. A
  * slot is [data pages][guard page]: an allocation placed "after" ends
@@ -41,6 +44,7 @@
 #define GUARD_VERSION 4u
 #define GUARD_ERROR_MAGIC 0x726f727265676666ULL /* "ffgerror" */
 #define GUARD_WRAP_MAGIC 0x7061727764726167ULL /* "gardwrap" */
+#define GUARD_WRAP_FREED_MAGIC 0x6465657266706177ULL /* "wapfreed": a wrapped block in quarantine */
 
 /* The environment variables the supervisor sets to steer the allocator
  * (tracer/src/preload/protocol.rs, `env`). */
@@ -49,7 +53,7 @@
 #define GUARD_ENV_SUPERVISED "FFI_CHECK_SUPERVISED" /* set: report errors by trapping */
 #define GUARD_ENV_HARNESS_MAIN "FFI_CHECK_HARNESS_MAIN" /* "1": leave the main thread to glibc */
 #define GUARD_ENV_GUARD "FFI_CHECK_GUARD"           /* "off": every allocation to glibc */
-#define GUARD_ENV_PROTECT "FFI_CHECK_GUARD_PROTECT" /* "mprotect": no guard regions; "poison": freed slots poisoned, never protected (for tests) */
+#define GUARD_ENV_PROTECT "FFI_CHECK_GUARD_PROTECT" /* "mprotect": no guard regions; "poison": freed slots poisoned, never protected; "wrap": nothing guarded (for tests) */
 #define GUARD_ENV_RUST_ALLOC "FFI_CHECK_RUST_ALLOC" /* "dev:ino:alloc:zeroed:realloc" (rust_alloc.h) */
 
 /* Where the table and the arena live in every process. */
@@ -61,6 +65,7 @@
 #define GUARD_MAX_WRAPPED (16UL << 20)
 #define GUARD_MAX_STACKS (1UL << 20)
 #define GUARD_STACK_BUCKETS (64UL << 10)
+#define GUARD_WRAP_QUARANTINE (64UL << 10) /* freed wrapped blocks held, at most */
 #define GUARD_FRAMES 8
 #define GUARD_CANARY_SIZE 8
 #define GUARD_SCRATCH_SIZE 256
@@ -78,7 +83,8 @@
 #define GUARD_WRAPPED_OFFSET (GUARD_LIVE_OFFSET + GUARD_MAX_SLOTS * 4)
 #define GUARD_STACKS_OFFSET (GUARD_WRAPPED_OFFSET + GUARD_MAX_WRAPPED * 8)
 #define GUARD_BUCKETS_OFFSET (GUARD_STACKS_OFFSET + GUARD_MAX_STACKS * sizeof(struct guard_stack))
-#define GUARD_META_SIZE (GUARD_BUCKETS_OFFSET + GUARD_STACK_BUCKETS * 4)
+#define GUARD_WQ_OFFSET (GUARD_BUCKETS_OFFSET + GUARD_STACK_BUCKETS * 4)
+#define GUARD_META_SIZE (GUARD_WQ_OFFSET + GUARD_WRAP_QUARANTINE * 8)
 
 /* How the arena's inaccessible pages are made so. */
 enum guard_protect {
@@ -135,6 +141,9 @@ struct guard_header {
     uint64_t quarantine_pages; /* pages of poisoned slots in quarantine */
     uint64_t pool_pages;  /* pages of recycled slots ready for reuse */
     uint64_t cost_ns;     /* time spent in the kernel for guards (page faults of fresh slots, protection) */
+    uint64_t wq_head;     /* the wrapped quarantine's oldest entry */
+    uint64_t wq_len;      /* its entries */
+    uint64_t wq_bytes;    /* the bytes of the blocks in it */
 };
 
 struct guard_slot {
@@ -161,9 +170,9 @@ struct guard_wrap {
     uint64_t size;        /* bytes requested */
     uint32_t alloc_stack; /* stack depot id */
     int32_t alloc_tid;
-    uint32_t live_index;  /* where it is in `wrapped` */
-    uint32_t reserved;
-    uint64_t key;         /* GUARD_WRAP_MAGIC ^ seed-derived salt ^ the pointer while live; 0 once freed */
+    uint32_t live_index;  /* where it is in `wrapped` while live; the free's stack depot id once freed */
+    int32_t free_tid;     /* once freed */
+    uint64_t key;         /* GUARD_WRAP_MAGIC (GUARD_WRAP_FREED_MAGIC in quarantine) ^ salt ^ the pointer; 0 once given back */
 };
 
 /* A distinct call stack: return addresses, innermost first, 0-padded. */

@@ -14,6 +14,9 @@ pub const GUARD_ERROR_MAGIC: u64 = 0x726f_7272_6567_6666;
 /// `GUARD_WRAP_MAGIC`: xored with the header's salt and the pointer, the
 /// key of a live wrapped block.
 pub const GUARD_WRAP_MAGIC: u64 = 0x7061_7277_6472_6167;
+/// `GUARD_WRAP_FREED_MAGIC`: xored with the salt and the pointer, the key
+/// of a freed wrapped block in the wrapped quarantine.
+pub const GUARD_WRAP_FREED_MAGIC: u64 = 0x6465_6572_6670_6177;
 /// Where the header is in every process.
 pub const GUARD_HEADER_ADDR: u64 = 0x6000_0000_0000;
 /// Size of the arena.
@@ -49,6 +52,14 @@ pub const GUARD_LIVE_OFFSET: u64 = GUARD_SLOTS_OFFSET + GUARD_MAX_SLOTS * SLOT_S
 pub const GUARD_WRAPPED_OFFSET: u64 = GUARD_LIVE_OFFSET + GUARD_MAX_SLOTS * 4;
 /// Offset of the stack depot.
 pub const GUARD_STACKS_OFFSET: u64 = GUARD_WRAPPED_OFFSET + GUARD_MAX_WRAPPED * 8;
+/// Entries of the stack depot's hash index.
+pub const GUARD_STACK_BUCKETS: u64 = 64 << 10;
+/// Offset of the wrapped quarantine (a ring of u64 pointers).
+pub const GUARD_WQ_OFFSET: u64 = GUARD_STACKS_OFFSET
+    + GUARD_MAX_STACKS * std::mem::size_of::<Stack>() as u64
+    + GUARD_STACK_BUCKETS * 4;
+/// Entries of the wrapped quarantine.
+pub const GUARD_WRAP_QUARANTINE: u64 = 64 << 10;
 
 const SLOT_SIZE: u64 = std::mem::size_of::<Slot>() as u64;
 
@@ -111,6 +122,12 @@ pub struct Header {
     pub pool_pages: u64,
     /// Nanoseconds spent in the kernel for guards.
     pub cost_ns: u64,
+    /// The wrapped quarantine's oldest entry.
+    pub wq_head: u64,
+    /// Its entries.
+    pub wq_len: u64,
+    /// The bytes of the blocks in it.
+    pub wq_bytes: u64,
 }
 
 /// `enum guard_state`: live.
@@ -175,11 +192,13 @@ pub struct Wrap {
     pub alloc_stack: u32,
     /// Thread that allocated it.
     pub alloc_tid: i32,
-    /// Its place in the wrapped list.
+    /// Its place in the wrapped list while live; the free's stack depot id
+    /// once freed.
     pub live_index: u32,
-    /// Unused.
-    pub reserved: u32,
-    /// `GUARD_WRAP_MAGIC ^ wrap_salt ^ pointer` while live.
+    /// Thread that freed it, once freed.
+    pub free_tid: i32,
+    /// `GUARD_WRAP_MAGIC ^ wrap_salt ^ pointer` while live
+    /// (`GUARD_WRAP_FREED_MAGIC` in the wrapped quarantine).
     pub key: u64,
 }
 
@@ -503,6 +522,10 @@ mod tests {
                 "offsetof(struct guard_header, cost_ns)",
                 "offsetof(struct guard_slot, flags)",
                 "offsetof(struct guard_error, length)",
+                "offsetof(struct guard_header, wq_bytes)",
+                "GUARD_WQ_OFFSET",
+                "GUARD_WRAP_QUARANTINE",
+                "GUARD_WRAP_FREED_MAGIC",
                 "offsetof(struct guard_slot, alloc_stack)",
                 "offsetof(struct guard_slot, live_index)",
                 "offsetof(struct guard_wrap, key)",
@@ -529,6 +552,10 @@ mod tests {
             offset_of!(Header, cost_ns) as u64,
             offset_of!(Slot, flags) as u64,
             offset_of!(ErrorRecord, length) as u64,
+            offset_of!(Header, wq_bytes) as u64,
+            GUARD_WQ_OFFSET,
+            GUARD_WRAP_QUARANTINE,
+            GUARD_WRAP_FREED_MAGIC,
             offset_of!(Slot, alloc_stack) as u64,
             offset_of!(Slot, live_index) as u64,
             offset_of!(Wrap, key) as u64,

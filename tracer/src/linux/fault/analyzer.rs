@@ -154,19 +154,30 @@ impl Analyzer {
             return Some(self.signal_unsafe_call(pid, tid, regs, &record));
         }
         let slot = guard_table::slot(pid, record.slot);
-        let wrap = guard_table::header(pid).and_then(|h| guard_table::wrap(pid, &h, record.ptr));
+        // A live wrapped block, or a freed one in the wrapped quarantine
+        // (with who freed it).
+        let wrap = guard_table::header(pid).and_then(|h| {
+            guard_table::wrap(pid, &h, record.ptr)
+                .map(|w| (w, None))
+                .or_else(|| {
+                    guard_table::freed_wrap(pid, &h, record.ptr).map(|w| (w, Some(w.free_tid)))
+                })
+        });
         let (kind, message) =
-            guard_table::classify_error(&record, slot.as_ref(), wrap.map(|w| w.size))?;
+            guard_table::classify_error(&record, slot.as_ref(), wrap.map(|(w, _)| w.size))?;
         let maps = maps::read_maps(pid).unwrap_or_default();
         let allocation = match (slot, wrap) {
             (Some(s), _) => Some(self.slot_allocation(pid, &s, &maps)),
-            (None, Some(w)) => Some(Allocation {
+            (None, Some((w, freed_tid))) => Some(Allocation {
                 address: record.ptr,
                 size: w.size,
                 allocated_tid: w.alloc_tid,
                 allocated_at: self.call_site(&guard_table::stack(pid, w.alloc_stack), &maps),
-                freed_tid: None,
-                freed_at: Vec::new(),
+                freed_tid,
+                freed_at: match freed_tid {
+                    Some(_) => self.call_site(&guard_table::stack(pid, w.live_index), &maps),
+                    None => Vec::new(),
+                },
             }),
             (None, None) => None,
         };
@@ -263,7 +274,14 @@ impl Analyzer {
             .collect();
         for o in overwrites {
             let (kind, message) = o.describe();
-            let allocation = self.slot_allocation(pid, &o.slot, &maps);
+            let allocation = Allocation {
+                address: o.user,
+                size: o.size,
+                allocated_tid: o.alloc.0,
+                allocated_at: self.call_site(&guard_table::stack(pid, o.alloc.1), &maps),
+                freed_tid: Some(o.free.0),
+                freed_at: self.call_site(&guard_table::stack(pid, o.free.1), &maps),
+            };
             findings.push(Finding {
                 backtrace: allocation.freed_at.clone(),
                 allocation: Some(allocation),
@@ -274,7 +292,9 @@ impl Analyzer {
         let Some(roots) = leak_roots else {
             return findings;
         };
-        let leaks = leaks::find(pid, h, &live, &wrapped, &maps, roots);
+        let threads = roots.threads;
+        let mut leaks = leaks::find(pid, h, &live, &wrapped, &maps, roots);
+        leaks.retain(|l| threads.contains(&l.alloc_tid));
         let mut sites: Vec<((u32, bool), Vec<&leaks::Leak>)> = Vec::new();
         for leak in &leaks {
             let key = (leak.alloc_stack, leak.direct);

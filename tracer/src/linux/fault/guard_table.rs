@@ -8,8 +8,9 @@ use crate::linux::process::memory;
 use crate::preload::protocol::{
     ErrorKind, ErrorRecord, Header, Slot, Stack, Wrap, GUARD_CANARY_SIZE, GUARD_ERROR_MAGIC,
     GUARD_HEADER_ADDR, GUARD_INDEX_OFFSET, GUARD_LIVE_OFFSET, GUARD_MAGIC, GUARD_MAX_STACKS,
-    GUARD_SLOTS_OFFSET, GUARD_STACKS_OFFSET, GUARD_VERSION, GUARD_WRAPPED_OFFSET, GUARD_WRAP_MAGIC,
-    POISON_POINTER, SLACK_BYTE, SLOT_FREED, SLOT_LIVE, SLOT_POISONED,
+    GUARD_SLOTS_OFFSET, GUARD_STACKS_OFFSET, GUARD_VERSION, GUARD_WQ_OFFSET, GUARD_WRAPPED_OFFSET,
+    GUARD_WRAP_FREED_MAGIC, GUARD_WRAP_MAGIC, GUARD_WRAP_QUARANTINE, POISON_POINTER, SLACK_BYTE,
+    SLOT_FREED, SLOT_LIVE, SLOT_POISONED,
 };
 use crate::{Access, FindingKind};
 
@@ -175,6 +176,17 @@ pub fn wrap(pid: i32, h: &Header, ptr: u64) -> Option<Wrap> {
     is_live_wrap(h, ptr, &w).then_some(w)
 }
 
+/// The header of the freed wrapped block at `ptr` waiting in the wrapped
+/// quarantine, if it is one.
+pub fn freed_wrap(pid: i32, h: &Header, ptr: u64) -> Option<Wrap> {
+    let w: Wrap = read(pid, ptr.checked_sub(std::mem::size_of::<Wrap>() as u64)?)?;
+    is_freed_wrap(h, ptr, &w).then_some(w)
+}
+
+fn is_freed_wrap(h: &Header, ptr: u64, w: &Wrap) -> bool {
+    w.key == GUARD_WRAP_FREED_MAGIC ^ h.wrap_salt ^ ptr
+}
+
 /// Whether `w`, read right before `ptr`, is the header of a live wrapped
 /// block (its key is derived from the pointer; 0 once freed).
 fn is_live_wrap(h: &Header, ptr: u64, w: &Wrap) -> bool {
@@ -331,12 +343,19 @@ fn write_after_free(p: u64, size: Option<u64>, offset: u64, length: u64) -> Stri
     )
 }
 
-/// A freed (poisoned) allocation whose bytes changed after it was freed,
-/// found when its process exited.
+/// A freed allocation, poisoned (a guarded slot left accessible, or a
+/// wrapped block in the wrapped quarantine), whose bytes changed after it
+/// was freed, found when its process exited.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FreedOverwrite {
-    /// The freed allocation.
-    pub slot: Slot,
+    /// The allocation's pointer.
+    pub user: u64,
+    /// Its size.
+    pub size: u64,
+    /// Thread that allocated it and the stack depot id of the call.
+    pub alloc: (i32, u32),
+    /// Thread that freed it and the stack depot id of the call.
+    pub free: (i32, u32),
     /// The first changed byte, from its pointer.
     pub offset: u64,
     /// Bytes from the first changed to the last.
@@ -348,12 +367,8 @@ impl FreedOverwrite {
     pub fn describe(&self) -> (FindingKind, String) {
         (
             FindingKind::HeapUseAfterFree,
-            write_after_free(
-                self.slot.user,
-                Some(self.slot.size),
-                self.offset,
-                self.length,
-            ) + " (found when the process exited)",
+            write_after_free(self.user, Some(self.size), self.offset, self.length)
+                + " (found when the process exited)",
         )
     }
 }
@@ -367,28 +382,65 @@ fn changed_span(poisoned: &[u8]) -> Option<(u64, u64)> {
 }
 
 /// The freed allocations of process `pid` (about to exit) that were left
-/// poisoned and whose poison changed: writes after free not yet found
-/// when they left the quarantine.
+/// poisoned (guarded slots, and wrapped blocks in the wrapped quarantine,
+/// canary included) and whose poison changed: writes after free not yet
+/// found when they left their quarantine.
 pub fn freed_overwrites(pid: i32, h: &Header) -> Vec<FreedOverwrite> {
-    let poisoned: Vec<Slot> = read_array::<Slot>(pid, slot_addr(0), h.slot_count as usize)
-        .into_iter()
-        .filter(|s| {
-            s.state == SLOT_FREED && s.flags & SLOT_POISONED != 0 && s.user < s.guard_page()
+    let mut poisoned: Vec<(FreedOverwrite, (u64, usize))> =
+        read_array::<Slot>(pid, slot_addr(0), h.slot_count as usize)
+            .into_iter()
+            .filter(|s| {
+                s.state == SLOT_FREED && s.flags & SLOT_POISONED != 0 && s.user < s.guard_page()
+            })
+            .map(|s| {
+                let o = FreedOverwrite {
+                    user: s.user,
+                    size: s.size,
+                    alloc: (s.alloc_tid, s.alloc_stack),
+                    free: (s.free_tid, s.free_stack),
+                    offset: 0,
+                    length: 0,
+                };
+                (o, (s.user, (s.guard_page() - s.user) as usize))
+            })
+            .collect();
+    let ring: Vec<u64> = read_array(
+        pid,
+        GUARD_HEADER_ADDR + GUARD_WQ_OFFSET,
+        GUARD_WRAP_QUARANTINE as usize,
+    );
+    let blocks: Vec<u64> = (0..h.wq_len.min(GUARD_WRAP_QUARANTINE))
+        .filter_map(|i| {
+            ring.get(((h.wq_head + i) % GUARD_WRAP_QUARANTINE) as usize)
+                .copied()
         })
         .collect();
-    let ranges: Vec<(u64, usize)> = poisoned
-        .iter()
-        .map(|s| (s.user, (s.guard_page() - s.user) as usize))
-        .collect();
+    let header = std::mem::size_of::<Wrap>() as u64;
+    let headers = read_at_each::<Wrap>(pid, blocks.iter().map(|&p| p.wrapping_sub(header)));
+    for (p, w) in blocks.into_iter().zip(headers) {
+        let Some(w) = w.filter(|w| is_freed_wrap(h, p, w)) else {
+            continue;
+        };
+        let o = FreedOverwrite {
+            user: p,
+            size: w.size,
+            alloc: (w.alloc_tid, w.alloc_stack),
+            free: (w.free_tid, w.live_index),
+            offset: 0,
+            length: 0,
+        };
+        poisoned.push((o, (p, (w.size + GUARD_CANARY_SIZE) as usize)));
+    }
+    let ranges: Vec<(u64, usize)> = poisoned.iter().map(|&(_, r)| r).collect();
     poisoned
         .into_iter()
         .zip(memory::read_each(pid, &ranges))
-        .filter_map(|(slot, bytes)| {
+        .filter_map(|((o, _), bytes)| {
             let (offset, length) = changed_span(&bytes?)?;
             Some(FreedOverwrite {
-                slot,
                 offset,
                 length,
+                ..o
             })
         })
         .collect()

@@ -41,6 +41,11 @@ pub struct Roots<'a> {
     /// Files of the supervisor's mapped into it (the preloaded library,
     /// the schedule's region): they hold none of its pointers.
     pub ours: &'a [std::path::PathBuf],
+    /// Every thread the process has had. An allocation another thread made
+    /// (in the parent, before a fork) is the parent's: when a forked child
+    /// exits, the thread that held it does not exist there, so it would
+    /// look leaked.
+    pub threads: &'a [i32],
 }
 
 /// One leaked allocation.

@@ -445,14 +445,17 @@ impl Supervisor {
     /// stopped (the exiting one; others at their exit or a hold), since a
     /// pointer may be only there; with none running, where those that
     /// exited ended; the supervisor's files mapped into it.
-    fn leak_roots(&mut self, pid: i32) -> (Vec<Regs>, Vec<u64>, Vec<std::path::PathBuf>) {
+    fn leak_roots(&mut self, pid: i32) -> LeakRoots {
         let exited = self.exited_stacks.remove(&pid).unwrap_or_default();
         let mut regs = Vec::new();
         let mut running = false;
+        let mut threads: Vec<i32> = exited.iter().map(|&(t, _)| t).collect();
+        threads.push(pid);
         for tid in self.tasks.tids() {
             if self.tasks.pid_of(tid) != pid {
                 continue;
             }
+            threads.push(tid);
             match ptrace::getregs(tid) {
                 Ok(r) => regs.push(r),
                 // Past its exit event, not yet reaped.
@@ -471,7 +474,7 @@ impl Supervisor {
             .cloned()
             .chain(self.holds.as_ref().map(|h| h.region.path().to_path_buf()))
             .collect();
-        (regs, exited, ours)
+        (regs, exited, ours, threads)
     }
 
     /// A process is about to exit, memory still intact: report its live
@@ -488,10 +491,14 @@ impl Supervisor {
                     std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == *exe)
                 });
                 let roots = runs_the_test.then(|| self.leak_roots(pid));
-                let leak_roots =
-                    roots
-                        .as_ref()
-                        .map(|(regs, exited, ours)| leaks::Roots { regs, exited, ours });
+                let leak_roots = roots
+                    .as_ref()
+                    .map(|(regs, exited, ours, threads)| leaks::Roots {
+                        regs,
+                        exited,
+                        ours,
+                        threads,
+                    });
                 for mut finding in self.faults.explain(|a| a.at_exit(pid, &h, leak_roots)) {
                     finding.thread = Some(thread.clone());
                     self.report(finding);
@@ -503,6 +510,11 @@ impl Supervisor {
         }
     }
 }
+
+/// What [`Supervisor::leak_roots`] gathers for [`leaks::Roots`]: the
+/// stopped threads' registers, the exited threads' stack pointers, the
+/// supervisor's own files, and every thread the process has had.
+type LeakRoots = (Vec<Regs>, Vec<u64>, Vec<std::path::PathBuf>, Vec<i32>);
 
 #[cfg(test)]
 mod tests {
