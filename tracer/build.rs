@@ -1,4 +1,5 @@
-//! Compiles the preloaded library (preload/guard.c, the guard allocator, with
+//! Compiles the preloaded library (preload/preload.c, what the parts share and
+//! their start-up, preload/guard.c, the guard allocator, with
 //! preload/unwind.c, its stack walker, preload/rust_alloc.c, which tells
 //! Rust's allocations from C's, preload/signals.c, which finds calls that
 //! are not async-signal-safe in signal handlers, and preload/schedule.c, the seeded
@@ -12,6 +13,8 @@ fn main() {
     for file in [
         "guard.c",
         "guard.h",
+        "preload.c",
+        "preload.h",
         "raw.h",
         "rust_alloc.c",
         "rust_alloc.h",
@@ -49,6 +52,7 @@ fn main() {
         ])
         .arg(&so)
         .args([
+            "preload/preload.c",
             "preload/guard.c",
             "preload/rust_alloc.c",
             "preload/schedule.c",

@@ -80,6 +80,9 @@ suites=(
   # The published package excludes tests/ (its Cargo.toml): unit tests only.
   "ffi|secp256k1|0.33.1|--features rand,recovery,serde|"
   "ffi|git2|0.21.0|--features vendored-libgit2|"
+  # An embedded interpreter (Lua 5.4, vendored): thousands of allocations
+  # at start-up, then the test's own.
+  "ffi|mlua|0.12.2|--features lua54,vendored|"
   "schedule|crossbeam-channel|0.5.17||"
 )
 

@@ -44,13 +44,12 @@
 #include <unwind.h>
 
 #include "guard.h"
+#include "preload.h"
 #include "raw.h"
 #include "rust_alloc.h"
 #include "signals.h"
 #include "unwind.h"
 
-#define EXPORT __attribute__((visibility("default")))
-#define TLS __thread __attribute__((tls_model("initial-exec")))
 #define PAGE 4096UL
 #define SLACK_BYTE GUARD_POISON_BYTE
 
@@ -122,7 +121,6 @@ static uint64_t *wrapped_ptrs;
 static uint64_t *wq;
 static struct guard_stack *stacks;
 static uint32_t *buckets;
-static int supervised;
 /* glibc 2.38 and later reject aligned_alloc alignments that are not powers
  * of two; earlier ones round them up like memalign. */
 static int strict_aligned_alloc;
@@ -154,18 +152,11 @@ static uint64_t start_ns;
 /* Which side of an allocation its guard page goes: 0 seeded, 1 always after
  * (overflows), 2 always before (underflows). GUARD_ENV_GUARD_SIDE. */
 static int guard_side;
-/* GUARD_ENV_HARNESS_MAIN=1: this is a libtest binary, whose main thread only
- * runs the harness (the test runs on a thread of its own): its allocations
- * go to glibc. Cleared in a forked child, whose main thread is test code. */
-static int skip_main_thread;
-static pid_t main_pid;
-
 static TLS int in_guard;
 /* Allocations made by this thread: placement and sampling are decided from
  * the seed, this index and the size, so a thread's own allocations are
  * treated the same way under the same seed however threads interleave. */
 static TLS uint64_t thread_allocs;
-static TLS int32_t cached_tid;
 
 /* --- the lock (a futex mutex: 0 free, 1 taken, 2 taken with waiters) ----- */
 
@@ -186,17 +177,10 @@ static void unlock(void) {
         raw_syscall6(SYS_futex, (long)&lock_word, FUTEX_WAKE_PRIVATE, 1, 0, 0, 0);
 }
 
-static int32_t tid(void) {
-    if (!cached_tid) cached_tid = (int32_t)raw_syscall6(SYS_gettid, 0, 0, 0, 0, 0, 0);
-    return cached_tid;
-}
+static int32_t tid(void) { return ffc_tid(); }
 
-/* After fork only the forking thread exists: the lock is free and the tid changed. */
-static void after_fork_child(void) {
-    lock_word = 0;
-    cached_tid = 0;
-    skip_main_thread = 0;
-}
+/* After fork only the forking thread exists: the lock is free. */
+static void after_fork_child(void) { lock_word = 0; }
 
 /* splitmix64 of the run's seed and n. */
 static uint64_t decide(uint64_t n) {
@@ -273,7 +257,8 @@ static uint32_t map_arena(const char *forced) {
 
 static void find_self(void);
 
-static void init(void) {
+/* Started by ffc_init (preload.c), after the process's settings are read. */
+void guard_init(void) {
     int expected = 0;
     if (!__atomic_compare_exchange_n(&state, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
     /* glibc's malloc initialises itself at its first call and gives that
@@ -283,11 +268,6 @@ static void init(void) {
      * and the second to exit aborts ("a->attached_threads > 0"). Make that
      * first call now, while the process has one thread. */
     __libc_free(__libc_malloc(1));
-    /* Skip the main thread of a libtest harness (see ffi_check_harness_main_thread). */
-    skip_main_thread = env_u64(GUARD_ENV_HARNESS_MAIN, 0) != 0;
-    main_pid = getpid();
-    /* Programs the test execs are not libtest harnesses. */
-    unsetenv(GUARD_ENV_HARNESS_MAIN);
     pthread_atfork(NULL, NULL, after_fork_child);
     const char *off = getenv(GUARD_ENV_GUARD);
     if (off && !strcmp(off, "off")) {
@@ -329,7 +309,7 @@ static void init(void) {
     hdr->next = GUARD_ARENA_ADDR;
     hdr->seed = env_u64(GUARD_ENV_SEED, 0);
     start_ns = now_ns();
-    hdr->wrap_salt = decide((uint64_t)(uintptr_t)&expected ^ (uint64_t)main_pid);
+    hdr->wrap_salt = decide((uint64_t)(uintptr_t)&expected ^ (uint64_t)ffc_settings.main_pid);
     if (protect == GUARD_PROTECT_MPROTECT) {
         /* Each live allocation costs about two mappings; leave the default
          * map count (and some) to the test itself. */
@@ -341,9 +321,7 @@ static void init(void) {
     hdr->budget_pages = GUARD_BUDGET_PAGES;
     const char *side = getenv(GUARD_ENV_GUARD_SIDE);
     guard_side = side && !strcmp(side, "after") ? 1 : side && !strcmp(side, "before") ? 2 : 0;
-    supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
-    if (supervised) rust_alloc_init(getenv(GUARD_ENV_RUST_ALLOC));
-    signals_init(supervised);
+    if (ffc_settings.supervised) rust_alloc_init(getenv(GUARD_ENV_RUST_ALLOC));
     const char *v = gnu_get_libc_version();
     unsigned major = 0, minor = 0;
     for (; *v >= '0' && *v <= '9'; v++) major = major * 10 + (unsigned)(*v - '0');
@@ -354,11 +332,10 @@ static void init(void) {
     __atomic_store_n(&state, 2, __ATOMIC_RELEASE);
 }
 
-__attribute__((constructor)) static void guard_constructor(void) { init(); }
-
 static int ready(void) {
     if (__builtin_expect(state == 2, 1)) return !in_guard;
-    if (state == 0) init();
+    /* The dynamic loader allocates before any constructor runs. */
+    if (state == 0) ffc_init();
     return state == 2 && !in_guard;
 }
 
@@ -486,21 +463,9 @@ static const char *error_name(uint32_t kind) {
     }
 }
 
-/* Reports an error: under the supervisor by trapping with the record's
- * address in rax (the supervisor reads it, reports with this stack, and
- * resumes); otherwise by aborting with a message. */
-__attribute__((noinline)) static void report_record(struct guard_error *rec) {
-    if (supervised) {
-        __asm__ volatile("int3" : : "a"(rec) : "memory");
-        return;
-    }
-    static const char pre[] = "cargo-ffi-check guard allocator: ";
-    const char *name = error_name(rec->kind);
-    raw_syscall6(SYS_write, 2, (long)pre, sizeof pre - 1, 0, 0, 0);
-    raw_syscall6(SYS_write, 2, (long)name, (long)strlen(name), 0, 0, 0);
-    raw_syscall6(SYS_write, 2, (long)"\n", 1, 0, 0, 0);
-    abort();
-}
+/* Reports an error (preload.c: trapping to the supervisor, or a message
+ * and abort). */
+static void report_record(struct guard_error *rec) { ffc_report(rec, error_name(rec->kind), 1); }
 
 static void report(uint32_t kind, void *ptr, int64_t slot) {
     struct guard_error rec = {GUARD_ERROR_MAGIC, kind, 0, (uint64_t)(uintptr_t)ptr, slot, 0, 0};
@@ -564,7 +529,7 @@ static size_t size_align(size_t size) {
  * malloc's alignment. Rust's allocations get their layout's alignment
  * (`placement_align`). */
 static size_t natural_align(size_t size) {
-    if (!supervised) return MALLOC_ALIGN;
+    if (!ffc_settings.supervised) return MALLOC_ALIGN;
     size_t a = size_align(size);
     return a < 8 ? 8 : a;
 }
@@ -579,7 +544,7 @@ static int valid_align(size_t a) { return a && !(a & (a - 1)); }
  * register and gets the natural alignment of its size, which a Rust type's
  * size is a multiple of. Everything else gets C's (`natural_align`). */
 static size_t placement_align(size_t size, uintptr_t ret, size_t reg, enum rust_entry entry) {
-    if (supervised && rust_alloc_caller(ret, entry)) {
+    if (ffc_settings.supervised && rust_alloc_caller(ret, entry)) {
         if (entry == RUST_ALLOC_ZEROED) return size_align(size);
         if (valid_align(reg) && reg <= MALLOC_ALIGN && reg <= size) return reg;
     }
@@ -1100,7 +1065,7 @@ static void unwrap_free(void *p) {
 
 /* Whether this allocation should be guarded or wrapped at all. */
 static int wanted(void) {
-    return ready() && !(skip_main_thread && tid() == main_pid);
+    return ready() && !ffc_harness_main_thread();
 }
 
 static void *alloc_aligned(size_t size, size_t align) {
@@ -1301,19 +1266,6 @@ EXPORT void *pvalloc(size_t size) {
 }
 
 EXPORT size_t malloc_usable_size(void *p) { return p ? usable_size(p) : 0; }
-
-/* Whether the calling thread is a libtest harness's main thread, which
- * only runs the harness: its allocations go to glibc and the schedule
- * leaves its calls alone. */
-__attribute__((visibility("hidden"))) int ffi_check_harness_main_thread(void) {
-    return skip_main_thread && tid() == main_pid;
-}
-
-/* Initialises the allocator if its constructor has not run yet (the
- * schedule's constructor may run first and asks who the harness is). */
-__attribute__((visibility("hidden"))) void ffi_check_guard_init(void) {
-    if (state == 0) init();
-}
 
 /* For tools and tests: where the table is. */
 EXPORT struct guard_header *ffi_check_guard_header(void) { return state == 2 ? hdr : NULL; }

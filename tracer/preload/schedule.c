@@ -43,12 +43,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "preload.h"
 #include "raw.h"
 #include "schedule.h"
 #include "signals.h"
 
-#define EXPORT __attribute__((visibility("default")))
-#define TLS __thread __attribute__((tls_model("initial-exec")))
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
@@ -56,10 +55,6 @@
 /* The shortest hold worth making: a few context switches. */
 #define MIN_HOLD_NS 50000ULL
 
-/* In guard.c: whether this thread is a libtest harness's main thread,
- * which only runs the harness (its calls are not the test's). */
-int ffi_check_harness_main_thread(void) __attribute__((visibility("hidden")));
-void ffi_check_guard_init(void) __attribute__((visibility("hidden")));
 
 static struct sched_shared *sh;
 
@@ -106,8 +101,8 @@ __attribute__((constructor)) static void sched_constructor(void) {
         return;
     }
     sh = s;
-    ffi_check_guard_init();
-    if (ffi_check_harness_main_thread()) uncount_harness();
+    ffc_init();
+    if (ffc_harness_main_thread()) uncount_harness();
 }
 
 /* After fork the child's thread is a new one (the supervisor registered it). */
@@ -271,7 +266,7 @@ enum wait {
 /* Whether the schedule acts on this thread's calls. */
 static int scheduled(void) {
     if (!sh || busy) return 0;
-    if (ffi_check_harness_main_thread()) {
+    if (ffc_harness_main_thread()) {
         uncount_harness();
         return 0;
     }
@@ -359,17 +354,6 @@ static void forget_fd(int fd) {
 }
 
 /* --- the real functions -------------------------------------------------- */
-
-#define REAL(name)                                                   \
-    static __typeof__(&name) real_##name(void) {                    \
-        static __typeof__(&name) f;                                  \
-        __typeof__(&name) got = __atomic_load_n(&f, __ATOMIC_ACQUIRE); \
-        if (!got) {                                                  \
-            got = (__typeof__(&name))dlsym(RTLD_NEXT, #name);        \
-            __atomic_store_n(&f, got, __ATOMIC_RELEASE);             \
-        }                                                            \
-        return got;                                                  \
-    }
 
 /* The body of a scheduled function: `call` (the real function), with the
  * schedule's `before` and `after` around it when `go` holds, recorded as

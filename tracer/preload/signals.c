@@ -32,10 +32,9 @@
 #include <sys/syscall.h>
 
 #include "guard.h"
+#include "preload.h"
 #include "raw.h"
 
-#define EXPORT __attribute__((visibility("default")))
-#define TLS __thread __attribute__((tls_model("initial-exec")))
 #define DEPTH 8
 #define REPORTED 64
 #ifndef NSIG
@@ -65,20 +64,11 @@ static TLS int in_unsafe;
  * a reader needs). */
 static uintptr_t reported[REPORTED];
 static unsigned reported_count;
-static int supervised;
+/* Started by ffc_init (preload.c). Nothing to set up: the real functions
+ * are found by signals_resolve, the settings are ffc_settings. */
+void signals_init(void) {}
 
-void signals_init(int is_supervised) { supervised = is_supervised; }
-
-/* The real function `name`, found once (at start: see signals_resolve). */
-#define REAL(ret, name, params)                                              \
-    static ret(*real_##name(void)) params {                                  \
-        static ret(*f) params;                                               \
-        if (!__atomic_load_n(&f, __ATOMIC_ACQUIRE))                          \
-            __atomic_store_n(&f, (ret(*) params)dlsym(RTLD_NEXT, #name), __ATOMIC_RELEASE); \
-        return f;                                                            \
-    }
-
-REAL(int, sigaction, (int, const struct sigaction *, struct sigaction *))
+REAL(sigaction)
 
 static void wrapper(int sig, siginfo_t *info, void *uc) {
     void *handler = sig > 0 && sig < NSIG ? __atomic_load_n(&installed[sig].handler, __ATOMIC_ACQUIRE) : NULL;
@@ -122,12 +112,7 @@ __attribute__((noinline)) void signal_unsafe_call_slow(enum unsafe_call call) {
     if (!r || !first_report((uintptr_t)r->handler)) return;
     struct guard_error rec = {GUARD_ERROR_MAGIC, GUARD_SIGNAL_UNSAFE_CALL, call, (uint64_t)(uintptr_t)r->handler,
                               r->sig, 0, 0};
-    if (supervised) {
-        __asm__ volatile("int3" : : "a"(&rec) : "memory");
-        return;
-    }
-    static const char msg[] = "cargo-ffi-check: a call that is not async-signal-safe in a signal handler\n";
-    raw_syscall6(SYS_write, 2, (long)msg, sizeof msg - 1, 0, 0, 0);
+    ffc_report(&rec, "a call that is not async-signal-safe in a signal handler", 0);
 }
 
 /* --- installing handlers -------------------------------------------------- */
@@ -200,7 +185,7 @@ static void leave_by_jump(void) {
 }
 
 #define JUMP(name, buf)                                            \
-    REAL(void, name, (buf, int))                                   \
+    REAL(name)                                   \
     EXPORT __attribute__((noreturn)) void name(buf env, int val) { \
         leave_by_jump();                                           \
         real_##name()(env, val);                                   \
@@ -215,14 +200,14 @@ JUMP(__longjmp_chk, jmp_buf)
 
 /* --- stdio ---------------------------------------------------------------- */
 
-REAL(int, vfprintf, (FILE *, const char *, va_list))
-REAL(int, fputs, (const char *, FILE *))
-REAL(int, puts, (const char *))
-REAL(int, fputc, (int, FILE *))
-REAL(int, putc, (int, FILE *))
-REAL(int, putchar, (int))
-REAL(size_t, fwrite, (const void *, size_t, size_t, FILE *))
-REAL(int, fflush, (FILE *))
+REAL(vfprintf)
+REAL(fputs)
+REAL(puts)
+REAL(fputc)
+REAL(putc)
+REAL(putchar)
+REAL(fwrite)
+REAL(fflush)
 
 /* Runs `call` (the real stdio function) after the check, with nested
  * interposed calls not reported again. */

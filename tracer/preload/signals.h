@@ -36,6 +36,5 @@ static inline void signal_unsafe_call(enum unsafe_call call) {
 }
 
 /* Set by guard.c: a supervisor handles traps. */
-void signals_init(int supervised);
 
 #endif

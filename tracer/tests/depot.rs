@@ -13,16 +13,12 @@ fn the_depot_gives_one_id_per_stack_across_threads() {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("depot-test");
     std::fs::create_dir_all(&dir).unwrap();
     let library = dir.join("guard.so");
-    let sources: Vec<_> = [
-        "guard.c",
-        "rust_alloc.c",
-        "schedule.c",
-        "signals.c",
-        "unwind.c",
-    ]
-    .iter()
-    .map(|f| preload.join(f))
-    .collect();
+    // Every part of the library, as build.rs compiles it.
+    let sources: Vec<_> = std::fs::read_dir(&preload)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "c"))
+        .collect();
     let built = Command::new("cc")
         .args(["-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-o"])
         .arg(&library)

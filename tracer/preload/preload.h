@@ -1,0 +1,69 @@
+/*
+ * What the preloaded library's parts share, in one place: the attribute
+ * macros, the look-up of the real functions it interposes, the process's
+ * settings from the environment, the calling thread's id, the report of
+ * an error to the supervisor, and the order in which the parts start.
+ *
+ * The parts depend on this and not on each other's internals: guard.c
+ * (the allocator) and schedule.c (the seeded schedule) both call
+ * signals.h's check for calls in signal handlers; nothing calls back into
+ * guard.c or schedule.c.
+ */
+#ifndef FFI_CHECK_PRELOAD_H
+#define FFI_CHECK_PRELOAD_H
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "guard.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define HIDDEN_FN __attribute__((visibility("hidden")))
+#define TLS __thread __attribute__((tls_model("initial-exec")))
+
+/* Defines `real_NAME()`: the next definition of NAME after this library's
+ * (dlsym RTLD_NEXT), found once. Every part resolves its real functions in
+ * a constructor: dlsym is not async-signal-safe, and wrappers may run in a
+ * signal handler. */
+#define REAL(name)                                                       \
+    static __typeof__(&name) real_##name(void) {                        \
+        static __typeof__(&name) f;                                      \
+        __typeof__(&name) got = __atomic_load_n(&f, __ATOMIC_ACQUIRE);   \
+        if (!got) {                                                      \
+            got = (__typeof__(&name))dlsym(RTLD_NEXT, #name);            \
+            __atomic_store_n(&f, got, __ATOMIC_RELEASE);                 \
+        }                                                                \
+        return got;                                                      \
+    }
+
+/* The process's settings, read from the environment once, by ffc_init. */
+struct ffc_settings {
+    int supervised;       /* GUARD_ENV_SUPERVISED: report errors by trapping */
+    int skip_main_thread; /* GUARD_ENV_HARNESS_MAIN: a libtest harness's main thread is left alone */
+    pid_t main_pid;
+};
+extern struct ffc_settings ffc_settings HIDDEN_FN;
+
+/* Starts the library's parts once, in order (the allocator, then the
+ * signal-handler checks); safe to call from any part's constructor or lazy
+ * path, whichever runs first. */
+HIDDEN_FN void ffc_init(void);
+
+/* The calling thread's id (cached; reset in a forked child). */
+HIDDEN_FN int32_t ffc_tid(void);
+
+/* Whether the calling thread is a libtest harness's main thread, which
+ * only runs the harness: its allocations go to glibc and the schedule
+ * leaves its calls alone. */
+HIDDEN_FN int ffc_harness_main_thread(void);
+
+/* Reports an error record to the supervisor by trapping (int3 with the
+ * record's address in rax; the supervisor reads it and resumes the
+ * thread), or, unsupervised, writes `what` to stderr and, if `fatal`,
+ * aborts. */
+HIDDEN_FN void ffc_report(struct guard_error *rec, const char *what, int fatal);
+
+/* The parts' own start functions, called by ffc_init in this order. */
+HIDDEN_FN void guard_init(void);
+HIDDEN_FN void signals_init(void);
+
+#endif
