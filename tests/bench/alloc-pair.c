@@ -8,11 +8,14 @@
  *                   (Linux 6.13 and later; prints "unsupported" otherwise)
  *   malloc          malloc(100) + touch + free, ten calls deep (so the
  *                   allocator's backtraces have frames to walk), in threads
- *                   of BATCH pairs each: a thread's first 512 allocations
- *                   are all guarded, so every pair timed is a guarded one;
- *                   run it with the guard allocator in LD_PRELOAD
- *   sampled         the same pairs past a thread's first 20000 allocations,
- *                   where the allocator guards one in 256 and wraps the rest
+ *                   of BATCH pairs each, one after the other; run it with
+ *                   the guard allocator in LD_PRELOAD: every pair is
+ *                   guarded (within its time budget a freed slot is
+ *                   protected and the next allocation takes a fresh one;
+ *                   past it freed slots are poisoned and recycled)
+ *   late            the same pairs past a thread's first 20000 allocations
+ *   concurrent      the same pairs on two threads at once (N/2 each): wall
+ *                   time per pair
  *
  * Prints nanoseconds per pair. See alloc-pair.sh.
  */
@@ -53,8 +56,7 @@ __attribute__((noinline)) static void free_deep(int depth, void *p) {
     __asm__ volatile("" ::: "memory");
 }
 
-/* Pairs per thread in `malloc` mode: within the first 512 allocations of a
- * thread, which the guard allocator always guards. */
+/* Pairs per thread in `malloc` mode. */
 #define BATCH 400L
 
 struct batch {
@@ -90,9 +92,20 @@ static double in_threads(long n, long per, long skip) {
     return total / (double)n;
 }
 
+/* `n` pairs on two threads at once: wall nanoseconds per pair. */
+static double concurrent(long n) {
+    struct batch b[2] = {{n / 2, 0, 0}, {n - n / 2, 0, 0}};
+    pthread_t t[2];
+    double start = now_ns();
+    for (int i = 0; i < 2; i++)
+        if (pthread_create(&t[i], NULL, pairs, &b[i]) != 0) return -1;
+    for (int i = 0; i < 2; i++) pthread_join(t[i], NULL);
+    return (now_ns() - start) / (double)n;
+}
+
 int main(int argc, char **argv) {
     if (argc < 3) {
-        fprintf(stderr, "usage: %s floor-mprotect|floor-madvise|malloc N\n", argv[0]);
+        fprintf(stderr, "usage: %s floor-mprotect|floor-madvise|malloc|late|concurrent N\n", argv[0]);
         return 2;
     }
     const char *mode = argv[1];
@@ -103,8 +116,11 @@ int main(int argc, char **argv) {
     if (!strcmp(mode, "malloc")) {
         printf("%.0f\n", in_threads(n, BATCH, 0));
         return 0;
-    } else if (!strcmp(mode, "sampled")) {
+    } else if (!strcmp(mode, "late")) {
         printf("%.0f\n", in_threads(n, n, 20000));
+        return 0;
+    } else if (!strcmp(mode, "concurrent")) {
+        printf("%.0f\n", concurrent(n));
         return 0;
     } else if (!strcmp(mode, "floor-mprotect")) {
         char *base = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);

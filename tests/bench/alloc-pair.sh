@@ -5,9 +5,9 @@
 # each, medians, in nanoseconds per pair. The guard allocator is built from
 # tracer/preload/ with the flags of tracer/build.rs and preloaded as the
 # supervisor does, without a supervisor (nothing faults here). The guarded
-# pairs run in threads of 400 (a thread's first 512 allocations are always
-# guarded); `sampled_pair_ns` is the mean pair past a thread's first 20000,
-# where one in 256 is guarded and the rest are wrapped glibc blocks.
+# pairs run in threads of 400, one thread after the other; `late_pair_ns`
+# is the mean pair past a thread's first 20000 allocations, and
+# `concurrent_pair_ns` the wall time per pair of two threads at once.
 #
 #   tests/bench/alloc-pair.sh
 #   N=200000 ROUNDS=9 tests/bench/alloc-pair.sh
@@ -23,22 +23,25 @@ cc=${CC:-cc}
   "$root"/tracer/preload/*.c -pthread -ldl -lgcc_s
 
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-mp=() ma=() g=() w=()
+mp=() ma=() g=() w=() c2=()
 for ((i = 0; i < rounds; i++)); do
   mp+=("$("$work/pair" floor-mprotect "$n")")
   ma+=("$("$work/pair" floor-madvise "$n")")
   g+=("$(LD_PRELOAD="$work/guard.so" "$work/pair" malloc "$n")")
-  w+=("$(LD_PRELOAD="$work/guard.so" "$work/pair" sampled "$n")")
+  w+=("$(LD_PRELOAD="$work/guard.so" "$work/pair" late "$n")")
+  c2+=("$(LD_PRELOAD="$work/guard.so" "$work/pair" concurrent "$n")")
 done
 a=$(printf '%s\n' "${mp[@]}" | median)
 b=$(printf '%s\n' "${ma[@]}" | median)
 c=$(printf '%s\n' "${g[@]}" | median)
 d=$(printf '%s\n' "${w[@]}" | median)
+e=$(printf '%s\n' "${c2[@]}" | median)
 echo "pairs=$n rounds=$rounds kernel=$(uname -r)"
 echo "floor_mprotect_ns=$a (runs: ${mp[*]})"
 echo "floor_madvise_ns=$b (runs: ${ma[*]})"
 echo "guard_pair_ns=$c (runs: ${g[*]})"
-echo "sampled_pair_ns=$d (past a thread's first 20000 allocations; runs: ${w[*]})"
+echo "late_pair_ns=$d (past a thread's first 20000 allocations; runs: ${w[*]})"
+echo "concurrent_pair_ns=$e (two threads at once, wall time per pair; runs: ${c2[*]})"
 if [[ $b == unsupported ]]; then
   awk -v a="$a" -v c="$c" 'BEGIN { printf "guard_over_floor=%.2f (mprotect floor; guard regions unsupported)\n", c / a }'
 else

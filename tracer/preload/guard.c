@@ -82,9 +82,10 @@
 #define GUARD_BUDGET_PAGES 32768u
 /* Freed wrapped blocks up to this size are poisoned and wait in the
  * wrapped quarantine (unwrap_free), while it holds less than
- * WRAP_QUARANTINE_BYTES plus a quarter of the live guarded pages' bytes. */
+ * WRAP_QUARANTINE_BYTES. It is glibc memory, which the leak scan reads
+ * whole at every process's exit: 4 MiB cost secp256k1's suite 10 %. */
 #define SCRUB_MAX 4096u
-#define WRAP_QUARANTINE_BYTES (4UL << 20)
+#define WRAP_QUARANTINE_BYTES (1UL << 20)
 /* Freed slots whose records are kept before they are recycled. */
 #define QUARANTINE (1u << 17)
 /* Most pages poisoned slots in quarantine may hold: this, plus a quarter
@@ -1053,7 +1054,7 @@ static void unwrap_free(void *p) {
     __atomic_store_n(&w->key, freed_key(p), __ATOMIC_RELEASE);
     while (hdr->wq_len &&
            (hdr->wq_len == GUARD_WRAP_QUARANTINE ||
-            hdr->wq_bytes + w->size > WRAP_QUARANTINE_BYTES + hdr->live_pages * PAGE / 4))
+            hdr->wq_bytes + w->size > WRAP_QUARANTINE_BYTES))
         wq_evict();
     wq[(hdr->wq_head + hdr->wq_len) % GUARD_WRAP_QUARANTINE] = (uint64_t)(uintptr_t)p;
     hdr->wq_len++;

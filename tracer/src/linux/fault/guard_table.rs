@@ -381,6 +381,18 @@ fn changed_span(poisoned: &[u8]) -> Option<(u64, u64)> {
     Some((first as u64, (last - first + 1) as u64))
 }
 
+/// The pointers in the wrapped quarantine of process `pid`, oldest first:
+/// the ring's used part only (one read, or two where it wraps around).
+fn wrapped_quarantine(pid: i32, h: &Header) -> Vec<u64> {
+    let ring = GUARD_HEADER_ADDR + GUARD_WQ_OFFSET;
+    let head = h.wq_head % GUARD_WRAP_QUARANTINE;
+    let len = h.wq_len.min(GUARD_WRAP_QUARANTINE);
+    let first = len.min(GUARD_WRAP_QUARANTINE - head);
+    let mut blocks: Vec<u64> = read_array(pid, ring + head * 8, first as usize);
+    blocks.extend(read_array::<u64>(pid, ring, (len - first) as usize));
+    blocks
+}
+
 /// The freed allocations of process `pid` (about to exit) that were left
 /// poisoned (guarded slots, and wrapped blocks in the wrapped quarantine,
 /// canary included) and whose poison changed: writes after free not yet
@@ -404,17 +416,7 @@ pub fn freed_overwrites(pid: i32, h: &Header) -> Vec<FreedOverwrite> {
                 (o, (s.user, (s.guard_page() - s.user) as usize))
             })
             .collect();
-    let ring: Vec<u64> = read_array(
-        pid,
-        GUARD_HEADER_ADDR + GUARD_WQ_OFFSET,
-        GUARD_WRAP_QUARANTINE as usize,
-    );
-    let blocks: Vec<u64> = (0..h.wq_len.min(GUARD_WRAP_QUARANTINE))
-        .filter_map(|i| {
-            ring.get(((h.wq_head + i) % GUARD_WRAP_QUARANTINE) as usize)
-                .copied()
-        })
-        .collect();
+    let blocks = wrapped_quarantine(pid, h);
     let header = std::mem::size_of::<Wrap>() as u64;
     let headers = read_at_each::<Wrap>(pid, blocks.iter().map(|&p| p.wrapping_sub(header)));
     for (p, w) in blocks.into_iter().zip(headers) {
