@@ -22,8 +22,11 @@ __attribute__((noinline)) static void *alloc_at(int depth) {
     return p;
 }
 
-/* The depot id of a guarded allocation's call site. */
+/* The depot id of an allocation's call site: from its slot if it was
+ * guarded, from its header if it was wrapped (which one depends on the
+ * allocator's time budget). */
 static uint32_t stack_of(const struct guard_header *h, void *p) {
+    if ((uintptr_t)p < h->arena_start || (uintptr_t)p >= h->arena_end) return ((struct guard_wrap *)p - 1)->alloc_stack;
     const uint32_t *index = (const uint32_t *)((const char *)h + GUARD_INDEX_OFFSET);
     const struct guard_slot *slots = (const struct guard_slot *)((const char *)h + GUARD_SLOTS_OFFSET);
     uint32_t i = index[((uintptr_t)p - h->arena_start) / 4096];
@@ -32,8 +35,7 @@ static uint32_t stack_of(const struct guard_header *h, void *p) {
 
 static pthread_barrier_t start;
 
-/* The first allocation at each depth is kept (a thread's first ones are
- * guarded), the rest freed at once. */
+/* The first allocation at each depth is kept, the rest freed at once. */
 static void *worker(void *out) {
     void **kept = out;
     pthread_barrier_wait(&start);
