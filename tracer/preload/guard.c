@@ -508,9 +508,14 @@ static int all_slack(const unsigned char *p, const unsigned char *end) {
     return diff == 0;
 }
 
+/* The end of the slack that is filled and checked (GUARD_SLACK_CHECKED). */
+static uintptr_t slack_end(const struct guard_slot *s) {
+    uintptr_t e = s->user + s->size + GUARD_SLACK_CHECKED, g = guard_page(s);
+    return e < g ? e : g;
+}
+
 static int slack_intact(const struct guard_slot *s) {
-    return all_slack((const unsigned char *)(uintptr_t)(s->user + s->size),
-                     (const unsigned char *)guard_page(s));
+    return all_slack((const unsigned char *)(uintptr_t)(s->user + s->size), (const unsigned char *)slack_end(s));
 }
 
 /* The largest power of two dividing `size`, at most malloc's alignment
@@ -650,10 +655,11 @@ static int64_t list_pop(uint32_t *head) {
 }
 
 /* Reports a write after free if a poisoned slot's bytes (from its pointer
- * to its guard) are not all GUARD_POISON_BYTE; returns whether they were. */
+ * to the end of its checked slack) are not all GUARD_POISON_BYTE; returns
+ * whether they were. */
 static int check_poison(uint32_t id) {
     const struct guard_slot *s = &slots[id];
-    const unsigned char *p = (const unsigned char *)(uintptr_t)s->user, *end = (const unsigned char *)guard_page(s);
+    const unsigned char *p = (const unsigned char *)(uintptr_t)s->user, *end = (const unsigned char *)slack_end(s);
     if (all_slack(p, end)) return 1;
     const unsigned char *first = p, *last = end - 1;
     while (*first == SLACK_BYTE) first++;
@@ -686,8 +692,8 @@ static void quarantine_evict(void) {
         }
         uint32_t c = pool_class(s);
         if (c && hdr->pool_pages + s->pages <= POOL_PAGES) {
-            /* `user` stays: the bytes from it to the guard are poison,
-             * which the next allocation's slack can keep. */
+            /* `user` stays, so that a free of the stale pointer is a
+             * double free until the slot is taken again. */
             __atomic_store_n(&s->state, 0, __ATOMIC_RELEASE);
             s->flags = 0;
             hdr->pool_pages += s->pages;
@@ -731,7 +737,7 @@ static int prepare_fresh(uint32_t data) {
         s->align = PAGE;
         s->state = 0;
         s->flags = 0;
-        s->user = guard_page(s); /* no byte of it is poison yet */
+        s->user = guard_page(s); /* no allocation yet */
         index_pages((uint32_t)id, 1);
         ids[n] = (uint32_t)id;
         iov[n].iov_base = (void *)start;
@@ -845,8 +851,6 @@ static void *guarded(size_t size, size_t align, uint32_t site, int zero) {
     unlock();
 
     uintptr_t guard = guard_page(s);
-    /* Every byte from `poison` to the guard is SLACK_BYTE already. */
-    uintptr_t poison = s->user;
     uintptr_t user;
     if (before)
         user = align > PAGE ? (s->start + align - 1) & ~(uintptr_t)(align - 1) : s->start;
@@ -879,15 +883,15 @@ static void *guarded(size_t size, size_t align, uint32_t site, int zero) {
     s->alloc_stack = site;
     s->free_stack = 0;
     s->flags = 0;
-    uintptr_t end = user + size;
+    uintptr_t end = user + size, stop = slack_end(s);
     if (fresh) {
         /* A fresh slot's first touch is its page fault: charged. */
         uint64_t t0 = now_ns();
         *(volatile char *)(guard - 1) = 0;
-        memset((void *)end, SLACK_BYTE, guard - end);
+        memset((void *)end, SLACK_BYTE, stop - end);
         __atomic_add_fetch(&hdr->cost_ns, now_ns() - t0, __ATOMIC_RELAXED);
-    } else if (end < poison) {
-        memset((void *)end, SLACK_BYTE, poison - end);
+    } else {
+        memset((void *)end, SLACK_BYTE, stop - end);
     }
     /* Fresh pages are zero; recycled ones hold poison and older bytes. */
     if (zero && !fresh) memset((void *)user, 0, size);
@@ -934,7 +938,7 @@ static int release(void *p, int is_realloc, size_t *old) {
     } else {
         /* The slack too, if it was overwritten (reported above): the
          * poison check then sees only what is written after the free. */
-        memset(p, SLACK_BYTE, slack_ok ? s->size : guard_page(s) - s->user);
+        memset(p, SLACK_BYTE, slack_ok ? s->size : slack_end(s) - s->user);
     }
     lock();
     uint32_t last = live_ids[--hdr->live];

@@ -34,6 +34,9 @@ pub const GUARD_CANARY_SIZE: u64 = 8;
 /// The value of every slack and canary byte, and of every byte of a
 /// poisoned freed slot (`GUARD_POISON_BYTE`).
 pub const SLACK_BYTE: u8 = 0xa5;
+/// Slack bytes past an allocation's end that are filled and checked
+/// (`GUARD_SLACK_CHECKED`): all up to the guard where there are fewer.
+pub const GUARD_SLACK_CHECKED: u64 = 256;
 /// Eight poison bytes read as a pointer: a non-canonical address, so a
 /// stale pointer read from freed memory and followed faults.
 pub const POISON_POINTER: u64 = 0xa5a5_a5a5_a5a5_a5a5;
@@ -179,6 +182,12 @@ impl Slot {
     /// The slot's guard page (its last).
     pub fn guard_page(&self) -> u64 {
         self.start + u64::from(self.pages.saturating_sub(1)) * 4096
+    }
+
+    /// The end of the slack that is filled and checked
+    /// ([`GUARD_SLACK_CHECKED`] bytes past the end, or up to the guard).
+    pub fn slack_end(&self) -> u64 {
+        (self.end() + GUARD_SLACK_CHECKED).min(self.guard_page())
     }
 }
 
@@ -484,6 +493,7 @@ mod tests {
         assert!(h.contains("#define GUARD_ARENA_SIZE (64UL << 30)"));
         assert!(h.contains("#define GUARD_VERSION 4u"));
         assert!(h.contains("#define GUARD_POISON_BYTE 0xa5"));
+        assert!(h.contains("#define GUARD_SLACK_CHECKED 256u"));
         assert!(h.contains("GUARD_WRITE_AFTER_FREE = 7,"));
         assert!(h.contains("GUARD_SLOT_POISONED = 1,"));
         assert!(h.contains("#define GUARD_MAGIC 0x32647261756763ffULL"));

@@ -402,7 +402,7 @@ pub fn freed_overwrites(pid: i32, h: &Header) -> Vec<FreedOverwrite> {
         read_array::<Slot>(pid, slot_addr(0), h.slot_count as usize)
             .into_iter()
             .filter(|s| {
-                s.state == SLOT_FREED && s.flags & SLOT_POISONED != 0 && s.user < s.guard_page()
+                s.state == SLOT_FREED && s.flags & SLOT_POISONED != 0 && s.user < s.slack_end()
             })
             .map(|s| {
                 let o = FreedOverwrite {
@@ -413,7 +413,7 @@ pub fn freed_overwrites(pid: i32, h: &Header) -> Vec<FreedOverwrite> {
                     offset: 0,
                     length: 0,
                 };
-                (o, (s.user, (s.guard_page() - s.user) as usize))
+                (o, (s.user, (s.slack_end() - s.user) as usize))
             })
             .collect();
     let blocks = wrapped_quarantine(pid, h);
@@ -532,9 +532,9 @@ pub fn live_overruns(pid: i32, live: &[Slot], wrapped: &[(u64, Wrap)]) -> Vec<Ov
     };
     let mut past_end: Vec<(Overrun, (u64, usize))> = live
         .iter()
-        .filter(|s| s.end() < s.guard_page())
+        .filter(|s| s.end() < s.slack_end())
         .map(|s| {
-            let slack = (s.end(), (s.guard_page() - s.end()) as usize);
+            let slack = (s.end(), (s.slack_end() - s.end()) as usize);
             (overrun(s.user, s.size, s.alloc_tid, s.alloc_stack), slack)
         })
         .collect();
