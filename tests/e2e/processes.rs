@@ -186,3 +186,38 @@ fn a_test_that_kills_itself_is_a_crash_and_keeps_its_output() {
     assert_eq!(f["kind"], "crash");
     assert_eq!(f["signal"], "SIGKILL");
 }
+
+/// Every job has a deadline no code path of the supervisor can outwait:
+/// with the test-only switch that makes the supervisor stall in a wait that
+/// ignores the deadline, the watchdog kills the job's processes after the
+/// timeout and a short grace, each job ends as a `timeout` saying what the
+/// supervisor was waiting for, and the run goes on to the next job.
+#[test]
+fn a_stalled_supervisor_still_ends_its_job_as_a_timeout_and_the_run_goes_on() {
+    let names = ["tests::prints_output", "tests::forks_and_exits"];
+    let start = Instant::now();
+    let out = ffi_check()
+        .args(["--message-format", "json", "-p", "misc-behaviour"])
+        .args(["-j", "1", "--timeout", "1s", "--exact"])
+        .args(names)
+        .env("FFI_CHECK_TEST_STALL_SUPERVISOR", "1")
+        .output()
+        .unwrap();
+    let elapsed = start.elapsed();
+    let run = parse_output(out);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    for name in names {
+        let ev = run.one(name);
+        assert_eq!(ev["status"], "timed-out", "{ev:#}");
+        let f = only_finding(ev);
+        assert_eq!(f["kind"], "timeout", "{f:#}");
+        let notes = f["notes"].to_string();
+        assert!(
+            notes.contains("the watchdog killed the job's processes")
+                && notes.contains("waiting for a stop of thread"),
+            "{f:#}"
+        );
+    }
+    // 2 jobs x (1 s + 2 s grace), generously bounded for a loaded machine.
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
