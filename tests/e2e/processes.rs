@@ -148,6 +148,65 @@ fn ctrl_c_kills_every_test_process() {
     );
 }
 
+/// SIGINT and SIGTERM end the run quickly whatever the supervisors do:
+/// here each supervisor stalls (the test-only switch) in a wait that
+/// ignores the wake signal, so only the watchdog killing the job's
+/// processes ends it. The run exits 130 with a summary that says it was
+/// interrupted, and no test process is left.
+#[test]
+fn signals_end_the_run_even_with_a_stalled_supervisor() {
+    use std::process::Stdio;
+    let built = run_json(&["-p", "misc-behaviour", "--list"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let mut child = ffi_check()
+            .args(["-p", "misc-behaviour", "--ignored", "--exact"])
+            .arg("tests::deadlocks")
+            .env("FFI_CHECK_TEST_STALL_SUPERVISOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while test_processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(test_processes().len(), 1, "the test never started");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let sent = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if sent.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                for pid in test_processes() {
+                    // SAFETY: a leftover fixture process of this test.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                panic!("signal {signal}: the run did not end within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        eprintln!(
+            "signal {signal}: the run ended {:?} after it",
+            sent.elapsed()
+        );
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(130), "signal {signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "signal {signal}: {stderr}");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            test_processes(),
+            Vec::<i32>::new(),
+            "test processes survived signal {signal}"
+        );
+    }
+}
+
 /// Live processes running the `deadlocks` fixture test.
 fn test_processes() -> Vec<i32> {
     let mut pids = Vec::new();

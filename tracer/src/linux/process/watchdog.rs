@@ -36,6 +36,9 @@ pub enum Reason {
 /// supervisor to end the job itself before it kills the job's processes.
 pub const HARD_GRACE: Duration = Duration::from_secs(2);
 
+/// The same after a cancel (Ctrl-C, SIGTERM): the run must end within 2 s.
+pub const CANCEL_GRACE: Duration = Duration::from_millis(500);
+
 /// What the supervisor thread waits for, for the note of a hard kill.
 const WAITING_NOTHING: i32 = 0;
 /// Waiting for an event of any tracee (the event loop).
@@ -243,7 +246,12 @@ fn watch(s: &Shared, deadline: Instant, cancel: &AtomicBool, pid: i32, tid: i32,
         }
         if s.reason.load(Ordering::SeqCst) != 0 {
             let fired = *fired_at.get_or_insert_with(Instant::now);
-            if fired.elapsed() >= HARD_GRACE {
+            let grace = if s.reason.load(Ordering::SeqCst) == 2 {
+                CANCEL_GRACE
+            } else {
+                HARD_GRACE
+            };
+            if fired.elapsed() >= grace {
                 if !s.hard_killed.swap(true, Ordering::SeqCst) {
                     let waiting = s.waiting.load(Ordering::SeqCst);
                     s.waited_at_kill.store(waiting, Ordering::SeqCst);
