@@ -32,9 +32,10 @@ pub enum Reason {
     Cancel,
 }
 
-/// How long after the deadline (or a cancel) the watchdog waits for the
-/// supervisor to end the job itself before it kills the job's processes.
-pub const HARD_GRACE: Duration = Duration::from_secs(2);
+/// How long after the deadline the watchdog waits for the supervisor to end
+/// the job itself before it kills the job's processes: more than the thread
+/// dump's own wait for stops (2 s) and some symbolizing.
+pub const HARD_GRACE: Duration = Duration::from_secs(5);
 
 /// The same after a cancel (Ctrl-C, SIGTERM): the run must end within 2 s.
 pub const CANCEL_GRACE: Duration = Duration::from_millis(500);
