@@ -280,3 +280,39 @@ fn a_stalled_supervisor_still_ends_its_job_as_a_timeout_and_the_run_goes_on() {
     // 2 jobs x (1 s + 5 s grace), generously bounded for a loaded machine.
     assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
 }
+
+/// Output that never stops ends as a timeout for that job, with the
+/// captured output bounded (16 MiB a stream at most, with a line saying
+/// what was dropped when more came), and the run goes on to the next job.
+#[test]
+fn output_that_never_stops_is_a_timeout_with_bounded_output_and_the_run_goes_on() {
+    let start = Instant::now();
+    let run = run_json(&[
+        "-p",
+        "misc-behaviour",
+        "--include-ignored",
+        "-j",
+        "1",
+        "--timeout",
+        "3s",
+        "--exact",
+        "tests::floods_output",
+        "tests::prints_output",
+    ]);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let flood = run.one("tests::floods_output");
+    assert_eq!(flood["status"], "timed-out", "{}", flood["findings"]);
+    let stdout = flood["stdout"].as_str().unwrap();
+    assert!(stdout.contains("xxxx"), "nothing captured");
+    assert!(
+        stdout.len() <= 16 * 1024 * 1024 + 4096,
+        "{} bytes",
+        stdout.len()
+    );
+    assert_eq!(run.one("tests::prints_output")["status"], "passed");
+    assert!(
+        start.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        start.elapsed()
+    );
+}
