@@ -21,6 +21,7 @@ fn list_prints_binary_id_and_test_name() {
         ignored,
         [
             "misc-behaviour tests::deadlocks",
+            "misc-behaviour tests::floods_output",
             "misc-behaviour tests::never_ends"
         ]
     );

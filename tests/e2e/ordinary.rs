@@ -203,6 +203,37 @@ fn tests_that_trace_their_own_children_work_and_say_so_with_verbose() {
     );
 }
 
+/// `PTRACE_ATTACH`/`PTRACE_SEIZE` of the test's own process or threads (a
+/// common probe of whether ptrace is allowed) is refused with EPERM at once,
+/// as natively, and the test goes on supervised. Before, the supervisor
+/// tried to let go of the caller itself and waited for good: with the short
+/// `--timeout` a regression shows as a timeout, not a stalled suite.
+#[test]
+fn ptrace_of_itself_is_eperm_at_once() {
+    let start = std::time::Instant::now();
+    let run = run_json(&[
+        "-p",
+        "ordinary",
+        "--seeds",
+        "0..2",
+        "--timeout",
+        "5s",
+        "--exact",
+        "tests::ptrace_self_attach_is_eperm",
+    ]);
+    for ev in run.finished("tests::ptrace_self_attach_is_eperm") {
+        assert_eq!(ev["status"], "passed", "{ev:#}");
+        assert_eq!(ev["findings"], serde_json::json!([]), "{ev:#}");
+    }
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    assert_eq!(run.finished("tests::ptrace_self_attach_is_eperm").len(), 2);
+    assert!(
+        start.elapsed() < Duration::from_secs(60),
+        "took {:?}",
+        start.elapsed()
+    );
+}
+
 /// A process the guard allocator could not be loaded into is never
 /// silently unchecked: the summary and the JSON say how many and why.
 #[test]

@@ -148,6 +148,65 @@ fn ctrl_c_kills_every_test_process() {
     );
 }
 
+/// SIGINT and SIGTERM end the run quickly whatever the supervisors do:
+/// here each supervisor stalls (the test-only switch) in a wait that
+/// ignores the wake signal, so only the watchdog killing the job's
+/// processes ends it. The run exits 130 with a summary that says it was
+/// interrupted, and no test process is left.
+#[test]
+fn signals_end_the_run_even_with_a_stalled_supervisor() {
+    use std::process::Stdio;
+    let built = run_json(&["-p", "misc-behaviour", "--list"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        let mut child = ffi_check()
+            .args(["-p", "misc-behaviour", "--ignored", "--exact"])
+            .arg("tests::deadlocks")
+            .env("FFI_CHECK_TEST_STALL_SUPERVISOR", "1")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while test_processes().is_empty() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert_eq!(test_processes().len(), 1, "the test never started");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, signal) };
+        let sent = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if sent.elapsed() > Duration::from_secs(20) {
+                let _ = child.kill();
+                let _ = child.wait();
+                for pid in test_processes() {
+                    // SAFETY: a leftover fixture process of this test.
+                    unsafe { libc::kill(pid, libc::SIGKILL) };
+                }
+                panic!("signal {signal}: the run did not end within 20 s");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        eprintln!(
+            "signal {signal}: the run ended {:?} after it",
+            sent.elapsed()
+        );
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(130), "signal {signal}: {stderr}");
+        assert!(stderr.contains("interrupted"), "signal {signal}: {stderr}");
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            test_processes(),
+            Vec::<i32>::new(),
+            "test processes survived signal {signal}"
+        );
+    }
+}
+
 /// Live processes running the `deadlocks` fixture test.
 fn test_processes() -> Vec<i32> {
     let mut pids = Vec::new();
@@ -185,4 +244,75 @@ fn a_test_that_kills_itself_is_a_crash_and_keeps_its_output() {
     let f = only_finding(ev);
     assert_eq!(f["kind"], "crash");
     assert_eq!(f["signal"], "SIGKILL");
+}
+
+/// Every job has a deadline no code path of the supervisor can outwait:
+/// with the test-only switch that makes the supervisor stall in a wait that
+/// ignores the deadline, the watchdog kills the job's processes after the
+/// timeout and a short grace, each job ends as a `timeout` saying what the
+/// supervisor was waiting for, and the run goes on to the next job.
+#[test]
+fn a_stalled_supervisor_still_ends_its_job_as_a_timeout_and_the_run_goes_on() {
+    let names = ["tests::prints_output", "tests::forks_and_exits"];
+    let start = Instant::now();
+    let out = ffi_check()
+        .args(["--message-format", "json", "-p", "misc-behaviour"])
+        .args(["-j", "1", "--timeout", "1s", "--exact"])
+        .args(names)
+        .env("FFI_CHECK_TEST_STALL_SUPERVISOR", "1")
+        .output()
+        .unwrap();
+    let elapsed = start.elapsed();
+    let run = parse_output(out);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    for name in names {
+        let ev = run.one(name);
+        assert_eq!(ev["status"], "timed-out", "{ev:#}");
+        let f = only_finding(ev);
+        assert_eq!(f["kind"], "timeout", "{f:#}");
+        let notes = f["notes"].to_string();
+        assert!(
+            notes.contains("the watchdog killed the job's processes")
+                && notes.contains("waiting for a stop of thread"),
+            "{f:#}"
+        );
+    }
+    // 2 jobs x (1 s + 5 s grace), generously bounded for a loaded machine.
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+}
+
+/// Output that never stops ends as a timeout for that job, with the
+/// captured output bounded (16 MiB a stream at most, with a line saying
+/// what was dropped when more came), and the run goes on to the next job.
+#[test]
+fn output_that_never_stops_is_a_timeout_with_bounded_output_and_the_run_goes_on() {
+    let start = Instant::now();
+    let run = run_json(&[
+        "-p",
+        "misc-behaviour",
+        "--include-ignored",
+        "-j",
+        "1",
+        "--timeout",
+        "3s",
+        "--exact",
+        "tests::floods_output",
+        "tests::prints_output",
+    ]);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    let flood = run.one("tests::floods_output");
+    assert_eq!(flood["status"], "timed-out", "{}", flood["findings"]);
+    let stdout = flood["stdout"].as_str().unwrap();
+    assert!(stdout.contains("xxxx"), "nothing captured");
+    assert!(
+        stdout.len() <= 16 * 1024 * 1024 + 4096,
+        "{} bytes",
+        stdout.len()
+    );
+    assert_eq!(run.one("tests::prints_output")["status"], "passed");
+    assert!(
+        start.elapsed() < Duration::from_secs(90),
+        "took {:?}",
+        start.elapsed()
+    );
 }

@@ -3,6 +3,7 @@
 //! nix's `Signal` enum cannot represent real-time signals, and a test may use
 //! them, so waiting and continuing go through libc with plain signal numbers.
 
+use super::watchdog;
 use std::io;
 
 /// The PTRACE_O_* options every tracee gets.
@@ -213,6 +214,7 @@ impl Event {
 /// `Err` with `EINTR` when the wake signal interrupted the wait, `ECHILD`
 /// when nothing is left to wait for.
 pub fn wait_any() -> io::Result<Wait> {
+    let _mark = watchdog::waiting_for(watchdog::WAITING_ANY);
     loop {
         if let Some(w) = waitpid(-1, 0)?.and_then(|(got, status)| decode(got, status)) {
             return Ok(w);
@@ -221,8 +223,11 @@ pub fn wait_any() -> io::Result<Wait> {
 }
 
 /// Waits for a state change of `tid`. The supervisor's wake-up signal
-/// does not end this wait (only [`wait_any`]'s, which the event loop uses).
+/// does not end this wait (only [`wait_any`]'s, which the event loop uses),
+/// unless the job's watchdog has fired: then it ends with `TimedOut`, so no
+/// wait outlasts the job's deadline.
 pub fn wait_for(tid: i32) -> io::Result<Wait> {
+    let _mark = watchdog::waiting_for(tid);
     loop {
         match waitpid(tid, 0) {
             Ok(Some((got, status))) => {
@@ -231,6 +236,12 @@ pub fn wait_for(tid: i32) -> io::Result<Wait> {
                 }
             }
             Ok(None) => {}
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) && watchdog::expired() => {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    format!("the job's deadline passed while waiting for thread {tid}"),
+                ))
+            }
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {}
             Err(e) => return Err(e),
         }

@@ -18,6 +18,7 @@
 //! - `dumps`: timeouts, hangs and cancellation: thread dumps and ending the
 //!   run;
 //! - `release`: letting go of a process the test traces itself;
+//! - `stall`: a test-only switch that makes the supervisor stall;
 //! - `preload`: the environment that steers the guard allocator.
 
 use crate::linux::fault::registers::Regs;
@@ -26,7 +27,7 @@ use crate::linux::hang::timers::Timers;
 use crate::linux::process::capture::Capture;
 use crate::linux::process::ptrace::{self, Event, Wait};
 use crate::linux::process::timer::Timer;
-use crate::linux::process::watchdog::{Extender, Reason, Watchdog};
+use crate::linux::process::watchdog::{self, Extender, Reason, Watchdog};
 use crate::linux::process::{proc, spawn};
 use crate::linux::schedule::decisions::Decider;
 use crate::linux::schedule::shared::{Budget, Region};
@@ -42,6 +43,7 @@ mod faults;
 mod holds;
 mod preload;
 mod release;
+mod stall;
 mod tasks;
 
 use dumps::{HangWatch, Stop};
@@ -115,7 +117,7 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     let spawned = spawn::spawn(command)?;
     let stdout = Capture::start(spawned.stdout, "stdout", options.max_output);
     let stderr = Capture::start(spawned.stderr, "stderr", options.max_output);
-    let watchdog = Watchdog::start(options.timeout, options.cancel.clone());
+    let watchdog = Watchdog::start(options.timeout, options.cancel.clone(), spawned.pid);
     // From here on, dropping the supervisor (an error, a panic) kills and
     // reaps whatever is left of the test.
     let mut sup = Supervisor::new(spawned.pid, options, watchdog.extender(), timer, holds);
@@ -125,6 +127,9 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
         .then(|| std::fs::canonicalize(&command.program).ok())
         .flatten();
     let result = sup.run(&watchdog);
+    if let Some(waiting) = watchdog.hard_kill() {
+        sup.hard_killed(&waiting, watchdog.reason());
+    }
     drop(watchdog);
     sup.faults.finish();
     let duration = start.elapsed();
@@ -185,6 +190,8 @@ struct Supervisor {
     /// Per process, its threads that have exited and the stack pointers
     /// they had then (for the leak scan at the process's exit).
     exited_stacks: std::collections::HashMap<i32, Vec<(i32, u64)>>,
+    /// The test-only stall switch is on and has not stalled yet.
+    stall: bool,
 }
 
 /// How long dropping an unfinished supervisor waits for its tracees to die.
@@ -254,6 +261,7 @@ impl Supervisor {
             notes: Vec::new(),
             reaped: false,
             exited_stacks: Default::default(),
+            stall: stall::requested(),
         };
         sup.arm_timer();
         sup
@@ -293,6 +301,34 @@ impl Supervisor {
         }
     }
 
+    /// The watchdog killed the job's processes itself: the supervisor did
+    /// not end the job within the grace after its deadline (`waiting` is
+    /// what it was waiting for). The job ends as a timeout (or cancelled)
+    /// whatever the supervisor made of it.
+    fn hard_killed(&mut self, waiting: &str, reason: Option<Reason>) {
+        let note = format!(
+            "the supervisor did not end the job within {} s of its deadline ({waiting}); the watchdog killed the job's processes",
+            watchdog::HARD_GRACE.as_secs()
+        );
+        if reason == Some(Reason::Cancel) {
+            self.exit = Some(Exit::Cancelled);
+        } else {
+            self.exit = Some(Exit::TimedOut);
+            match self
+                .findings
+                .iter_mut()
+                .find(|f| f.kind == crate::FindingKind::Timeout)
+            {
+                Some(f) => f.notes.push(note.clone()),
+                None => self.findings.push(Finding {
+                    notes: vec![note.clone()],
+                    ..Finding::new(crate::FindingKind::Timeout, "timed out".to_string())
+                }),
+            }
+        }
+        self.notes.push(note);
+    }
+
     /// Records a finding with the last scheduling events before it.
     fn report(&mut self, mut finding: Finding) {
         if let Some(h) = &self.holds {
@@ -310,6 +346,9 @@ impl Supervisor {
     }
 
     fn handle(&mut self, w: Wait) {
+        if std::mem::take(&mut self.stall) {
+            stall::stall_until_gone(self.main);
+        }
         #[cfg(test)]
         if tests::PANIC_AT_EXIT.get()
             && matches!(

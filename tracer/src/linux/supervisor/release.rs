@@ -1,7 +1,9 @@
 //! Tests that trace their own children (debuggers, profilers, the nix
 //! crate): a process has one tracer, so before a test's `PTRACE_TRACEME`,
 //! `PTRACE_ATTACH` or `PTRACE_SEIZE` goes through, the supervisor lets go
-//! of the process it names, and the test traces it as natively.
+//! of the process it names, and the test traces it as natively. A request
+//! naming the caller's own process (or a thread of it) is left to the
+//! kernel, which refuses it with EPERM.
 //!
 //! The process keeps the supervisor's seccomp filter, and without a tracer
 //! that asked for seccomp stops every call it selects would fail with
@@ -46,7 +48,12 @@ impl Supervisor {
             }
             libc::PTRACE_ATTACH | libc::PTRACE_SEIZE => {
                 let target = call.args[1] as i32;
-                if let Some(target_pid) = self.tasks.get(target).map(|t| t.pid) {
+                // A process cannot trace itself or a thread of itself: the
+                // kernel refuses with EPERM, whoever traces the caller, so
+                // the call goes through as it is (releasing the caller
+                // would stop the very thread that is stopped here).
+                let target_pid = self.tasks.get(target).map(|t| t.pid);
+                if let Some(target_pid) = target_pid.filter(|&p| p != pid) {
                     let how = if request == libc::PTRACE_ATTACH {
                         "PTRACE_ATTACH"
                     } else {
