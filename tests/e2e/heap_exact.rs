@@ -247,6 +247,20 @@ fn with_the_guard_before_an_overrun_past_the_end_is_blamed_on_its_allocation() {
     assert_at(f, C, line_of(C, "BUG: one past a 4096-byte allocation"));
 }
 
+/// Runs `tests` of heap-exact (exact names) under seeds 0..8, with `extra`
+/// arguments: the run has findings and each test ran under all 8 seeds.
+fn under_eight_seeds(tests: &[&str], extra: &[&str]) -> Run {
+    let mut args = vec!["-p", "heap-exact", "--seeds", "0..8", "--exact"];
+    args.extend_from_slice(tests);
+    args.extend_from_slice(extra);
+    let run = run_json(&args);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    for test in tests {
+        assert_eq!(run.finished(test).len(), 8, "{test}: {}", run.stderr);
+    }
+    run
+}
+
 /// Guards are cheap (a recycled slot costs no system call), so every
 /// allocation is guarded however late in its thread: an overflow of an
 /// allocation made after 2000 others is found at the instruction under
@@ -254,20 +268,8 @@ fn with_the_guard_before_an_overrun_past_the_end_is_blamed_on_its_allocation() {
 #[test]
 fn a_late_allocation_is_guarded_under_every_seed() {
     let test = "tests::late_overflow_in_the_seeded_sample";
-    let run = run_json(&[
-        "-p",
-        "heap-exact",
-        "--guard-side",
-        "after",
-        "--seeds",
-        "0..8",
-        "--exact",
-        test,
-    ]);
-    assert_eq!(run.code, 100, "{}", run.stderr);
-    let jobs = run.finished(test);
-    assert_eq!(jobs.len(), 8, "{}", run.stderr);
-    for ev in jobs {
+    let run = under_eight_seeds(&[test], &["--guard-side", "after"]);
+    for ev in run.finished(test) {
         let f = only_finding(ev);
         assert!(
             message(f).ends_with("1 byte past the end of a 20-byte allocation"),
@@ -285,11 +287,8 @@ fn a_late_allocation_is_guarded_under_every_seed() {
 fn an_over_read_after_thousands_of_allocations_is_found_at_the_instruction_under_every_seed() {
     for n in ["5000", "50000"] {
         let test = format!("tests::c_over_reads_a_string_after_{n}_allocations");
-        let run = run_json(&["-p", "heap-exact", "--seeds", "0..8", "--exact", &test]);
-        assert_eq!(run.code, 100, "{}", run.stderr);
-        let jobs = run.finished(&test);
-        assert_eq!(jobs.len(), 8, "{}", run.stderr);
-        for ev in jobs {
+        let run = under_eight_seeds(&[&test], &[]);
+        for ev in run.finished(&test) {
             let f = only_finding(ev);
             assert_eq!(f["kind"], "heap-buffer-overflow", "{f:#}");
             assert_eq!(f["access"]["kind"], "READ", "{f:#}");
@@ -310,16 +309,13 @@ fn an_over_read_after_thousands_of_allocations_is_found_at_the_instruction_under
 /// are found under every seed, with where it was freed.
 #[test]
 fn a_write_after_free_and_a_double_free_of_a_late_allocation_are_found_under_every_seed() {
-    let run = run_json(&[
-        "-p",
-        "heap-exact",
-        "--seeds",
-        "0..8",
-        "--exact",
-        "tests::write_after_free_of_the_3000th_allocation",
-        "tests::double_free_of_the_3000th_allocation",
-    ]);
-    assert_eq!(run.code, 100, "{}", run.stderr);
+    let run = under_eight_seeds(
+        &[
+            "tests::write_after_free_of_the_3000th_allocation",
+            "tests::double_free_of_the_3000th_allocation",
+        ],
+        &[],
+    );
     for (test, kind, line) in [
         (
             "tests::write_after_free_of_the_3000th_allocation",
@@ -332,9 +328,7 @@ fn a_write_after_free_and_a_double_free_of_a_late_allocation_are_found_under_eve
             line_of(C, "BUG: double free"),
         ),
     ] {
-        let jobs = run.finished(test);
-        assert_eq!(jobs.len(), 8, "{}", run.stderr);
-        for ev in jobs {
+        for ev in run.finished(test) {
             let f = only_finding(ev);
             assert_eq!(f["kind"], kind, "{f:#}");
             if message(f).contains("written after it was freed") {

@@ -130,12 +130,7 @@ fn ctrl_c_kills_every_test_process() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    // Wait until the test runs under the supervisor.
-    while test_processes().is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    assert_eq!(test_processes().len(), 1, "the test never started");
+    wait_for_the_test_to_start();
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
@@ -167,11 +162,7 @@ fn signals_end_the_run_even_with_a_stalled_supervisor() {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while test_processes().is_empty() && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        assert_eq!(test_processes().len(), 1, "the test never started");
+        wait_for_the_test_to_start();
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, signal) };
         let sent = Instant::now();
@@ -205,6 +196,16 @@ fn signals_end_the_run_even_with_a_stalled_supervisor() {
             "test processes survived signal {signal}"
         );
     }
+}
+
+/// Waits (up to 30 s) until the test runs under its supervisor: exactly one
+/// test process.
+fn wait_for_the_test_to_start() {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while test_processes().is_empty() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(test_processes().len(), 1, "the test never started");
 }
 
 /// Live processes running the `deadlocks` fixture test.
