@@ -234,6 +234,24 @@ fn ptrace_of_itself_is_eperm_at_once() {
     );
 }
 
+/// A process handed over to the test's own tracer (here by
+/// `PTRACE_TRACEME`) makes no system call of the preloaded library's: the
+/// fixture's tracer records its child's calls after a marker and expects
+/// exactly `getpid`, `kill`, `write`, `exit_group`, as natively, though the
+/// child also allocates, frees and locks a mutex (before, the tracer saw
+/// the library's `gettid`, `getpid`, `fstat` and `process_madvise` too).
+#[test]
+fn a_process_the_test_traces_makes_only_its_own_system_calls() {
+    let test = "tests::a_traced_child_makes_only_its_own_system_calls";
+    let run = run_json(&["-p", "ordinary", "--seeds", "0..4", "--exact", test]);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    let jobs = run.finished(test);
+    assert_eq!(jobs.len(), 4, "{}", run.stderr);
+    for ev in jobs {
+        assert_eq!(ev["status"], "passed", "{ev:#}");
+    }
+}
+
 /// A process the guard allocator could not be loaded into is never
 /// silently unchecked: the summary and the JSON say how many and why.
 #[test]

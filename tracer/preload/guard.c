@@ -304,6 +304,7 @@ void guard_init(void) {
     stacks = (struct guard_stack *)((char *)m + GUARD_STACKS_OFFSET);
     buckets = (uint32_t *)((char *)m + GUARD_BUCKETS_OFFSET);
     wq = (uint64_t *)((char *)m + GUARD_WQ_OFFSET);
+    ffc_handed_over_flag = &((struct guard_header *)m)->handed_over;
     hdr->version = GUARD_VERSION;
     hdr->slot_size = sizeof(struct guard_slot);
     hdr->wrap_size = sizeof(struct guard_wrap);
@@ -686,12 +687,12 @@ static void quarantine_evict(void) {
             /* Something still writes there: never recycle it. Protected,
              * with its record kept, the next stale access faults and is
              * blamed on it. */
-            set_access_many(&one, 1, 0);
+            if (!ffc_handed_over()) set_access_many(&one, 1, 0);
             s->flags = GUARD_SLOT_PROTECTED;
             return;
         }
         uint32_t c = pool_class(s);
-        if (c && hdr->pool_pages + s->pages <= POOL_PAGES) {
+        if (c && (hdr->pool_pages + s->pages <= POOL_PAGES || ffc_handed_over())) {
             /* `user` stays, so that a free of the stale pointer is a
              * double free until the slot is taken again. */
             __atomic_store_n(&s->state, 0, __ATOMIC_RELEASE);
@@ -700,7 +701,7 @@ static void quarantine_evict(void) {
             list_push(&pool_head[c], id);
             return;
         }
-        set_access_many(&one, 1, 0);
+        if (!ffc_handed_over()) set_access_many(&one, 1, 0);
     }
     forget_slot(id);
 }
@@ -931,7 +932,9 @@ static int release(void *p, int is_realloc, size_t *old) {
     int slack_ok = slack_intact(s);
     if (!slack_ok) report(GUARD_SLACK_CORRUPTED, p, idx);
     int saved = errno;
-    int protect = hdr->protect != GUARD_PROTECT_MADVISE || !pool_class(s) || (!always_poison && within_budget());
+    /* Handed over to the test's tracer: poisoned, never a system call. */
+    int protect = !ffc_handed_over() &&
+                  (hdr->protect != GUARD_PROTECT_MADVISE || !pool_class(s) || (!always_poison && within_budget()));
     if (protect) {
         struct iovec one = {(void *)(uintptr_t)s->start, (size_t)(s->pages - 1) * PAGE};
         set_access_many(&one, 1, 0);
@@ -1073,7 +1076,7 @@ static void unwrap_free(void *p) {
 
 /* Whether this allocation should be guarded or wrapped at all. */
 static int wanted(void) {
-    return ready() && !ffc_harness_main_thread();
+    return ready() && !ffc_harness_main_thread() && !ffc_handed_over();
 }
 
 static void *alloc_aligned(size_t size, size_t align) {

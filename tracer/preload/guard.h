@@ -41,7 +41,7 @@
 #include <stdint.h>
 
 #define GUARD_MAGIC 0x32647261756763ffULL /* "\xffcguard2" */
-#define GUARD_VERSION 4u
+#define GUARD_VERSION 5u
 #define GUARD_ERROR_MAGIC 0x726f727265676666ULL /* "ffgerror" */
 #define GUARD_WRAP_MAGIC 0x7061727764726167ULL /* "gardwrap" */
 #define GUARD_WRAP_FREED_MAGIC 0x6465657266706177ULL /* "wapfreed": a wrapped block in quarantine */
@@ -151,6 +151,8 @@ struct guard_header {
     uint64_t wq_head;     /* the wrapped quarantine's oldest entry */
     uint64_t wq_len;      /* its entries */
     uint64_t wq_bytes;    /* the bytes of the blocks in it */
+    uint32_t handed_over; /* set by the supervisor when it hands the process over to the test's own tracer */
+    uint32_t reserved;
 };
 
 struct guard_slot {

@@ -43,6 +43,15 @@ struct ffc_settings {
 };
 extern struct ffc_settings ffc_settings HIDDEN_FN;
 
+/* Whether the process was handed over to the test's own tracer (a test
+ * that PTRACE_TRACEMEs a child, or attaches to one): from then on the
+ * library makes no system call of its own there (no ids looked up, no
+ * schedule holds, no guards made or protected, no reports by trapping),
+ * so the tracer sees the calls a native run makes. The supervisor sets
+ * the guard header's `handed_over` before it lets go of the process. */
+extern volatile uint32_t *ffc_handed_over_flag HIDDEN_FN;
+static inline int ffc_handed_over(void) { return __atomic_load_n(ffc_handed_over_flag, __ATOMIC_RELAXED) != 0; }
+
 /* Starts the library's parts once, in order (the allocator, then the
  * signal-handler checks); safe to call from any part's constructor or lazy
  * path, whichever runs first. */

@@ -265,7 +265,7 @@ enum wait {
 
 /* Whether the schedule acts on this thread's calls. */
 static int scheduled(void) {
-    if (!sh || busy) return 0;
+    if (!sh || busy || ffc_handed_over()) return 0;
     if (ffc_harness_main_thread()) {
         uncount_harness();
         return 0;

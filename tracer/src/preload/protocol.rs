@@ -8,7 +8,7 @@
 /// `GUARD_MAGIC`: the header is initialised.
 pub const GUARD_MAGIC: u64 = 0x3264_7261_7567_63ff;
 /// `GUARD_VERSION`.
-pub const GUARD_VERSION: u32 = 4;
+pub const GUARD_VERSION: u32 = 5;
 /// `GUARD_ERROR_MAGIC`: an error record.
 pub const GUARD_ERROR_MAGIC: u64 = 0x726f_7272_6567_6666;
 /// `GUARD_WRAP_MAGIC`: xored with the header's salt and the pointer, the
@@ -131,6 +131,11 @@ pub struct Header {
     pub wq_len: u64,
     /// The bytes of the blocks in it.
     pub wq_bytes: u64,
+    /// Set by the supervisor when it hands the process over to the test's
+    /// own tracer: the library then makes no system call of its own there.
+    pub handed_over: u32,
+    /// Unused.
+    pub reserved: u32,
 }
 
 /// `enum guard_state`: live.
@@ -491,7 +496,7 @@ mod tests {
         assert!(h.contains("#define GUARD_HEADER_ADDR 0x600000000000UL"));
         assert!(h.contains("#define GUARD_FRAMES 8"));
         assert!(h.contains("#define GUARD_ARENA_SIZE (64UL << 30)"));
-        assert!(h.contains("#define GUARD_VERSION 4u"));
+        assert!(h.contains("#define GUARD_VERSION 5u"));
         assert!(h.contains("#define GUARD_POISON_BYTE 0xa5"));
         assert!(h.contains("#define GUARD_SLACK_CHECKED 256u"));
         assert!(h.contains("GUARD_WRITE_AFTER_FREE = 7,"));
@@ -533,6 +538,7 @@ mod tests {
                 "offsetof(struct guard_slot, flags)",
                 "offsetof(struct guard_error, length)",
                 "offsetof(struct guard_header, wq_bytes)",
+                "offsetof(struct guard_header, handed_over)",
                 "GUARD_WQ_OFFSET",
                 "GUARD_WRAP_QUARANTINE",
                 "GUARD_WRAP_FREED_MAGIC",
@@ -563,6 +569,7 @@ mod tests {
             offset_of!(Slot, flags) as u64,
             offset_of!(ErrorRecord, length) as u64,
             offset_of!(Header, wq_bytes) as u64,
+            offset_of!(Header, handed_over) as u64,
             GUARD_WQ_OFFSET,
             GUARD_WRAP_QUARANTINE,
             GUARD_WRAP_FREED_MAGIC,

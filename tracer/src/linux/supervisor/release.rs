@@ -12,11 +12,13 @@
 //! "go on" ([`notify`]); it takes precedence over the first.
 
 use super::{resume, Supervisor};
+use crate::linux::fault::guard_table;
 use crate::linux::fault::registers::Regs;
 use crate::linux::process::ptrace::{self, Wait};
 use crate::linux::process::seccomp::{Action, Filter};
 use crate::linux::process::{inject, memory, notify};
 use crate::linux::syscalls::Syscall;
+use crate::preload::protocol::{Header, GUARD_HEADER_ADDR};
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
@@ -87,6 +89,7 @@ impl Supervisor {
             }
         }
         let filtered = self.install_pass_through(pid, &mut stopped);
+        mark_handed_over(pid);
         for s in &stopped {
             let regs = inject::resume_state(&s.regs, s.at_entry);
             let _ = ptrace::setregs(s.tid, &regs);
@@ -207,6 +210,16 @@ impl Supervisor {
 }
 
 /// A copy of descriptor `fd` of process `pid` (`pidfd_getfd`).
+/// Tells the preloaded library in process `pid` (stopped) that it is being
+/// handed over, so that it makes no system call of its own there any more
+/// (the guard header's `handed_over`; nothing to do without the header).
+fn mark_handed_over(pid: i32) {
+    if guard_table::header(pid).is_some() {
+        let field = GUARD_HEADER_ADDR + std::mem::offset_of!(Header, handed_over) as u64;
+        let _ = memory::write(pid, field, &1u32.to_ne_bytes());
+    }
+}
+
 fn take_fd(pid: i32, fd: i32) -> io::Result<OwnedFd> {
     // SAFETY: pidfd_open has no memory-safety preconditions.
     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
