@@ -71,13 +71,15 @@
  * GUARD_SAMPLE, then one in GUARD_SAMPLE_LATE. The rest are wrapped glibc
  * blocks. (Measured side by side on git2's suite: a 10 ms base and a
  * 16 MiB quarantine cost 30 % more time for the same share of guarded
- * allocations; 0.5 ms + 10 % took 8 % less time than 1 ms + 25 %.) */
+ * allocations; 0.5 ms + 10 % took 8 % less time than 1 ms + 25 %. The base
+ * is 2 ms so that a short test's first allocations and frees are guarded
+ * and protected even when page faults are slow, as on a loaded machine.) */
 #define GUARD_TIER 16384u
 #define GUARD_SAMPLE 16u
 #define GUARD_SAMPLE_LATE 256u
 /* The budget: COST_BASE_NS, plus COST_PM per mille of the process's own
  * time (elapsed, less what the guards cost). */
-#define COST_BASE_NS 500000ULL
+#define COST_BASE_NS 2000000ULL
 #define COST_PM 100u
 /* Most pages live guarded allocations may hold (128 MiB). */
 #define GUARD_BUDGET_PAGES 32768u
