@@ -657,20 +657,26 @@ static int64_t list_pop(uint32_t *head) {
     return id;
 }
 
+/* Whether the freed bytes [p, end) still hold the poison; if not, reports a
+ * write after free of the block at p (its slot, or -1 for a wrapped block)
+ * with the offset and length of the change. */
+static int poison_intact(const unsigned char *p, const unsigned char *end, int64_t slot) {
+    if (all_slack(p, end)) return 1;
+    const unsigned char *first = p, *last = end - 1;
+    while (*first == SLACK_BYTE) first++;
+    while (*last == SLACK_BYTE) last--;
+    struct guard_error rec = {GUARD_ERROR_MAGIC, GUARD_WRITE_AFTER_FREE, 0, (uint64_t)(uintptr_t)p, slot,
+                              (uint64_t)(first - p), (uint64_t)(last - first + 1)};
+    report_record(&rec);
+    return 0;
+}
+
 /* Reports a write after free if a poisoned slot's bytes (from its pointer
  * to the end of its checked slack) are not all GUARD_POISON_BYTE; returns
  * whether they were. */
 static int check_poison(uint32_t id) {
     const struct guard_slot *s = &slots[id];
-    const unsigned char *p = (const unsigned char *)(uintptr_t)s->user, *end = (const unsigned char *)slack_end(s);
-    if (all_slack(p, end)) return 1;
-    const unsigned char *first = p, *last = end - 1;
-    while (*first == SLACK_BYTE) first++;
-    while (*last == SLACK_BYTE) last--;
-    struct guard_error rec = {GUARD_ERROR_MAGIC, GUARD_WRITE_AFTER_FREE, 0, s->user, id,
-                              (uint64_t)(first - p), (uint64_t)(last - first + 1)};
-    report_record(&rec);
-    return 0;
+    return poison_intact((const unsigned char *)(uintptr_t)s->user, (const unsigned char *)slack_end(s), id);
 }
 
 /* Under the lock: the oldest slot leaves the quarantine. A protected one's
@@ -1024,15 +1030,7 @@ static void wq_evict(void) {
     hdr->wq_len--;
     struct guard_wrap *w = wrap_of(p);
     hdr->wq_bytes -= w->size;
-    const unsigned char *b = p, *end = b + w->size + GUARD_CANARY_SIZE;
-    if (!all_slack(b, end)) {
-        const unsigned char *first = b, *last = end - 1;
-        while (*first == SLACK_BYTE) first++;
-        while (*last == SLACK_BYTE) last--;
-        struct guard_error rec = {GUARD_ERROR_MAGIC, GUARD_WRITE_AFTER_FREE, 0, (uint64_t)(uintptr_t)p, -1,
-                                  (uint64_t)(first - b), (uint64_t)(last - first + 1)};
-        report_record(&rec);
-    }
+    poison_intact(p, (const unsigned char *)p + w->size + GUARD_CANARY_SIZE, -1);
     __atomic_store_n(&w->key, 0, __ATOMIC_RELEASE);
     __libc_free(w);
 }
