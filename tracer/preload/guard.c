@@ -608,6 +608,11 @@ static int64_t take_slot(void) {
     return (int64_t)hdr->slot_count++;
 }
 
+/* Under the lock: record `id` (holding no pages) may be taken again. */
+static void recycle_record(uint32_t id) {
+    if (reusable_len < QUARANTINE) reusable[reusable_len++] = id;
+}
+
 /* Under the lock: `pages` pages of never-used arena, or 0. In guard-region
  * mode, the guard markers are installed ahead, GUARD_CHUNK at a time. */
 static uintptr_t take_arena(size_t pages) {
@@ -631,12 +636,32 @@ static void index_pages(uint32_t id, int owned) {
                          __ATOMIC_RELEASE);
 }
 
+/* Under the lock: a slot record for `pages` never-used pages of arena
+ * (guard included; its data not yet accessible, its pages not yet
+ * indexed), or -1 where the records or the arena run out. */
+static int64_t carve(size_t pages) {
+    int64_t id = take_slot();
+    if (id < 0) return -1;
+    uintptr_t start = take_arena(pages);
+    if (!start) {
+        recycle_record((uint32_t)id);
+        return -1;
+    }
+    struct guard_slot *s = &slots[id];
+    s->start = start;
+    s->pages = (uint32_t)pages;
+    s->state = 0;
+    s->flags = 0;
+    s->user = guard_page(s); /* no allocation yet */
+    return id;
+}
+
 /* Under the lock: the record of `id` is free for any pages; its own stay
  * inaccessible and belong to no slot. */
 static void forget_slot(uint32_t id) {
     __atomic_store_n(&slots[id].state, 0, __ATOMIC_RELEASE);
     index_pages(id, 0);
-    if (reusable_len < QUARANTINE) reusable[reusable_len++] = id;
+    recycle_record(id);
 }
 
 /* The data pages of a slot whose size is recycled, or 0. */
@@ -733,23 +758,11 @@ static int prepare_fresh(uint32_t data) {
     uint32_t ids[FRESH_BATCH], n = 0;
     uint32_t pages = data + 1;
     for (; n < FRESH_BATCH; n++) {
-        int64_t id = take_slot();
+        int64_t id = carve(pages);
         if (id < 0) break;
-        uintptr_t start = take_arena(pages);
-        if (!start) {
-            if (reusable_len < QUARANTINE) reusable[reusable_len++] = (uint32_t)id;
-            break;
-        }
-        struct guard_slot *s = &slots[id];
-        s->start = start;
-        s->pages = pages;
-        s->align = PAGE;
-        s->state = 0;
-        s->flags = 0;
-        s->user = guard_page(s); /* no allocation yet */
         index_pages((uint32_t)id, 1);
         ids[n] = (uint32_t)id;
-        iov[n].iov_base = (void *)start;
+        iov[n].iov_base = (void *)(uintptr_t)slots[id].start;
         iov[n].iov_len = data * PAGE;
     }
     if (set_access_many(iov, n, 1) != 0) {
@@ -808,19 +821,18 @@ static int64_t slot_for(size_t pages, size_t align, uint64_t mine, size_t size, 
         if (!fresh_head[data] && !prepare_fresh(data)) return -1;
         return list_pop(&fresh_head[data]);
     }
-    int64_t id = take_slot();
-    if (id < 0) return -1;
-    uintptr_t start = take_arena(pages);
-    if (!start) {
-        if (reusable_len < QUARANTINE) reusable[reusable_len++] = (uint32_t)id;
-        return -1;
-    }
-    struct guard_slot *s = &slots[id];
-    s->start = start;
-    s->pages = (uint32_t)pages;
-    s->user = guard_page(s);
-    *own = 1;
+    int64_t id = carve(pages);
+    if (id >= 0) *own = 1;
     return id;
+}
+
+/* Under the lock: slot `s` leaves the live list (the last entry takes its
+ * place) and its pages the live count. */
+static void unlist_live(struct guard_slot *s) {
+    uint32_t last = live_ids[--hdr->live];
+    live_ids[s->live_index] = last;
+    slots[last].live_index = s->live_index;
+    hdr->live_pages -= s->pages;
 }
 
 /* A guarded allocation from call site `site`, or NULL if this one should
@@ -870,10 +882,7 @@ static void *guarded(size_t size, size_t align, uint32_t site, int zero) {
         if (set_access_many(&one, 1, 1) != 0) {
             /* Out of mappings, most likely: this one is wrapped instead. */
             lock();
-            uint32_t last = live_ids[--hdr->live];
-            live_ids[s->live_index] = last;
-            slots[last].live_index = s->live_index;
-            hdr->live_pages -= pages;
+            unlist_live(s);
             hdr->guarded--;
             s->flags = GUARD_SLOT_PROTECTED;
             index_pages((uint32_t)idx, 1);
@@ -892,16 +901,12 @@ static void *guarded(size_t size, size_t align, uint32_t site, int zero) {
     s->alloc_stack = site;
     s->free_stack = 0;
     s->flags = 0;
-    uintptr_t end = user + size, stop = slack_end(s);
-    if (fresh) {
-        /* A fresh slot's first touch is its page fault: charged. */
-        uint64_t t0 = now_ns();
-        *(volatile char *)(guard - 1) = 0;
-        memset((void *)end, SLACK_BYTE, stop - end);
-        __atomic_add_fetch(&hdr->cost_ns, now_ns() - t0, __ATOMIC_RELAXED);
-    } else {
-        memset((void *)end, SLACK_BYTE, stop - end);
-    }
+    uintptr_t end = user + size;
+    /* A fresh slot's first touch is its page fault: charged. */
+    uint64_t t0 = fresh ? now_ns() : 0;
+    if (fresh) *(volatile char *)(guard - 1) = 0;
+    memset((void *)end, SLACK_BYTE, slack_end(s) - end);
+    if (fresh) __atomic_add_fetch(&hdr->cost_ns, now_ns() - t0, __ATOMIC_RELAXED);
     /* Fresh pages are zero; recycled ones hold poison and older bytes. */
     if (zero && !fresh) memset((void *)user, 0, size);
     __atomic_store_n(&s->state, GUARD_LIVE, __ATOMIC_RELEASE);
@@ -952,10 +957,7 @@ static int release(void *p, int is_realloc, size_t *old) {
         memset(p, SLACK_BYTE, slack_ok ? s->size : slack_end(s) - s->user);
     }
     lock();
-    uint32_t last = live_ids[--hdr->live];
-    live_ids[s->live_index] = last;
-    slots[last].live_index = s->live_index;
-    hdr->live_pages -= s->pages;
+    unlist_live(s);
     hdr->frees++;
     if (protect) {
         s->flags = GUARD_SLOT_PROTECTED;

@@ -168,17 +168,13 @@ impl Analyzer {
         let maps = maps::read_maps(pid).unwrap_or_default();
         let allocation = match (slot, wrap) {
             (Some(s), _) => Some(self.slot_allocation(pid, &s, &maps)),
-            (None, Some((w, freed_tid))) => Some(Allocation {
-                address: record.ptr,
-                size: w.size,
-                allocated_tid: w.alloc_tid,
-                allocated_at: self.call_site(&guard_table::stack(pid, w.alloc_stack), &maps),
-                freed_tid,
-                freed_at: match freed_tid {
-                    Some(_) => self.call_site(&guard_table::stack(pid, w.live_index), &maps),
-                    None => Vec::new(),
-                },
-            }),
+            (None, Some((w, freed_tid))) => Some(self.allocation(
+                pid,
+                &maps,
+                (record.ptr, w.size),
+                (w.alloc_tid, w.alloc_stack),
+                freed_tid.map(|tid| (tid, w.live_index)),
+            )),
             (None, None) => None,
         };
         if ErrorKind::from_raw(record.kind) == Some(ErrorKind::WriteAfterFree) {
@@ -274,14 +270,7 @@ impl Analyzer {
             .collect();
         for o in overwrites {
             let (kind, message) = o.describe();
-            let allocation = Allocation {
-                address: o.user,
-                size: o.size,
-                allocated_tid: o.alloc.0,
-                allocated_at: self.call_site(&guard_table::stack(pid, o.alloc.1), &maps),
-                freed_tid: Some(o.free.0),
-                freed_at: self.call_site(&guard_table::stack(pid, o.free.1), &maps),
-            };
+            let allocation = self.allocation(pid, &maps, (o.user, o.size), o.alloc, Some(o.free));
             findings.push(Finding {
                 backtrace: allocation.freed_at.clone(),
                 allocation: Some(allocation),
@@ -339,35 +328,46 @@ impl Analyzer {
         kind: FindingKind,
         message: String,
     ) -> Finding {
-        let allocated_at = self.call_site(&guard_table::stack(pid, stack), maps);
+        let allocation = self.allocation(pid, maps, (address, size), (allocated_tid, stack), None);
         Finding {
-            backtrace: allocated_at.clone(),
-            allocation: Some(Allocation {
-                address,
-                size,
-                allocated_tid,
-                allocated_at,
-                freed_tid: None,
-                freed_at: Vec::new(),
-            }),
+            backtrace: allocation.allocated_at.clone(),
+            allocation: Some(allocation),
             ..Finding::new(kind, message)
         }
     }
 
     /// Where a slot was allocated and freed, symbolized.
     fn slot_allocation(&mut self, pid: i32, slot: &Slot, maps: &[Mapping]) -> Allocation {
-        let freed = slot.state == SLOT_FREED;
+        let freed = (slot.state == SLOT_FREED).then_some((slot.free_tid, slot.free_stack));
+        self.allocation(
+            pid,
+            maps,
+            (slot.user, slot.size),
+            (slot.alloc_tid, slot.alloc_stack),
+            freed,
+        )
+    }
+
+    /// An allocation (`at`: pointer and size) made by a thread at a stack
+    /// depot id (`alloc`) and, if it was, freed by one (`freed`), with both
+    /// call sites symbolized.
+    fn allocation(
+        &mut self,
+        pid: i32,
+        maps: &[Mapping],
+        (address, size): (u64, u64),
+        (allocated_tid, alloc_stack): (i32, u32),
+        freed: Option<(i32, u32)>,
+    ) -> Allocation {
         Allocation {
-            address: slot.user,
-            size: slot.size,
-            allocated_tid: slot.alloc_tid,
-            allocated_at: self.call_site(&guard_table::stack(pid, slot.alloc_stack), maps),
-            freed_tid: freed.then_some(slot.free_tid),
-            freed_at: if freed {
-                self.call_site(&guard_table::stack(pid, slot.free_stack), maps)
-            } else {
-                Vec::new()
-            },
+            address,
+            size,
+            allocated_tid,
+            allocated_at: self.call_site(&guard_table::stack(pid, alloc_stack), maps),
+            freed_tid: freed.map(|(tid, _)| tid),
+            freed_at: freed.map_or_else(Vec::new, |(_, stack)| {
+                self.call_site(&guard_table::stack(pid, stack), maps)
+            }),
         }
     }
 
