@@ -10,5 +10,7 @@ pub const SETUP_ERROR: i32 = 96;
 pub const TEST_RUN_FAILED: i32 = 100;
 /// The build failed.
 pub const BUILD_FAILED: i32 = 101;
-/// Interrupted with Ctrl-C (128 + SIGINT), as shells report it.
-pub const INTERRUPTED: i32 = 130;
+/// A second Ctrl-C: the tool exits at once (128 + SIGINT, as shells report
+/// a process that SIGINT ended). A run ended by the first SIGINT or SIGTERM
+/// exits with [`TEST_RUN_FAILED`], as cargo-nextest's does.
+pub const INTERRUPTED_AGAIN: i32 = 130;

@@ -33,7 +33,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     // A second Ctrl-C exits at once; EXITKILL takes the tracees with us.
     let _ = ctrlc::set_handler(move || {
         if on_interrupt.swap(true, Ordering::SeqCst) {
-            std::process::exit(exit_code::INTERRUPTED);
+            std::process::exit(exit_code::INTERRUPTED_AGAIN);
         }
     });
     let progress = Progress::new(

@@ -234,21 +234,31 @@ fn ptrace_of_itself_is_eperm_at_once() {
     );
 }
 
-/// A process handed over to the test's own tracer (here by
-/// `PTRACE_TRACEME`) makes no system call of the preloaded library's: the
-/// fixture's tracer records its child's calls after a marker and expects
-/// exactly `getpid`, `kill`, `write`, `exit_group`, as natively, though the
-/// child also allocates, frees and locks a mutex (before, the tracer saw
-/// the library's `gettid`, `getpid`, `fstat` and `process_madvise` too).
+/// A process the test traces (here a `PTRACE_TRACEME` child) makes only its
+/// own system calls: the fixture's tracer records its child's calls after a
+/// marker (`getpid`, `kill`, `raise`, `write`, `malloc`/`free`, a mutex,
+/// `_exit`) and prints them; under every seed the list is the one a native
+/// run of the same binary prints (before, the tracer saw the library's
+/// `gettid`, `getpid`, `fstat` and `process_madvise` too).
 #[test]
 fn a_process_the_test_traces_makes_only_its_own_system_calls() {
     let test = "tests::a_traced_child_makes_only_its_own_system_calls";
+    let calls = |stdout: &str| {
+        stdout
+            .lines()
+            .find_map(|l| l.split_once("system calls of the traced child: "))
+            .unwrap_or_else(|| panic!("no list of calls in {stdout}"))
+            .1
+            .to_string()
+    };
+    let native = calls(&native_stdout("ordinary", test));
     let run = run_json(&["-p", "ordinary", "--seeds", "0..4", "--exact", test]);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let jobs = run.finished(test);
     assert_eq!(jobs.len(), 4, "{}", run.stderr);
     for ev in jobs {
         assert_eq!(ev["status"], "passed", "{ev:#}");
+        assert_eq!(calls(ev["stdout"].as_str().unwrap()), native, "{ev:#}");
     }
 }
 

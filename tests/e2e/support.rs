@@ -169,3 +169,46 @@ pub fn scratch(name: &str) -> std::path::PathBuf {
     std::fs::create_dir_all(&dir).unwrap();
     dir
 }
+
+/// The standard output of fixture test `test` of package `package`'s
+/// library, run natively (no supervisor, no preloaded library) from the
+/// binary the tool builds too (`cargo test --no-run`, same target dir).
+pub fn native_stdout(package: &str, test: &str) -> String {
+    let build = Command::new(env!("CARGO"))
+        .args([
+            "test",
+            "--no-run",
+            "--message-format=json",
+            "--lib",
+            "-p",
+            package,
+        ])
+        .arg("--manifest-path")
+        .arg(fixtures().join("Cargo.toml"))
+        .arg("--target-dir")
+        .arg(target_dir())
+        .output()
+        .unwrap();
+    assert!(
+        build.status.success(),
+        "{}",
+        String::from_utf8_lossy(&build.stderr)
+    );
+    let executable = String::from_utf8_lossy(&build.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find(|m| m["target"]["name"] == package.replace('-', "_") && m["executable"].is_string())
+        .and_then(|m| m["executable"].as_str().map(String::from))
+        .unwrap_or_else(|| panic!("no test executable for {package}'s library"));
+    let run = Command::new(executable)
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout).into_owned();
+    assert!(
+        run.status.success(),
+        "natively: {stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    stdout
+}

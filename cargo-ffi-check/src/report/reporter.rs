@@ -177,9 +177,8 @@ impl<'a> Reporter<'a> {
         counts.suppressed = self.suppressed.all().len();
         counts.not_run += jobs - counts.finished() - counts.not_run;
         let distinct = self.findings.all();
-        let mut code = if interrupted {
-            exit_code::INTERRUPTED
-        } else if counts.any_problem() {
+        // An interrupted run did not pass, whatever finished (nextest: 100).
+        let mut code = if interrupted || counts.any_problem() {
             exit_code::TEST_RUN_FAILED
         } else {
             exit_code::OK

@@ -1,7 +1,8 @@
 //! Starting and controlling traced processes: ptrace requests and waits,
 //! fork/seize/exec, the seccomp filter that stops the calls the supervisor
 //! must see, waking the supervisor, capturing output, reading a tracee's
-//! memory and what `/proc` says about its threads.
+//! memory and what `/proc` says about its threads; and a test-only switch
+//! that makes a tracee vanish between two requests.
 
 pub mod capture;
 pub mod inject;
@@ -12,4 +13,5 @@ pub mod ptrace;
 pub mod seccomp;
 pub mod spawn;
 pub mod timer;
+pub mod vanish;
 pub mod watchdog;

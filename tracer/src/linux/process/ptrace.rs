@@ -32,6 +32,7 @@ fn check(ret: libc::c_long) -> io::Result<libc::c_long> {
 /// Issues one ptrace request. Requests that write through `data` must pass a
 /// pointer to memory of the size the request writes.
 fn request(req: libc::c_uint, tid: i32, addr: usize, data: usize) -> io::Result<libc::c_long> {
+    super::vanish::strike(tid);
     // SAFETY: ptrace with these requests either reads plain integers or writes
     // through `data`, which every caller points at a live, correctly sized
     // value owned by the caller for the duration of the call.
@@ -252,6 +253,16 @@ pub fn wait_for(tid: i32) -> io::Result<Wait> {
 /// there already; `Err` with `ECHILD` when nothing is left to wait for.
 pub fn wait_any_nohang() -> io::Result<Option<Wait>> {
     while let Some((got, status)) = waitpid(-1, libc::WNOHANG)? {
+        if let Some(w) = decode(got, status) {
+            return Ok(Some(w));
+        }
+    }
+    Ok(None)
+}
+
+/// The next state change of `tid`, if there is one already.
+pub fn wait_for_nohang(tid: i32) -> io::Result<Option<Wait>> {
+    while let Some((got, status)) = waitpid(tid, libc::WNOHANG)? {
         if let Some(w) = decode(got, status) {
             return Ok(Some(w));
         }

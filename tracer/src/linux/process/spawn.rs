@@ -117,6 +117,11 @@ unsafe fn child(p: &Prepared, devnull: i32, out: i32, err: i32, sync: i32, repor
         // Undo what the supervisor's runtime set up: Rust ignores SIGPIPE, and an
         // ignored disposition would survive exec.
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        // And the supervisor's own handlers (Ctrl-C): a signal that reaches
+        // the child before exec acts as on the test.
+        libc::signal(libc::SIGINT, libc::SIG_DFL);
+        libc::signal(libc::SIGTERM, libc::SIG_DFL);
+        libc::signal(libc::SIGHUP, libc::SIG_DFL);
         let mut none: libc::sigset_t = std::mem::zeroed();
         libc::sigemptyset(&mut none);
         libc::sigprocmask(libc::SIG_SETMASK, &none, std::ptr::null_mut());
@@ -189,10 +194,21 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
         }
     }
     drop((out_w, err_w, sync_r, report_w, devnull));
+    // The child's own group too, set from here as well as there so that a
+    // group's signal (a Ctrl-C) cannot reach it whichever runs first.
+    // SAFETY: setpgid has no memory effects; pid is our child.
+    unsafe { libc::setpgid(pid, pid) };
 
     if let Err(e) = ptrace::seize(pid) {
         kill_and_reap(pid);
-        return Err(not_permitted(e));
+        return Err(match e.raw_os_error() {
+            // Killed from outside between fork and seizure.
+            Some(libc::ESRCH) => TraceError::Spawn {
+                program: cmd.program.clone(),
+                source: io::Error::other("the process ended before it could be traced"),
+            },
+            _ => not_permitted(e),
+        });
     }
     // Release the child; it execs now.
     let mut sync = File::from(sync_w);
@@ -207,8 +223,16 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
     }
     // EOF means exec succeeded (the pipe is close-on-exec); otherwise the
     // child tells us which step failed and why.
-    let mut msg = Vec::new();
-    let _ = File::from(report_r).read_to_end(&mut msg);
+    let msg = match read_report(pid, report_r) {
+        Ok(msg) => msg,
+        Err(gone) => {
+            kill_and_reap(pid);
+            return Err(TraceError::Spawn {
+                program: cmd.program.clone(),
+                source: io::Error::other(gone),
+            });
+        }
+    };
     if msg.len() == 5 {
         kill_and_reap(pid);
         let errno = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
@@ -236,6 +260,68 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
         stdout: File::from(out_r),
         stderr: File::from(err_r),
     })
+}
+
+/// How often [`read_report`] looks at the child while its report is silent.
+const REPORT_POLL_MS: i32 = 20;
+
+/// Reads the child's report until EOF (its exec closed the pipe, or it
+/// died). The child is a tracee from its seizure on: a signal that reaches
+/// it before exec (a Ctrl-C on the terminal before its `setpgid`, a
+/// SIGKILL from outside) stops it for its tracer, which is this thread, and
+/// a tracee stopped at its exit event still holds the pipe open. So while
+/// the pipe is silent, the child's stops are taken here and it is resumed:
+/// a signal is delivered (the child has default dispositions), the exec
+/// and exit events are let through. `Err` says how the child ended if it
+/// ended before exec.
+fn read_report(pid: i32, report: OwnedFd) -> Result<Vec<u8>, String> {
+    let mut msg = Vec::new();
+    let mut file = File::from(report);
+    let mut ended = None;
+    loop {
+        let mut fd = libc::pollfd {
+            fd: file.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one valid pollfd for the duration of the call.
+        let ready = unsafe { libc::poll(&mut fd, 1, REPORT_POLL_MS) };
+        if ready > 0 {
+            let mut buf = [0u8; 16];
+            match file.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => msg.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+            continue;
+        }
+        match ptrace::wait_for_nohang(pid) {
+            Ok(Some(ptrace::Wait::Signal { signal, .. })) => {
+                let _ = ptrace::cont(pid, signal);
+            }
+            Ok(Some(ptrace::Wait::Exited { code, .. })) => {
+                ended = Some(format!(
+                    "the process exited with status {code} before it could exec"
+                ));
+            }
+            Ok(Some(ptrace::Wait::Killed { signal, .. })) => {
+                ended = Some(format!(
+                    "the process was killed by {} before it could exec",
+                    ptrace::signal_name(signal)
+                ));
+            }
+            Ok(Some(_)) => {
+                let _ = ptrace::cont(pid, 0);
+            }
+            Ok(None) => {}
+            Err(e) => return Err(format!("waiting for the process before it could exec: {e}")),
+        }
+    }
+    match ended {
+        Some(why) => Err(why),
+        None => Ok(msg),
+    }
 }
 
 /// Kills a (seized) child and waits until it is gone. A tracee dying of

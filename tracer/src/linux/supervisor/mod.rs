@@ -28,7 +28,7 @@ use crate::linux::process::capture::Capture;
 use crate::linux::process::ptrace::{self, Event, Wait};
 use crate::linux::process::timer::Timer;
 use crate::linux::process::watchdog::{self, Extender, Reason, Watchdog};
-use crate::linux::process::{proc, spawn};
+use crate::linux::process::{proc, spawn, vanish};
 use crate::linux::schedule::decisions::Decider;
 use crate::linux::schedule::shared::{Budget, Region};
 use crate::linux::syscalls::Syscall;
@@ -114,6 +114,7 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
         None
     };
     let start = Instant::now();
+    let _vanish = vanish::arm(options.seed);
     let spawned = spawn::spawn(command)?;
     let stdout = Capture::start(spawned.stdout, "stdout", options.max_output);
     let stderr = Capture::start(spawned.stderr, "stderr", options.max_output);
@@ -192,6 +193,10 @@ struct Supervisor {
     exited_stacks: std::collections::HashMap<i32, Vec<(i32, u64)>>,
     /// The test-only stall switch is on and has not stalled yet.
     stall: bool,
+    /// Per forked process, the guard allocator's counters (allocations,
+    /// guarded) it inherited from its parent at the fork: what it did
+    /// itself is the difference.
+    inherited: std::collections::HashMap<i32, (u64, u64)>,
 }
 
 /// How long dropping an unfinished supervisor waits for its tracees to die.
@@ -262,6 +267,7 @@ impl Supervisor {
             reaped: false,
             exited_stacks: Default::default(),
             stall: stall::requested(),
+            inherited: Default::default(),
         };
         sup.arm_timer();
         sup
@@ -521,14 +527,19 @@ impl Supervisor {
     /// the test's executable with leaks on, its leaks; add its guard
     /// allocator counters, or, with the guard on, say why it has none.
     fn count_allocations(&mut self, pid: i32) {
+        let (inherited, inherited_guarded) = self.inherited.remove(&pid).unwrap_or_default();
         if let Some(h) = guard_table::header(pid) {
-            self.guard.allocations += h.allocations;
-            self.guard.guarded += h.guarded;
+            self.guard.allocations += h.allocations.saturating_sub(inherited);
+            self.guard.guarded += h.guarded.saturating_sub(inherited_guarded);
             if !self.killing {
                 let thread = proc::info(pid, pid);
-                let runs_the_test = self.leaks_in.as_ref().is_some_and(|exe| {
-                    std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == *exe)
-                });
+                // Only what the process's own threads allocated can be its
+                // leak: a forked child that allocated nothing since the fork
+                // (as one that only execs or `_exit`s) has none to look for.
+                let runs_the_test = h.allocations > inherited
+                    && self.leaks_in.as_ref().is_some_and(|exe| {
+                        std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == *exe)
+                    });
                 let roots = runs_the_test.then(|| self.leak_roots(pid));
                 let leak_roots = roots
                     .as_ref()

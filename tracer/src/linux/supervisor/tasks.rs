@@ -2,6 +2,7 @@
 //! their lives: creation (clone, fork, vfork), exec, exit and group-stops.
 
 use super::{resume, Supervisor};
+use crate::linux::fault::guard_table;
 use crate::linux::hang::detect::Seen;
 use crate::linux::process::proc;
 use crate::linux::process::ptrace::{self, Event};
@@ -244,6 +245,11 @@ impl Supervisor {
                     let new = new as i32;
                     let thread = event == Event::Clone;
                     let (logical, ordinal, waiting) = self.tasks.created(tid, pid, new, thread);
+                    if !thread {
+                        if let Some(h) = guard_table::header(pid) {
+                            self.inherited.insert(new, (h.allocations, h.guarded));
+                        }
+                    }
                     if let Some(h) = &self.holds {
                         h.region.register(new, logical, ordinal);
                     }
@@ -267,6 +273,7 @@ impl Supervisor {
                 }
                 self.faults.forget_process(pid);
                 self.exited_stacks.remove(&pid);
+                self.inherited.remove(&pid);
                 self.timers.exec(pid);
                 resume(tid, 0);
             }
