@@ -234,15 +234,15 @@ fn ptrace_of_itself_is_eperm_at_once() {
     );
 }
 
-/// A process the test traces (here a `PTRACE_TRACEME` child) makes only its
-/// own system calls: the fixture's tracer records its child's calls after a
-/// marker (`getpid`, `kill`, `raise`, `write`, `malloc`/`free`, a mutex,
+/// A process the test traces makes only its own system calls, whether it
+/// asked for it (`PTRACE_TRACEME`) or the test attached to it
+/// (`PTRACE_ATTACH`): the fixtures' tracer records its child's calls after
+/// a marker (`getpid`, `kill`, `raise`, `write`, `malloc`/`free`, a mutex,
 /// `_exit`) and prints them; under every seed the list is the one a native
 /// run of the same binary prints (before, the tracer saw the library's
 /// `gettid`, `getpid`, `fstat` and `process_madvise` too).
 #[test]
 fn a_process_the_test_traces_makes_only_its_own_system_calls() {
-    let test = "tests::a_traced_child_makes_only_its_own_system_calls";
     let calls = |stdout: &str| {
         stdout
             .lines()
@@ -251,14 +251,22 @@ fn a_process_the_test_traces_makes_only_its_own_system_calls() {
             .1
             .to_string()
     };
-    let native = calls(&native_stdout("ordinary", test));
-    let run = run_json(&["-p", "ordinary", "--seeds", "0..4", "--exact", test]);
+    let tests = [
+        "tests::a_traced_child_makes_only_its_own_system_calls",
+        "tests::an_attached_child_makes_only_its_own_system_calls",
+    ];
+    let mut args = vec!["-p", "ordinary", "--seeds", "0..4", "--exact"];
+    args.extend(tests);
+    let run = run_json(&args);
     assert_eq!(run.code, 0, "{}", run.stderr);
-    let jobs = run.finished(test);
-    assert_eq!(jobs.len(), 4, "{}", run.stderr);
-    for ev in jobs {
-        assert_eq!(ev["status"], "passed", "{ev:#}");
-        assert_eq!(calls(ev["stdout"].as_str().unwrap()), native, "{ev:#}");
+    for test in tests {
+        let native = calls(&native_stdout("ordinary", test));
+        let jobs = run.finished(test);
+        assert_eq!(jobs.len(), 4, "{}", run.stderr);
+        for ev in jobs {
+            assert_eq!(ev["status"], "passed", "{ev:#}");
+            assert_eq!(calls(ev["stdout"].as_str().unwrap()), native, "{ev:#}");
+        }
     }
 }
 

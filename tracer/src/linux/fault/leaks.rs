@@ -21,6 +21,8 @@ use crate::linux::fault::registers::Regs;
 use crate::linux::process::memory;
 use crate::linux::symbols::maps::Mapping;
 use crate::preload::protocol::{Header, Slot, Wrap, GUARD_CANARY_SIZE, GUARD_HEADER_ADDR};
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 /// Bytes of tracee memory read at a time while scanning.
@@ -83,6 +85,13 @@ struct Blocks {
     /// From the first allocation's start to the last one's end: no word
     /// outside points into one.
     bounds: Range<u64>,
+    /// Per 4 KiB page that an allocation covers, the indices of those
+    /// that do: a word is looked up with one hash and a search among a
+    /// page's few allocations, not among all (the scan looks up every
+    /// word of the process's memory; a process with 60,000 live blocks
+    /// spent 150 ms in the search). Empty when the allocations cover more
+    /// pages than [`MAX_INDEXED_PAGES`]: then all are searched.
+    pages: HashMap<u64, Range<u32>, BuildHasherDefault<PageHasher>>,
     /// The memory the wrapped blocks take (header, bytes and canary),
     /// sorted: the root scan skips it.
     spans: Vec<Range<u64>>,
@@ -117,9 +126,11 @@ impl Blocks {
             .map(|&(p, w)| p - header..p + w.size + GUARD_CANARY_SIZE)
             .collect();
         spans.sort_by_key(|s| s.start);
+        let pages = page_index(&blocks);
         Blocks {
             blocks,
             bounds,
+            pages,
             spans,
         }
     }
@@ -130,12 +141,69 @@ impl Blocks {
         if !self.bounds.contains(&word) {
             return None;
         }
-        let i = self
-            .blocks
+        let (base, candidates) = if self.pages.is_empty() {
+            (0, &self.blocks[..])
+        } else {
+            let r = self.pages.get(&(word >> 12))?;
+            (
+                r.start as usize,
+                &self.blocks[r.start as usize..r.end as usize],
+            )
+        };
+        let i = candidates
             .partition_point(|b| b.user <= word)
             .checked_sub(1)?;
-        let b = &self.blocks[i];
-        (word < b.end() || word == b.user).then_some(i)
+        let b = &candidates[i];
+        (word < b.end() || word == b.user).then_some(base + i)
+    }
+}
+
+/// Most pages [`Blocks::pages`] indexes (64 MiB of 8-byte entries and
+/// more): past it, a lookup searches every allocation.
+const MAX_INDEXED_PAGES: u64 = 1 << 22;
+
+/// Per page an allocation in `blocks` (sorted, not overlapping) covers,
+/// the range of indices of those covering it; empty past
+/// [`MAX_INDEXED_PAGES`].
+fn page_index(blocks: &[Block]) -> HashMap<u64, Range<u32>, BuildHasherDefault<PageHasher>> {
+    // (A zero-sized allocation covers the page of its start.)
+    let pages_of = |b: &Block| b.user >> 12..=(b.end().max(b.user + 1) - 1) >> 12;
+    let total: u64 = blocks.iter().map(|b| pages_of(b).count() as u64).sum();
+    let mut pages = HashMap::default();
+    if total > MAX_INDEXED_PAGES || blocks.len() > u32::MAX as usize {
+        return pages;
+    }
+    pages.reserve(total as usize);
+    for (i, b) in blocks.iter().enumerate() {
+        let i = i as u32;
+        for page in pages_of(b) {
+            pages
+                .entry(page)
+                .and_modify(|r: &mut Range<u32>| r.end = i + 1)
+                .or_insert(i..i + 1);
+        }
+    }
+    pages
+}
+
+/// A hasher for page numbers: one multiplication (the keys are plain
+/// integers from the process's own memory, no adversary to resist).
+#[derive(Default)]
+struct PageHasher(u64);
+
+impl Hasher for PageHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.write_u64(self.0 ^ u64::from(b));
+        }
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (n ^ self.0.rotate_left(5)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
@@ -358,6 +426,39 @@ mod tests {
         assert_eq!(b.find(0x6200_0000_2000), Some(2));
         assert_eq!(b.find(0x6200_0000_2001), None);
         assert_eq!(b.find(0), None);
+    }
+
+    /// The page index finds what a search of every allocation finds, for
+    /// words in, between, around and across small, page-crossing and large
+    /// blocks, and with the index off (too many pages).
+    #[test]
+    fn the_page_index_finds_what_a_full_search_finds() {
+        let mut slots = Vec::new();
+        let mut at = 0x6200_0000_0000u64;
+        for (k, size) in [16u64, 24, 4000, 8192, 0, 100_000, 40, 4096, 1]
+            .iter()
+            .cycle()
+            .take(200)
+            .enumerate()
+        {
+            slots.push(Slot {
+                user: at,
+                size: *size,
+                alloc_stack: k as u32,
+                ..Slot::default()
+            });
+            at += size + 16 + (k as u64 % 3) * 4096;
+        }
+        let indexed = Blocks::new(&slots, &[]);
+        assert!(!indexed.pages.is_empty());
+        let mut plain = Blocks::new(&slots, &[]);
+        plain.pages.clear();
+        let mut found = 0;
+        for word in (0x6200_0000_0000u64 - 64..at + 64).step_by(7) {
+            assert_eq!(indexed.find(word), plain.find(word), "word {word:#x}");
+            found += usize::from(plain.find(word).is_some());
+        }
+        assert!(found > 1000, "{found}");
     }
 
     #[test]
