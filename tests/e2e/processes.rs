@@ -114,24 +114,7 @@ fn a_binary_without_libtest_runs_as_one_job() {
 
 #[test]
 fn ctrl_c_kills_every_test_process() {
-    use std::process::Stdio;
-    // Build first so the interrupt lands while tests run, not while cargo builds.
-    let built = run_json(&["-p", "misc-behaviour", "--list"]);
-    assert_eq!(built.code, 0, "{}", built.stderr);
-    let mut child = ffi_check()
-        .args([
-            "-p",
-            "misc-behaviour",
-            "--ignored",
-            "--exact",
-            "tests::deadlocks",
-        ])
-        .env(MARK, "ctrl-c")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    wait_for_the_test_to_start("ctrl-c");
+    let mut child = start_deadlocks("ctrl-c", false);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let status = child.wait().unwrap();
@@ -153,20 +136,8 @@ fn ctrl_c_kills_every_test_process() {
 /// left.
 #[test]
 fn signals_end_the_run_even_with_a_stalled_supervisor() {
-    use std::process::Stdio;
-    let built = run_json(&["-p", "misc-behaviour", "--list"]);
-    assert_eq!(built.code, 0, "{}", built.stderr);
     for signal in [libc::SIGINT, libc::SIGTERM] {
-        let mut child = ffi_check()
-            .args(["-p", "misc-behaviour", "--ignored", "--exact"])
-            .arg("tests::deadlocks")
-            .env("FFI_CHECK_TEST_STALL_SUPERVISOR", "1")
-            .env(MARK, "signals")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        wait_for_the_test_to_start("signals");
+        let mut child = start_deadlocks("signals", true);
         // SAFETY: signalling our own child.
         unsafe { libc::kill(child.id() as i32, signal) };
         let sent = Instant::now();
@@ -206,6 +177,34 @@ fn signals_end_the_run_even_with_a_stalled_supervisor() {
 /// the tests here, which run at the same time: each gives the tool its own
 /// value, which the test processes inherit.
 const MARK: &str = "FFI_CHECK_E2E_MARK";
+
+/// Starts the tool on the `deadlocks` fixture test (which never ends) with
+/// `mark` (and, if `stall`, the test-only switch that makes the supervisor
+/// stall), its stderr piped, and returns once the test runs. The fixtures
+/// are built first, so that a signal lands while the test runs, not while
+/// cargo builds.
+fn start_deadlocks(mark: &str, stall: bool) -> std::process::Child {
+    use std::process::Stdio;
+    let built = run_json(&["-p", "misc-behaviour", "--list"]);
+    assert_eq!(built.code, 0, "{}", built.stderr);
+    let mut cmd = ffi_check();
+    cmd.args([
+        "-p",
+        "misc-behaviour",
+        "--ignored",
+        "--exact",
+        "tests::deadlocks",
+    ])
+    .env(MARK, mark)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    if stall {
+        cmd.env("FFI_CHECK_TEST_STALL_SUPERVISOR", "1");
+    }
+    let child = cmd.spawn().unwrap();
+    wait_for_the_test_to_start(mark);
+    child
+}
 
 /// Waits (up to 30 s) until the test runs under its supervisor: exactly one
 /// test process with `mark`.
@@ -457,19 +456,7 @@ fn a_fork_storm_passes_as_natively_and_the_run_goes_on() {
 /// (`PTRACE_O_EXITKILL`).
 #[test]
 fn a_second_ctrl_c_exits_at_once() {
-    use std::process::Stdio;
-    let built = run_json(&["-p", "misc-behaviour", "--list"]);
-    assert_eq!(built.code, 0, "{}", built.stderr);
-    let mut child = ffi_check()
-        .args(["-p", "misc-behaviour", "--ignored", "--exact"])
-        .arg("tests::deadlocks")
-        .env("FFI_CHECK_TEST_STALL_SUPERVISOR", "1")
-        .env(MARK, "second")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_for_the_test_to_start("second");
+    let mut child = start_deadlocks("second", true);
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     std::thread::sleep(Duration::from_millis(50));

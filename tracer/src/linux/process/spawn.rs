@@ -273,7 +273,7 @@ const REPORT_POLL_MS: i32 = 20;
 /// the pipe is silent, the child's stops are taken here and it is resumed:
 /// a signal is delivered (the child has default dispositions), the exec
 /// and exit events are let through. `Err` says how the child ended if it
-/// ended before exec.
+/// ended before exec without a report.
 fn read_report(pid: i32, report: OwnedFd) -> Result<Vec<u8>, String> {
     let mut msg = Vec::new();
     let mut file = File::from(report);
@@ -318,9 +318,11 @@ fn read_report(pid: i32, report: OwnedFd) -> Result<Vec<u8>, String> {
             Err(e) => return Err(format!("waiting for the process before it could exec: {e}")),
         }
     }
+    // The child's own account of a failed step comes first (it writes it,
+    // then exits).
     match ended {
-        Some(why) => Err(why),
-        None => Ok(msg),
+        Some(why) if msg.is_empty() => Err(why),
+        _ => Ok(msg),
     }
 }
 

@@ -536,11 +536,11 @@ impl Supervisor {
                 // Only what the process's own threads allocated can be its
                 // leak: a forked child that allocated nothing since the fork
                 // (as one that only execs or `_exit`s) has none to look for.
-                let runs_the_test = h.allocations > inherited
+                let scan_leaks = h.allocations > inherited
                     && self.leaks_in.as_ref().is_some_and(|exe| {
                         std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|p| p == *exe)
                     });
-                let roots = runs_the_test.then(|| self.leak_roots(pid));
+                let roots = scan_leaks.then(|| self.leak_roots(pid));
                 let leak_roots = roots
                     .as_ref()
                     .map(|(regs, exited, ours, threads)| leaks::Roots {
