@@ -4,7 +4,9 @@
  * The frames are found from DWARF call-frame information (.eh_frame), as
  * libgcc's _Unwind_Backtrace does (Rust's std and -O2 C keep no frame
  * pointers), but what a frame needs is reduced to a rule per code address,
- * computed once and kept in a per-thread cache:
+ * computed once and kept in a cache the threads share (not per thread:
+ * 48 KiB of static TLS came out of every thread's stack, so a thread of
+ * PTHREAD_STACK_MIN could not be created):
  *
  *   CFA = rsp or rbp + offset;  return address at CFA - 8;
  *   rbp restored from CFA + rbp_offset, or unchanged.
@@ -30,7 +32,6 @@
 
 #include "unwind.h"
 
-#define TLS __thread __attribute__((tls_model("initial-exec")))
 
 /* DWARF register numbers on x86-64. */
 #define REG_RBP 6
@@ -47,11 +48,18 @@ struct rule {
     int32_t rbp_off; /* NO_OFFSET: rbp is unchanged */
     uint8_t cfa_reg; /* REG_RSP or REG_RBP */
     uint8_t kind;    /* RULE_* */
+    /* In the cache: a sequence number, odd while the entry is written, and
+     * whether a thread is writing it. A reader copies the entry and keeps
+     * the copy only if the number was even and unchanged around it (a
+     * sequence lock: readers never write, so threads walking the same
+     * code do not contend); a writer that finds the entry taken leaves it. */
+    uint8_t seq;
+    uint8_t busy;
 };
 
 enum { RULE_OK = 1, RULE_END = 2, RULE_UNKNOWN = 3 };
 
-static TLS struct rule cache[CACHE_SIZE];
+static struct rule cache[CACHE_SIZE];
 
 /* Weak: glibc before 2.35 has no _dl_find_object, and the library must
  * still load there (the walk then always falls back). */
@@ -221,7 +229,7 @@ static int run_cfa(const uint8_t *p, const uint8_t *end, uintptr_t loc, uintptr_
 
 /* The rule for code address `pc`, computed from the unwind tables. */
 static struct rule compute(uintptr_t pc) {
-    struct rule r = {pc, 0, NO_OFFSET, 0, RULE_UNKNOWN};
+    struct rule r = {pc, 0, NO_OFFSET, 0, RULE_UNKNOWN, 0, 0};
     struct dl_find_object obj;
     if (_dl_find_object((void *)pc, &obj) != 0) {
         r.kind = RULE_END;
@@ -305,10 +313,41 @@ static struct rule compute(uintptr_t pc) {
     return r;
 }
 
-static const struct rule *rule_for(uintptr_t pc) {
-    struct rule *slot = &cache[(pc ^ (pc >> 11)) % CACHE_SIZE];
-    if (slot->pc != pc) *slot = compute(pc);
-    return slot;
+/* The cached rule for `pc`, if the cache has a consistent one. */
+static int cached(struct rule *e, uintptr_t pc, struct rule *out) {
+    uint8_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+    if (seq & 1) return 0;
+    out->pc = __atomic_load_n(&e->pc, __ATOMIC_RELAXED);
+    out->cfa_off = __atomic_load_n(&e->cfa_off, __ATOMIC_RELAXED);
+    out->rbp_off = __atomic_load_n(&e->rbp_off, __ATOMIC_RELAXED);
+    out->cfa_reg = __atomic_load_n(&e->cfa_reg, __ATOMIC_RELAXED);
+    out->kind = __atomic_load_n(&e->kind, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    return __atomic_load_n(&e->seq, __ATOMIC_RELAXED) == seq && out->pc == pc;
+}
+
+/* Keeps rule `r` in cache entry `e`, unless another thread is writing it. */
+static void keep(struct rule *e, const struct rule *r) {
+    if (__atomic_exchange_n(&e->busy, 1, __ATOMIC_ACQUIRE)) return;
+    uint8_t seq = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->seq, (uint8_t)(seq + 1), __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+    __atomic_store_n(&e->pc, r->pc, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->cfa_off, r->cfa_off, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->rbp_off, r->rbp_off, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->cfa_reg, r->cfa_reg, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->kind, r->kind, __ATOMIC_RELAXED);
+    __atomic_store_n(&e->seq, (uint8_t)(seq + 2), __ATOMIC_RELEASE);
+    __atomic_store_n(&e->busy, 0, __ATOMIC_RELEASE);
+}
+
+static struct rule rule_for(uintptr_t pc) {
+    struct rule *e = &cache[(pc ^ (pc >> 11)) % CACHE_SIZE];
+    struct rule r;
+    if (cached(e, pc, &r)) return r;
+    r = compute(pc);
+    keep(e, &r);
+    return r;
 }
 
 /* --- the walk ------------------------------------------------------------ */
@@ -321,7 +360,8 @@ __attribute__((noinline)) int ffc_backtrace(uint64_t *pcs, unsigned max, uintptr
     unsigned n = 0;
     int skipping = 1;
     for (int frame = 0; n < max && frame < 256; frame++) {
-        const struct rule *r = rule_for(frame == 0 ? pc : pc - 1);
+        const struct rule rule = rule_for(frame == 0 ? pc : pc - 1);
+        const struct rule *r = &rule;
         if (r->kind == RULE_END) break;
         if (r->kind != RULE_OK) return -1;
         uintptr_t cfa = (r->cfa_reg == REG_RSP ? rsp : rbp) + (intptr_t)r->cfa_off;
