@@ -372,13 +372,16 @@ fn the_schedule_holds_threads_within_its_budget() {
 /// timeout, natively well under a second); `calloc` of 2 GiB leaves
 /// resident only what the test touches (before: all of it, zeroed by
 /// hand); a thread with a `PTHREAD_STACK_MIN` stack starts (before: EINVAL,
-/// the library's 48 KiB of static TLS did not fit). Under every seed.
+/// the library's 48 KiB of static TLS did not fit); after
+/// `siginterrupt(sig, 1)`, `signal(sig, h)` installs without SA_RESTART and
+/// a blocked read returns EINTR (before: restarted). Under every seed.
 #[test]
 fn the_preloaded_library_behaves_as_glibc_does() {
     let tests = [
         "tests::realloc_grows_a_large_buffer_in_small_steps",
         "tests::calloc_of_two_gib_makes_resident_only_what_is_touched",
         "tests::a_thread_with_the_smallest_stack_starts",
+        "tests::siginterrupt_then_signal_makes_a_read_return_eintr",
     ];
     let mut args = vec![
         "-p",

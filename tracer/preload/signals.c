@@ -156,7 +156,38 @@ EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old
     return r;
 }
 
-/* signal() as glibc has it (BSD semantics: SA_RESTART, handler kept). */
+/* Signals that siginterrupt(sig, 1) made interrupting (a bit each): for
+ * them signal() and bsd_signal() install without SA_RESTART, as glibc's
+ * do (glibc keeps its own record of them internally, out of reach). */
+static uint64_t interrupting[(NSIG + 63) / 64];
+
+static int interrupts(int sig) {
+    return sig > 0 && sig < NSIG && (__atomic_load_n(&interrupting[sig / 64], __ATOMIC_RELAXED) >> (sig % 64) & 1);
+}
+
+/* glibc's siginterrupt (it changes the installed action's SA_RESTART
+ * itself, through its internal sigaction), recorded for signal(). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+REAL(siginterrupt)
+EXPORT int siginterrupt(int sig, int interrupt) {
+    int r = real_siginterrupt()(sig, interrupt);
+    if (r == 0 && sig > 0 && sig < NSIG) {
+        uint64_t bit = 1ULL << (sig % 64);
+        if (interrupt)
+            __atomic_fetch_or(&interrupting[sig / 64], bit, __ATOMIC_RELAXED);
+        else
+            __atomic_fetch_and(&interrupting[sig / 64], ~bit, __ATOMIC_RELAXED);
+        int flags = __atomic_load_n(&installed[sig].flags, __ATOMIC_RELAXED);
+        __atomic_store_n(&installed[sig].flags, interrupt ? flags & ~SA_RESTART : flags | SA_RESTART,
+                         __ATOMIC_RELAXED);
+    }
+    return r;
+}
+#pragma GCC diagnostic pop
+
+/* signal() as glibc has it (BSD semantics: SA_RESTART unless
+ * siginterrupt made the signal interrupting, handler kept). */
 static sighandler_t install(int sig, sighandler_t handler, int flags) {
     struct sigaction act, old;
     memset(&act, 0, sizeof act);
@@ -168,8 +199,12 @@ static sighandler_t install(int sig, sighandler_t handler, int flags) {
     return old.sa_handler;
 }
 
-EXPORT sighandler_t signal(int sig, sighandler_t handler) { return install(sig, handler, SA_RESTART); }
-EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) { return install(sig, handler, SA_RESTART); }
+EXPORT sighandler_t signal(int sig, sighandler_t handler) {
+    return install(sig, handler, interrupts(sig) ? 0 : SA_RESTART);
+}
+EXPORT sighandler_t bsd_signal(int sig, sighandler_t handler) {
+    return install(sig, handler, interrupts(sig) ? 0 : SA_RESTART);
+}
 EXPORT sighandler_t sysv_signal(int sig, sighandler_t handler) {
     return install(sig, handler, (int)(SA_RESETHAND | SA_NODEFER));
 }
@@ -253,7 +288,7 @@ __attribute__((constructor)) static void signals_resolve(void) {
         (void *)real_sigaction(), (void *)real_vfprintf(), (void *)real_fputs(), (void *)real_puts(),
         (void *)real_fputc(),     (void *)real_putc(),     (void *)real_putchar(), (void *)real_fwrite(),
         (void *)real_fflush(),    (void *)real_siglongjmp(), (void *)real_longjmp(), (void *)real__longjmp(),
-        (void *)real___longjmp_chk(),
+        (void *)real___longjmp_chk(), (void *)real_siginterrupt(),
     };
     (void)all;
 }
