@@ -374,7 +374,11 @@ fn the_schedule_holds_threads_within_its_budget() {
 /// hand); a thread with a `PTHREAD_STACK_MIN` stack starts (before: EINVAL,
 /// the library's 48 KiB of static TLS did not fit); after
 /// `siginterrupt(sig, 1)`, `signal(sig, h)` installs without SA_RESTART and
-/// a blocked read returns EINTR (before: restarted). Under every seed.
+/// a blocked read returns EINTR (before: restarted); a shared library whose
+/// constructor calls `setenv` before the preloaded library's has run lets
+/// the process start (before: the library's start-up, inside that setenv's
+/// malloc, called unsetenv and deadlocked on glibc's environment lock).
+/// Under every seed.
 #[test]
 fn the_preloaded_library_behaves_as_glibc_does() {
     let tests = [
@@ -382,6 +386,7 @@ fn the_preloaded_library_behaves_as_glibc_does() {
         "tests::calloc_of_two_gib_makes_resident_only_what_is_touched",
         "tests::a_thread_with_the_smallest_stack_starts",
         "tests::siginterrupt_then_signal_makes_a_read_return_eintr",
+        "tests::a_library_constructor_that_sets_the_environment_runs",
     ];
     let mut args = vec![
         "-p",

@@ -58,12 +58,15 @@ static int started;
 void ffc_init(void) {
     int expected = 0;
     if (!__atomic_compare_exchange_n(&started, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
-    const char *harness = getenv(GUARD_ENV_HARNESS_MAIN);
+    char *harness = getenv(GUARD_ENV_HARNESS_MAIN);
     ffc_settings.skip_main_thread = harness && *harness && strcmp(harness, "0") != 0;
     ffc_settings.main_pid = getpid();
     ffc_settings.supervised = getenv(GUARD_ENV_SUPERVISED) != NULL;
-    /* Programs the test execs are not libtest harnesses. */
-    unsetenv(GUARD_ENV_HARNESS_MAIN);
+    /* Programs the test execs are not libtest harnesses: the value becomes
+     * "0" in place. (Not unsetenv: this may run inside the program's first
+     * malloc, called by a setenv that holds glibc's environment lock, which
+     * unsetenv takes too.) */
+    if (ffc_settings.skip_main_thread) strcpy(harness, "0");
     pthread_atfork(NULL, NULL, after_fork_child);
     guard_init();
     signals_init();
