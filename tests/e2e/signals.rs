@@ -8,6 +8,7 @@ use crate::support::*;
 
 const C: &str = "signal-unsafe/csrc/handlers.c";
 const RS: &str = "signal-unsafe/src/lib.rs";
+const FORTIFIED: &str = "signal-unsafe/csrc/fortified.c";
 
 #[test]
 fn unsafe_calls_in_handlers_are_found_at_the_call_and_safe_handlers_are_clean() {
@@ -37,6 +38,14 @@ fn unsafe_calls_in_handlers_are_found_at_the_call_and_safe_handlers_are_clean() 
             "prints",
             C,
             line_of(C, "BUG: printf in a signal handler"),
+        ),
+        (
+            "tests::c_fortified_handler_calls_printf",
+            "printf",
+            "SIGUSR2",
+            "prints_fortified",
+            FORTIFIED,
+            line_of(FORTIFIED, "BUG: fortified printf in a signal handler"),
         ),
         (
             "tests::rust_handler_formats_a_string_in_a_handler",

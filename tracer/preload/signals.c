@@ -272,6 +272,33 @@ EXPORT int printf(const char *fmt, ...) {
     va_end(ap);
     return r;
 }
+/* The checked variants C built with _FORTIFY_SOURCE calls instead
+ * (glibc's own printf does not go through vfprintf, nor these). */
+int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap);
+int __vprintf_chk(int flag, const char *fmt, va_list ap);
+int __fprintf_chk(FILE *f, int flag, const char *fmt, ...);
+int __printf_chk(int flag, const char *fmt, ...);
+REAL(__vfprintf_chk)
+EXPORT int __vfprintf_chk(FILE *f, int flag, const char *fmt, va_list ap) {
+    UNSAFE(UNSAFE_PRINTF, int, real___vfprintf_chk()(f, flag, fmt, ap));
+}
+EXPORT int __vprintf_chk(int flag, const char *fmt, va_list ap) {
+    UNSAFE(UNSAFE_PRINTF, int, real___vfprintf_chk()(stdout, flag, fmt, ap));
+}
+EXPORT int __fprintf_chk(FILE *f, int flag, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = __vfprintf_chk(f, flag, fmt, ap);
+    va_end(ap);
+    return r;
+}
+EXPORT int __printf_chk(int flag, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int r = __vfprintf_chk(stdout, flag, fmt, ap);
+    va_end(ap);
+    return r;
+}
 EXPORT int puts(const char *s) { UNSAFE(UNSAFE_PUTS, int, real_puts()(s)); }
 EXPORT int fputs(const char *s, FILE *f) { UNSAFE(UNSAFE_PUTS, int, real_fputs()(s, f)); }
 EXPORT int fputc(int c, FILE *f) { UNSAFE(UNSAFE_PUTS, int, real_fputc()(c, f)); }
@@ -288,7 +315,7 @@ __attribute__((constructor)) static void signals_resolve(void) {
         (void *)real_sigaction(), (void *)real_vfprintf(), (void *)real_fputs(), (void *)real_puts(),
         (void *)real_fputc(),     (void *)real_putc(),     (void *)real_putchar(), (void *)real_fwrite(),
         (void *)real_fflush(),    (void *)real_siglongjmp(), (void *)real_longjmp(), (void *)real__longjmp(),
-        (void *)real___longjmp_chk(), (void *)real_siginterrupt(),
+        (void *)real___longjmp_chk(), (void *)real_siginterrupt(), (void *)real___vfprintf_chk(),
     };
     (void)all;
 }
