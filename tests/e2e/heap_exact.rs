@@ -435,3 +435,54 @@ fn an_overrun_found_at_free_names_the_freeing_thread_and_stack() {
         "{freed:?}"
     );
 }
+
+/// Unguarded (wrapped) blocks, forced here with FFI_CHECK_GUARD_PROTECT=wrap,
+/// as glibc would have them fail but with findings instead of its abort: a
+/// double free after the block left its quarantine, a double free of a
+/// large block (given back to glibc at once) and a write of the 8 bytes
+/// right before a block (its header's key) are a `double-free` at the
+/// second free and a `heap-buffer-underflow` at the block's free (with its
+/// allocation's stack), the test going on to exit 0
+/// (before: each a `crash` by SIGABRT in glibc).
+#[test]
+fn double_frees_and_a_write_before_unguarded_blocks_are_findings_not_aborts() {
+    let cases = [
+        (
+            "tests::double_free_after_churn",
+            "double-free",
+            "BUG: freed again after the churn",
+        ),
+        (
+            "tests::double_free_of_a_large_block",
+            "double-free",
+            "BUG: a large block freed again",
+        ),
+        (
+            "tests::write_of_the_8_bytes_before_a_block",
+            "heap-buffer-underflow",
+            "where the written-before block was freed",
+        ),
+    ];
+    let run = parse_output(
+        ffi_check()
+            .env("FFI_CHECK_GUARD_PROTECT", "wrap")
+            .args(["--message-format", "json", "-p", "heap-exact", "--exact"])
+            .args(cases.map(|(test, _, _)| test))
+            .output()
+            .expect("running cargo-ffi-check"),
+    );
+    for (test, kind, marker) in cases {
+        let f = finding(&run, test);
+        assert_eq!(f["kind"], kind, "{f:#}");
+        assert_at(f, C, line_of(C, marker));
+    }
+    let f = finding(&run, "tests::write_of_the_8_bytes_before_a_block");
+    assert!(
+        message(f).starts_with("the 8 bytes before the start of the 48-byte allocation"),
+        "{f:#}"
+    );
+    assert!(
+        !functions(&f["allocation"]["allocated_at"]).is_empty(),
+        "{f:#}"
+    );
+}

@@ -472,6 +472,7 @@ static const char *error_name(uint32_t kind) {
     case GUARD_SLACK_CORRUPTED:
     case GUARD_CANARY_CORRUPTED: return "heap-buffer-overflow (bytes past the end were overwritten)";
     case GUARD_WRITE_AFTER_FREE: return "heap-use-after-free (freed memory was written)";
+    case GUARD_HEADER_CORRUPTED: return "heap-buffer-underflow (bytes before the start were overwritten)";
     default: return "allocator error";
     }
 }
@@ -982,6 +983,12 @@ static int release(void *p, int is_realloc, size_t *old) {
 
 static uint64_t wrap_key(const void *p) { return GUARD_WRAP_MAGIC ^ hdr->wrap_salt ^ (uint64_t)(uintptr_t)p; }
 
+/* The key a wrapped block keeps once glibc has it back: a free of its
+ * pointer then is a double free (glibc may reuse the memory, but not with
+ * the same pointer for a block of its own: a block this library wraps
+ * again at that address gets a live key). */
+static uint64_t gone_key(const void *p) { return GUARD_WRAP_GONE_MAGIC ^ hdr->wrap_salt ^ (uint64_t)(uintptr_t)p; }
+
 static struct guard_wrap *wrap_of(void *p) { return (struct guard_wrap *)p - 1; }
 
 /* Whether p (not in the arena) is a live wrapped block. Reads the 8 bytes
@@ -1066,7 +1073,7 @@ static void *rewrap(void *p, size_t size, uint32_t site) {
     if (!total) return NULL;
     lock();
     wrap_list_remove(p);
-    __atomic_store_n(&w->key, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->key, gone_key(p), __ATOMIC_RELEASE);
     unlock();
     char *raw = __libc_realloc(w, total);
     if (!raw) {
@@ -1080,6 +1087,25 @@ static void *rewrap(void *p, size_t size, uint32_t site) {
 }
 
 static uint64_t freed_key(const void *p) { return GUARD_WRAP_FREED_MAGIC ^ hdr->wrap_salt ^ (uint64_t)(uintptr_t)p; }
+
+static int is_gone(void *p) {
+    return hdr && ((uintptr_t)p & 15) == 0 && __atomic_load_n(&wrap_of(p)->key, __ATOMIC_ACQUIRE) == gone_key(p);
+}
+
+/* Whether p is a live wrapped block whose key, the 8 bytes right before
+ * it, was overwritten (a write before its start): its place on the live
+ * list, just before the key, still names it. If so the key is put back,
+ * so that the block can be reported and freed as what it is. */
+static int had_its_key_overwritten(void *p) {
+    if (!hdr || ((uintptr_t)p & 15) != 0) return 0;
+    struct guard_wrap *w = wrap_of(p);
+    lock();
+    uint32_t i = w->live_index;
+    int ours = i < hdr->wrapped && wrapped_ptrs[i] == (uint64_t)(uintptr_t)p;
+    if (ours) __atomic_store_n(&w->key, wrap_key(p), __ATOMIC_RELEASE);
+    unlock();
+    return ours;
+}
 
 /* Whether p (not in the arena) is a wrapped block in the wrapped quarantine. */
 static int is_quarantined(void *p) {
@@ -1096,7 +1122,7 @@ static void wq_evict(void) {
     struct guard_wrap *w = wrap_of(p);
     hdr->wq_bytes -= w->size;
     poison_intact(p, (const unsigned char *)p + w->size + GUARD_CANARY_SIZE, -1);
-    __atomic_store_n(&w->key, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&w->key, gone_key(p), __ATOMIC_RELEASE);
     __libc_free(w);
 }
 
@@ -1115,7 +1141,7 @@ static void unwrap_free(void *p) {
     lock();
     wrap_list_remove(p);
     if (!keep) {
-        __atomic_store_n(&w->key, 0, __ATOMIC_RELEASE);
+        __atomic_store_n(&w->key, gone_key(p), __ATOMIC_RELEASE);
         unlock();
         __libc_free(w);
         return;
@@ -1192,8 +1218,15 @@ EXPORT void free(void *p) {
         in_guard = 0;
         return;
     }
-    if (is_quarantined(p)) {
+    if (is_quarantined(p) || is_gone(p)) {
         report(GUARD_DOUBLE_FREE, p, -1);
+        return;
+    }
+    if (had_its_key_overwritten(p)) {
+        in_guard = 1;
+        report(GUARD_HEADER_CORRUPTED, p, -1);
+        unwrap_free(p);
+        in_guard = 0;
         return;
     }
     __libc_free(p);
@@ -1236,10 +1269,11 @@ HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     size_t align = placement_align(size, ret, rdx, RUST_REALLOC);
     if (!p) return alloc_aligned(size, align);
-    if (!in_arena(p) && is_quarantined(p)) {
+    if (!in_arena(p) && (is_quarantined(p) || is_gone(p))) {
         report(GUARD_REALLOC_FREED, p, -1);
         return NULL;
     }
+    if (!in_arena(p) && !is_wrapped(p) && had_its_key_overwritten(p)) report(GUARD_HEADER_CORRUPTED, p, -1);
     if (!in_arena(p) && !is_wrapped(p)) {
         if (!ready()) return __libc_realloc(p, size);
         if (!size) {

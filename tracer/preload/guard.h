@@ -45,6 +45,7 @@
 #define GUARD_ERROR_MAGIC 0x726f727265676666ULL /* "ffgerror" */
 #define GUARD_WRAP_MAGIC 0x7061727764726167ULL /* "gardwrap" */
 #define GUARD_WRAP_FREED_MAGIC 0x6465657266706177ULL /* "wapfreed": a wrapped block in quarantine */
+#define GUARD_WRAP_GONE_MAGIC 0x656e6f6770617277ULL  /* "wrapgone": a wrapped block given back to glibc */
 
 /* The environment variables the supervisor sets to steer the allocator
  * (tracer/src/preload/protocol.rs, `env`). */
@@ -116,6 +117,7 @@ enum guard_error_kind {
     GUARD_CANARY_CORRUPTED = 5, /* bytes past the end of a wrapped block */
     GUARD_SIGNAL_UNSAFE_CALL = 6, /* reserved: the call (GUARD_UNSAFE_NAMES), ptr: the handler, slot: the signal */
     GUARD_WRITE_AFTER_FREE = 7, /* a poisoned slot's bytes changed: offset and length of the change */
+    GUARD_HEADER_CORRUPTED = 8, /* the bytes right before a live wrapped block (its key) were overwritten */
 };
 
 /* The calls GUARD_SIGNAL_UNSAFE_CALL names, by `reserved` (enum unsafe_call
@@ -181,7 +183,7 @@ struct guard_wrap {
     int32_t alloc_tid;
     uint32_t live_index;  /* where it is in `wrapped` while live; the free's stack depot id once freed */
     int32_t free_tid;     /* once freed */
-    uint64_t key;         /* GUARD_WRAP_MAGIC (GUARD_WRAP_FREED_MAGIC in quarantine) ^ salt ^ the pointer; 0 once given back */
+    uint64_t key;         /* GUARD_WRAP_MAGIC (GUARD_WRAP_FREED_MAGIC in quarantine, GUARD_WRAP_GONE_MAGIC once given back) ^ salt ^ the pointer */
 };
 
 /* A distinct call stack: return addresses, innermost first, 0-padded. */

@@ -251,6 +251,9 @@ pub enum ErrorKind {
     /// A poisoned freed slot's bytes changed (found when it left the
     /// quarantine): `offset` and `length` say which.
     WriteAfterFree,
+    /// The bytes right before a live wrapped block (its header's key) were
+    /// changed (found when it was freed or resized).
+    HeaderCorrupted,
 }
 
 /// The calls a [`ErrorKind::SignalUnsafeCall`] record names, by its
@@ -284,6 +287,7 @@ impl ErrorKind {
             5 => ErrorKind::CanaryCorrupted,
             6 => ErrorKind::SignalUnsafeCall,
             7 => ErrorKind::WriteAfterFree,
+            8 => ErrorKind::HeaderCorrupted,
             _ => return None,
         })
     }
@@ -500,6 +504,7 @@ mod tests {
         assert!(h.contains("#define GUARD_POISON_BYTE 0xa5"));
         assert!(h.contains("#define GUARD_SLACK_CHECKED 256u"));
         assert!(h.contains("GUARD_WRITE_AFTER_FREE = 7,"));
+        assert!(h.contains("GUARD_HEADER_CORRUPTED = 8,"));
         assert!(h.contains("GUARD_SLOT_POISONED = 1,"));
         assert!(h.contains("#define GUARD_MAGIC 0x32647261756763ffULL"));
         assert!(h.contains("#define GUARD_WRAP_MAGIC 0x7061727764726167ULL"));

@@ -319,6 +319,12 @@ pub fn classify_error(
             write_after_free(p, size.or(slot.map(|s| s.size)), record.offset, record.length)
                 + " (found when it left the quarantine)",
         ),
+        (ErrorKind::HeaderCorrupted, _) => (
+            FindingKind::HeapBufferUnderflow,
+            format!(
+                "the 8 bytes before the start of the {sized}allocation at {p:#x} were overwritten (found when it was freed)"
+            ),
+        ),
         (ErrorKind::SlackCorrupted | ErrorKind::CanaryCorrupted, _) => (
             FindingKind::HeapBufferOverflow,
             format!(
