@@ -1099,9 +1099,14 @@ static int is_gone(void *p) {
 static int had_its_key_overwritten(void *p) {
     if (!hdr || ((uintptr_t)p & 15) != 0) return 0;
     struct guard_wrap *w = wrap_of(p);
+    /* Every free of glibc's own blocks comes here: no lock unless it is
+     * one (a glibc block's pointer is never on the list). */
+    uint32_t i = __atomic_load_n(&w->live_index, __ATOMIC_RELAXED);
+    if (i >= __atomic_load_n(&hdr->wrapped, __ATOMIC_RELAXED) ||
+        __atomic_load_n(&wrapped_ptrs[i], __ATOMIC_RELAXED) != (uint64_t)(uintptr_t)p)
+        return 0;
     lock();
-    uint32_t i = w->live_index;
-    int ours = i < hdr->wrapped && wrapped_ptrs[i] == (uint64_t)(uintptr_t)p;
+    int ours = w->live_index == i && i < hdr->wrapped && wrapped_ptrs[i] == (uint64_t)(uintptr_t)p;
     if (ours) __atomic_store_n(&w->key, wrap_key(p), __ATOMIC_RELEASE);
     unlock();
     return ours;
