@@ -398,14 +398,5 @@ fn the_preloaded_library_behaves_as_glibc_does() {
         "--exact",
     ];
     args.extend(tests);
-    let run = run_json(&args);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    for test in tests {
-        let jobs = run.finished(test);
-        assert_eq!(jobs.len(), 2, "{}", run.stderr);
-        for ev in jobs {
-            assert_eq!(ev["status"], "passed", "{ev:#}");
-            assert_eq!(ev["findings"], serde_json::json!([]), "{ev:#}");
-        }
-    }
+    assert_each_passed_clean(&run_json(&args), &tests, 2);
 }

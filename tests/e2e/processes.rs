@@ -438,16 +438,7 @@ fn a_fork_storm_passes_as_natively_and_the_run_goes_on() {
         "--exact",
     ];
     args.extend(names);
-    let run = run_json(&args);
-    assert_eq!(run.code, 0, "{}", run.stderr);
-    for name in names {
-        let jobs = run.finished(name);
-        assert_eq!(jobs.len(), 2, "{}", run.stderr);
-        for ev in jobs {
-            assert_eq!(ev["status"], "passed", "{ev:#}");
-            assert_eq!(ev["findings"], serde_json::json!([]), "{ev:#}");
-        }
-    }
+    assert_each_passed_clean(&run_json(&args), &names, 2);
 }
 
 /// A second Ctrl-C exits at once (130), as cargo's does, without waiting

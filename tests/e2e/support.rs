@@ -114,6 +114,20 @@ pub fn parse_output(out: Output) -> Run {
     }
 }
 
+/// Asserts that `run` exited 0 and that each of `tests` finished `jobs`
+/// times (one per seed), passed, with no finding.
+pub fn assert_each_passed_clean(run: &Run, tests: &[&str], jobs: usize) {
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for test in tests {
+        let finished = run.finished(test);
+        assert_eq!(finished.len(), jobs, "{test}: {}", run.stderr);
+        for ev in finished {
+            assert_eq!(ev["status"], "passed", "{ev:#}");
+            assert_eq!(ev["findings"], serde_json::json!([]), "{ev:#}");
+        }
+    }
+}
+
 /// The 1-based line of `file` (relative to the fixtures) holding `marker`.
 pub fn line_of(file: &str, marker: &str) -> u64 {
     let text = std::fs::read_to_string(fixtures().join(file)).unwrap();
