@@ -200,14 +200,18 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
     unsafe { libc::setpgid(pid, pid) };
 
     if let Err(e) = ptrace::seize(pid) {
+        // Killed from outside between fork and seizure: the kernel answers
+        // ESRCH, or EPERM once the child is a zombie, as if ptrace were
+        // not permitted.
+        let ended = e.raw_os_error() == Some(libc::ESRCH) || ending(pid);
         kill_and_reap(pid);
-        return Err(match e.raw_os_error() {
-            // Killed from outside between fork and seizure.
-            Some(libc::ESRCH) => TraceError::Spawn {
+        return Err(if ended {
+            TraceError::Spawn {
                 program: cmd.program.clone(),
                 source: io::Error::other("the process ended before it could be traced"),
-            },
-            _ => not_permitted(e),
+            }
+        } else {
+            not_permitted(e)
         });
     }
     // Release the child; it execs now.
@@ -260,6 +264,26 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
         stdout: File::from(out_r),
         stderr: File::from(err_r),
     })
+}
+
+/// Whether process `pid` has ended or is being killed: a zombie, or a
+/// SIGKILL pending (`/proc/PID/status`).
+fn ending(pid: i32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(str::trim)
+            .unwrap_or("")
+            .to_string()
+    };
+    let sigkill = 1u64 << (libc::SIGKILL - 1);
+    let pending =
+        |name: &str| u64::from_str_radix(&field(name), 16).is_ok_and(|m| m & sigkill != 0);
+    field("State:").starts_with(['Z', 'X']) || pending("ShdPnd:") || pending("SigPnd:")
 }
 
 /// How often [`read_report`] looks at the child while its report is silent.
