@@ -191,8 +191,18 @@ static void unlock(void) {
 
 static int32_t tid(void) { return ffc_tid(); }
 
-/* After fork only the forking thread exists: the lock is free. */
-static void after_fork_child(void) { lock_word = 0; }
+/* fork() holds the lock (the prepare handler, which runs after those that
+ * other libraries registered later and that may allocate), so that the
+ * child inherits the lists whole, never in the middle of a change. */
+static void before_fork(void) {
+    if (hdr) lock();
+}
+
+static void after_fork_parent(void) {
+    if (hdr) unlock();
+}
+
+static void after_fork_child(void);
 
 /* splitmix64 of the run's seed and n. */
 static uint64_t decide(uint64_t n) {
@@ -280,7 +290,7 @@ void guard_init(void) {
      * and the second to exit aborts ("a->attached_threads > 0"). Make that
      * first call now, while the process has one thread. */
     __libc_free(__libc_malloc(1));
-    pthread_atfork(NULL, NULL, after_fork_child);
+    pthread_atfork(before_fork, after_fork_parent, after_fork_child);
     const char *off = getenv(GUARD_ENV_GUARD);
     if (off && !strcmp(off, "off")) {
         /* Preloaded for the schedule only. */
@@ -840,6 +850,20 @@ static void unlist_live(struct guard_slot *s) {
     live_ids[s->live_index] = last;
     slots[last].live_index = s->live_index;
     hdr->live_pages -= s->pages;
+}
+
+/* In the child of a fork, alone, with the lock held since before_fork: a
+ * slot on the live list that is not live belonged to a thread of the
+ * parent in the middle of an allocation (state not yet live) or a free
+ * (already freed): that thread does not exist here, so the slot leaves
+ * the list (its pages are nobody's in the child). */
+static void after_fork_child(void) {
+    if (hdr)
+        for (uint64_t i = hdr->live; i-- > 0;) {
+            struct guard_slot *s = &slots[live_ids[i]];
+            if (__atomic_load_n(&s->state, __ATOMIC_RELAXED) != GUARD_LIVE) unlist_live(s);
+        }
+    lock_word = 0;
 }
 
 /* A guarded allocation from call site `site`, or NULL if this one should
