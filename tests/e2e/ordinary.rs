@@ -377,8 +377,10 @@ fn the_schedule_holds_threads_within_its_budget() {
 /// a blocked read returns EINTR (before: restarted); a shared library whose
 /// constructor calls `setenv` before the preloaded library's has run lets
 /// the process start (before: the library's start-up, inside that setenv's
-/// malloc, called unsetenv and deadlocked on glibc's environment lock).
-/// Under every seed.
+/// malloc, called unsetenv and deadlocked on glibc's environment lock); a
+/// test that lowers its own address-space limit to 2 GiB can still
+/// allocate 64 MiB from C and start a thread (before: the 64 GiB arena
+/// reservation counted against it and malloc failed). Under every seed.
 #[test]
 fn the_preloaded_library_behaves_as_glibc_does() {
     let tests = [
@@ -387,6 +389,7 @@ fn the_preloaded_library_behaves_as_glibc_does() {
         "tests::a_thread_with_the_smallest_stack_starts",
         "tests::siginterrupt_then_signal_makes_a_read_return_eintr",
         "tests::a_library_constructor_that_sets_the_environment_runs",
+        "allocates_and_starts_a_thread_under_a_lowered_address_space_limit",
     ];
     let mut args = vec![
         "-p",

@@ -26,6 +26,7 @@
  *   initialised, or by the harness's main thread) go back to glibc.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -1415,6 +1417,70 @@ EXPORT void *pvalloc(size_t size) {
 }
 
 EXPORT size_t malloc_usable_size(void *p) { return p ? usable_size(p) : 0; }
+
+/* --- the address-space limit ------------------------------------------- */
+
+/* The process's address space in bytes (/proc/self/statm), 0 if unknown. */
+static uint64_t address_space(void) {
+    char buf[128];
+    long fd = raw_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/self/statm", O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    if (fd < 0) return 0;
+    long n = raw_syscall6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
+    raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
+    uint64_t pages = 0;
+    for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) pages = pages * 10 + (uint64_t)(buf[i] - '0');
+    return pages * PAGE;
+}
+
+/* Before the program lowers its address-space limit to `limit` bytes: the
+ * arena's reservation counts against it, so its unused tail is given back,
+ * leaving the arena a quarter of what the limit leaves besides (a program
+ * that sets a limit natively far above its use must not find its
+ * allocations and threads failing because of a reservation it never made).
+ * Guarded allocations that no longer fit are wrapped. */
+static void fit_address_space(uint64_t limit) {
+    if (state != 2 || ffc_handed_over()) return;
+    lock();
+    uint64_t used_end = (hdr->next + GUARD_CHUNK - 1) & ~(GUARD_CHUNK - 1);
+    if (used_end < hdr->arena_end) {
+        uint64_t unused = hdr->arena_end - used_end;
+        uint64_t vm = address_space();
+        uint64_t others = vm > unused ? vm - unused : 0;
+        uint64_t room = limit > others ? (limit - others) / 4 : 0;
+        uint64_t end = used_end + (room < unused ? room & ~(uint64_t)(PAGE - 1) : unused);
+        if (vm && end < hdr->arena_end && munmap((void *)end, hdr->arena_end - end) == 0) {
+            hdr->arena_end = end;
+            if (guarded_until > end) guarded_until = end;
+        }
+    }
+    unlock();
+}
+
+static void before_limit(int resource, const struct rlimit *limit) {
+    if (resource == RLIMIT_AS && limit && limit->rlim_cur != RLIM_INFINITY) fit_address_space(limit->rlim_cur);
+}
+
+REAL(setrlimit)
+REAL(prlimit)
+
+EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *limit) {
+    before_limit((int)resource, limit);
+    return real_setrlimit()(resource, limit);
+}
+
+/* On x86-64 struct rlimit64 is struct rlimit (rlim_t is 64 bits). */
+EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *limit) {
+    return setrlimit(resource, (const struct rlimit *)limit);
+}
+
+EXPORT int prlimit(pid_t pid, __rlimit_resource_t resource, const struct rlimit *limit, struct rlimit *old) {
+    if (pid == 0 || pid == getpid()) before_limit((int)resource, limit);
+    return real_prlimit()(pid, resource, limit, old);
+}
+
+EXPORT int prlimit64(pid_t pid, __rlimit_resource_t resource, const struct rlimit64 *limit, struct rlimit64 *old) {
+    return prlimit(pid, resource, (const struct rlimit *)limit, (struct rlimit *)old);
+}
 
 /* For tools and tests: where the table is. */
 EXPORT struct guard_header *ffi_check_guard_header(void) { return state == 2 ? hdr : NULL; }
