@@ -1463,6 +1463,12 @@ static void before_limit(int resource, const struct rlimit *limit) {
 REAL(setrlimit)
 REAL(prlimit)
 
+/* Found at start, as every real function (preload.h). */
+__attribute__((constructor)) static void limits_resolve(void) {
+    (void)real_setrlimit();
+    (void)real_prlimit();
+}
+
 EXPORT int setrlimit(__rlimit_resource_t resource, const struct rlimit *limit) {
     before_limit((int)resource, limit);
     return real_setrlimit()(resource, limit);
@@ -1474,7 +1480,10 @@ EXPORT int setrlimit64(__rlimit_resource_t resource, const struct rlimit64 *limi
 }
 
 EXPORT int prlimit(pid_t pid, __rlimit_resource_t resource, const struct rlimit *limit, struct rlimit *old) {
-    if (pid == 0 || pid == getpid()) before_limit((int)resource, limit);
+    /* (Its own pid looked up only when it matters, and never in a process
+     * handed over to the test's tracer.) */
+    if (resource == RLIMIT_AS && limit && (pid == 0 || (!ffc_handed_over() && pid == getpid())))
+        before_limit((int)resource, limit);
     return real_prlimit()(pid, resource, limit, old);
 }
 
