@@ -4,7 +4,7 @@
 //! ```toml
 //! [[suppress]]
 //! kind = "heap-buffer-overflow"     # optional: only findings of this kind
-//! function = "png_read_*"           # exactly one of function, file, module
+//! function = "png_read_*"           # exactly one of function, file, module, frame
 //! reason = "upstream bug #123"      # optional, shown with -v
 //! ```
 //!
@@ -19,6 +19,11 @@
 //!   in, that is of the innermost backtrace frame (the location's module
 //!   when there is no backtrace), by full path or by file name: `libfoo.so*`
 //!   and `/usr/lib/**/libfoo.so*` both match `/usr/lib/x86_64-linux-gnu/libfoo.so.1`.
+//! - `frame`: any frame of the finding's stack (for a leak, the stack that
+//!   allocated it; else its backtrace), by its function, its file or its
+//!   module (full path or file name), as LeakSanitizer's and Valgrind's
+//!   suppressions match: one entry covers a bug inside a library however
+//!   it was reached. `*` matches across `::` and `/` here.
 //!
 //! A finding without a location is matched by `module` only. A job whose
 //! every finding is suppressed counts as passed.
@@ -35,14 +40,23 @@ enum Target {
     Function,
     File,
     Module,
+    Frame,
 }
 
 impl Target {
+    const ALL: [Target; 4] = [
+        Target::Function,
+        Target::File,
+        Target::Module,
+        Target::Frame,
+    ];
+
     fn key(self) -> &'static str {
         match self {
             Target::Function => "function",
             Target::File => "file",
             Target::Module => "module",
+            Target::Frame => "frame",
         }
     }
 }
@@ -96,14 +110,30 @@ impl Rule {
                     .first()
                     .and_then(|fr| fr.module.as_deref())
                     .or_else(|| location.and_then(|l| l.module.as_deref()));
-                module.is_some_and(|m| {
-                    self.matcher.is_match(m)
-                        || Path::new(m)
-                            .file_name()
-                            .is_some_and(|n| self.matcher.is_match(n))
+                module.is_some_and(|m| self.matches_module(m))
+            }
+            Target::Frame => {
+                let frames = match (&f.allocation, f.kind.as_str()) {
+                    (Some(a), "leak") => &a.allocated_at,
+                    _ => &f.backtrace,
+                };
+                frames.iter().any(|fr| {
+                    fr.function
+                        .as_deref()
+                        .is_some_and(|n| self.matcher.is_match(n))
+                        || fr.file.as_deref().is_some_and(|p| self.matcher.is_match(p))
+                        || fr.module.as_deref().is_some_and(|m| self.matches_module(m))
                 })
             }
         }
+    }
+
+    /// A module matches by full path or by file name.
+    fn matches_module(&self, m: &str) -> bool {
+        self.matcher.is_match(m)
+            || Path::new(m)
+                .file_name()
+                .is_some_and(|n| self.matcher.is_match(n))
     }
 }
 
@@ -135,7 +165,9 @@ impl Suppressions {
                 }
             };
             for key in entry.keys() {
-                if !["kind", "function", "file", "module", "reason"].contains(&key.as_str()) {
+                if !["kind", "function", "file", "module", "frame", "reason"]
+                    .contains(&key.as_str())
+                {
                     warnings.push(format!("unknown key `{key}` in {at}"));
                 }
             }
@@ -150,7 +182,7 @@ impl Suppressions {
                 ));
             }
             let mut patterns = Vec::new();
-            for target in [Target::Function, Target::File, Target::Module] {
+            for target in Target::ALL {
                 if let Some(p) = string(target.key())? {
                     patterns.push((target, p));
                 }
@@ -159,12 +191,12 @@ impl Suppressions {
                 1 => patterns.remove(0),
                 0 => {
                     return Err(anyhow!(
-                        "{at} needs one of `function`, `file` or `module`"
+                        "{at} needs one of `function`, `file`, `module` or `frame`"
                     ))
                 }
                 _ => {
                     return Err(anyhow!(
-                        "{at} has more than one of `function`, `file` and `module`; use one entry for each"
+                        "{at} has more than one of `function`, `file`, `module` and `frame`; use one entry for each"
                     ))
                 }
             };
@@ -317,6 +349,46 @@ mod tests {
         );
     }
 
+    /// A `frame` entry matches any frame of the backtrace by function,
+    /// file or module, and for a leak the allocation's stack instead.
+    #[test]
+    fn frame_globs_match_any_frame_and_a_leaks_allocation_stack() {
+        let s = rules("[[suppress]]\nframe = \"libcrypto_*\"\n[[suppress]]\nkind = \"leak\"\nframe = \"*/vendor/**\"\n")
+            .unwrap();
+        let frame = |function: &str, file: &str, module: &str| tracer::Frame {
+            pc: 0,
+            function: Some(function.into()),
+            file: Some(file.into()),
+            line: None,
+            column: None,
+            module: Some(module.into()),
+            module_offset: 0,
+            inlined: false,
+        };
+        let mut f = finding("wild-access", "caller", "src/a.c", "/bin/t");
+        f.backtrace = vec![
+            frame("inner", "x.c", "/bin/t"),
+            frame("libcrypto_new", "y.c", "/bin/t"),
+        ];
+        assert_eq!(s.matching(&f).map(|r| r.number), Some(1));
+        f.backtrace = vec![frame("inner", "x.c", "/bin/t")];
+        assert_eq!(s.matching(&f).map(|r| r.number), None);
+        // A leak: its allocation's stack, not its (empty) backtrace.
+        let mut leak = finding("leak", "caller", "src/a.c", "/bin/t");
+        leak.backtrace = Vec::new();
+        leak.allocation = Some(tracer::Allocation {
+            address: 0x1000,
+            size: 16,
+            allocated_tid: 1,
+            allocated_at: vec![frame("malloc_wrapper", "/build/vendor/lib/a.c", "/bin/t")],
+            freed_tid: None,
+            freed_at: Vec::new(),
+        });
+        assert_eq!(s.matching(&leak).map(|r| r.number), Some(2));
+        leak.allocation.as_mut().unwrap().allocated_at = vec![frame("f", "src/b.c", "/bin/t")];
+        assert_eq!(s.matching(&leak).map(|r| r.number), None);
+    }
+
     #[test]
     fn function_globs_cross_path_separators_and_file_globs_do_not() {
         let s = rules("[[suppress]]\nfunction = \"my_crate::*\"\n[[suppress]]\nfile = \"src/*\"\n")
@@ -335,7 +407,7 @@ mod tests {
         for (text, says) in [
             (
                 "[[suppress]]\nkind = \"crash\"\n",
-                "needs one of `function`, `file` or `module`",
+                "needs one of `function`, `file`, `module` or `frame`",
             ),
             (
                 "[[suppress]]\nfile = \"a\"\nmodule = \"b\"\n",

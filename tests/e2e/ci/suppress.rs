@@ -189,3 +189,39 @@ fn suppressed_findings_are_counted_in_the_summary_and_listed_with_verbose() {
         run.stderr
     );
 }
+
+/// One `frame` entry hides a leak inside a library however it was reached:
+/// strdup's allocation, dropped by two different C callers, is two leak
+/// findings at two locations (two `function` entries would be needed); the
+/// entry matches a frame of each one's allocation stack and hides both,
+/// while a leak elsewhere in the same run stays a finding.
+#[test]
+fn one_frame_entry_hides_a_library_leak_reached_from_two_callers() {
+    let first = "tests::library_leak_reached_from_a_first_caller";
+    let second = "tests::library_leak_reached_from_a_second_caller";
+    let other = "tests::box_into_raw_never_taken_back";
+    let args = ["-p", "leaks", "--exact", first, second, other];
+    let plain = run_with_config("suppress-frame-none", "", &[], &args);
+    let functions: Vec<&str> = [first, second]
+        .iter()
+        .map(|t| {
+            let f = only_finding(plain.one(t));
+            assert_eq!(f["kind"], "leak", "{f:#}");
+            f["location"]["function"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(
+        functions,
+        ["leaks_label_length_first", "leaks_label_length_second"]
+    );
+    let config = "[[suppress]]\nkind = \"leak\"\nframe = \"*strdup\"\nreason = \"the library's\"\n";
+    let run = run_with_config("suppress-frame", config, &[], &args);
+    assert_eq!(run.code, 100, "{}", run.stderr);
+    assert_matches_schema(&run);
+    for test in [first, second] {
+        let ev = run.one(test);
+        assert_eq!(ev["findings"], serde_json::json!([]), "{ev:#}");
+        assert_eq!(ev["suppressed"][0]["kind"], "leak", "{ev:#}");
+    }
+    assert_eq!(only_finding(run.one(other))["kind"], "leak");
+}
