@@ -222,16 +222,22 @@ static uint64_t env_u64(const char *name, uint64_t dflt) {
     return x;
 }
 
-static uint64_t read_max_map_count(void) {
-    char buf[32];
-    int fd = (int)raw_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/sys/vm/max_map_count", O_RDONLY | O_CLOEXEC, 0,
-                               0, 0);
-    if (fd < 0) return 65530;
+/* The decimal number `path` (a /proc file) starts with; 0 if it cannot be
+ * read. Raw system calls: no allocation, no lock. */
+static uint64_t proc_number(const char *path) {
+    char buf[64];
+    long fd = raw_syscall6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_CLOEXEC, 0, 0, 0);
+    if (fd < 0) return 0;
     long n = raw_syscall6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
     raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    if (n <= 0) return 65530;
     uint64_t x = 0;
     for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) x = x * 10 + (uint64_t)(buf[i] - '0');
+    return x;
+}
+
+/* vm.max_map_count, or the kernel's default if it cannot be read. */
+static uint64_t read_max_map_count(void) {
+    uint64_t x = proc_number("/proc/sys/vm/max_map_count");
     return x ? x : 65530;
 }
 
@@ -1007,21 +1013,31 @@ static int release(void *p, int is_realloc, size_t *old) {
 
 /* --- wrapped blocks --------------------------------------------------- */
 
-static uint64_t wrap_key(const void *p) { return GUARD_WRAP_MAGIC ^ hdr->wrap_salt ^ (uint64_t)(uintptr_t)p; }
+/* A wrapped block's key (the 8 bytes before its pointer) in the state
+ * `magic` names, salted and tied to the pointer. */
+static uint64_t key_of(uint64_t magic, const void *p) { return magic ^ hdr->wrap_salt ^ (uint64_t)(uintptr_t)p; }
 
-/* The key a wrapped block keeps once glibc has it back: a free of its
- * pointer then is a double free (glibc may reuse the memory, but not with
- * the same pointer for a block of its own: a block this library wraps
- * again at that address gets a live key). */
-static uint64_t gone_key(const void *p) { return GUARD_WRAP_GONE_MAGIC ^ hdr->wrap_salt ^ (uint64_t)(uintptr_t)p; }
+/* Live. */
+static uint64_t wrap_key(const void *p) { return key_of(GUARD_WRAP_MAGIC, p); }
+
+/* Freed, in the wrapped quarantine. */
+static uint64_t freed_key(const void *p) { return key_of(GUARD_WRAP_FREED_MAGIC, p); }
+
+/* Given back to glibc: a free of its pointer then is a double free (glibc
+ * may reuse the memory, but not with the same pointer for a block of its
+ * own: a block this library wraps again at that address gets a live key). */
+static uint64_t gone_key(const void *p) { return key_of(GUARD_WRAP_GONE_MAGIC, p); }
 
 static struct guard_wrap *wrap_of(void *p) { return (struct guard_wrap *)p - 1; }
 
-/* Whether p (not in the arena) is a live wrapped block. Reads the 8 bytes
- * before p: for glibc's own blocks, its chunk's size field. */
-static int is_wrapped(void *p) {
-    return hdr && ((uintptr_t)p & 15) == 0 && __atomic_load_n(&wrap_of(p)->key, __ATOMIC_ACQUIRE) == wrap_key(p);
+/* Whether p (not in the arena) has the key of state `magic`. Reads the 8
+ * bytes before p: for glibc's own blocks, its chunk's size field. */
+static int keyed(void *p, uint64_t magic) {
+    return hdr && ((uintptr_t)p & 15) == 0 && __atomic_load_n(&wrap_of(p)->key, __ATOMIC_ACQUIRE) == key_of(magic, p);
 }
+
+/* Whether p (not in the arena) is a live wrapped block. */
+static int is_wrapped(void *p) { return keyed(p, GUARD_WRAP_MAGIC); }
 
 static int canary_intact(void *p, size_t size) {
     const unsigned char *c = (const unsigned char *)p + size;
@@ -1112,11 +1128,8 @@ static void *rewrap(void *p, size_t size, uint32_t site) {
     return wrap(raw, size, site);
 }
 
-static uint64_t freed_key(const void *p) { return GUARD_WRAP_FREED_MAGIC ^ hdr->wrap_salt ^ (uint64_t)(uintptr_t)p; }
-
-static int is_gone(void *p) {
-    return hdr && ((uintptr_t)p & 15) == 0 && __atomic_load_n(&wrap_of(p)->key, __ATOMIC_ACQUIRE) == gone_key(p);
-}
+/* Whether p (not in the arena) is a wrapped block glibc has back. */
+static int is_gone(void *p) { return keyed(p, GUARD_WRAP_GONE_MAGIC); }
 
 /* Whether p is a live wrapped block whose key, the 8 bytes right before
  * it, was overwritten (a write before its start): its place on the live
@@ -1139,9 +1152,7 @@ static int had_its_key_overwritten(void *p) {
 }
 
 /* Whether p (not in the arena) is a wrapped block in the wrapped quarantine. */
-static int is_quarantined(void *p) {
-    return hdr && ((uintptr_t)p & 15) == 0 && __atomic_load_n(&wrap_of(p)->key, __ATOMIC_ACQUIRE) == freed_key(p);
-}
+static int is_quarantined(void *p) { return keyed(p, GUARD_WRAP_FREED_MAGIC); }
 
 /* Under the lock: the oldest freed wrapped block leaves the quarantine:
  * its poison and canary are checked (a change is a write after free) and
@@ -1421,16 +1432,7 @@ EXPORT size_t malloc_usable_size(void *p) { return p ? usable_size(p) : 0; }
 /* --- the address-space limit ------------------------------------------- */
 
 /* The process's address space in bytes (/proc/self/statm), 0 if unknown. */
-static uint64_t address_space(void) {
-    char buf[128];
-    long fd = raw_syscall6(SYS_openat, AT_FDCWD, (long)"/proc/self/statm", O_RDONLY | O_CLOEXEC, 0, 0, 0);
-    if (fd < 0) return 0;
-    long n = raw_syscall6(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
-    raw_syscall6(SYS_close, fd, 0, 0, 0, 0, 0);
-    uint64_t pages = 0;
-    for (long i = 0; i < n && buf[i] >= '0' && buf[i] <= '9'; i++) pages = pages * 10 + (uint64_t)(buf[i] - '0');
-    return pages * PAGE;
-}
+static uint64_t address_space(void) { return proc_number("/proc/self/statm") * PAGE; }
 
 /* Before the program lowers its address-space limit to `limit` bytes: the
  * arena's reservation counts against it, so its unused tail is given back,
