@@ -46,19 +46,35 @@ impl SignalMasks {
     }
 }
 
+/// The hexadecimal mask `name` (`"SigBlk:"`) of a `status` file's text.
+fn mask(status: &str, name: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(name))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+}
+
 /// The signal masks of thread `tid` of process `pid`, while it exists.
 pub fn signal_masks(pid: i32, tid: i32) -> Option<SignalMasks> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-    };
     Some(SignalMasks {
-        blocked: field("SigBlk:")?,
-        caught: field("SigCgt:")?,
+        blocked: mask(&status, "SigBlk:")?,
+        caught: mask(&status, "SigCgt:")?,
     })
+}
+
+/// Whether process `pid` has ended or is being killed: gone, a zombie, or
+/// with a SIGKILL pending (for the process or its main thread).
+pub fn ending(pid: i32) -> bool {
+    if state(pid, pid).is_none_or(|s| s == 'Z' || s == 'X') {
+        return true;
+    }
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
+        return true;
+    };
+    ["ShdPnd:", "SigPnd:"]
+        .iter()
+        .any(|name| mask(&status, name).is_some_and(|m| SignalMasks::has(m, libc::SIGKILL)))
 }
 
 /// Parses one line of `/proc/PID/task/TID/syscall` ("202 0x7f.. 0x80 ...");
@@ -100,6 +116,26 @@ pub fn cpu_ns(pid: i32, tid: i32) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A live process is not ending; killed and not yet reaped (a zombie)
+    /// it is; reaped (gone), too.
+    #[test]
+    fn a_process_is_ending_once_killed() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let pid = child.id() as i32;
+        assert!(!ending(pid));
+        child.kill().unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while state(pid, pid) != Some('Z') && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(ending(pid));
+        child.wait().unwrap();
+        assert!(ending(pid));
+    }
 
     #[test]
     fn parses_a_blocked_futex() {

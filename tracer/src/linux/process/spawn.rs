@@ -6,8 +6,8 @@
 //! one instruction of the test runs untraced. Between fork and exec the child
 //! only makes async-signal-safe calls on data prepared before the fork.
 
-use crate::linux::process::ptrace;
 use crate::linux::process::seccomp::Filter;
+use crate::linux::process::{proc, ptrace};
 use crate::{Command, TraceError};
 use std::ffi::{CString, OsStr};
 use std::fs::File;
@@ -203,7 +203,7 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
         // Killed from outside between fork and seizure: the kernel answers
         // ESRCH, or EPERM once the child is a zombie, as if ptrace were
         // not permitted.
-        let ended = e.raw_os_error() == Some(libc::ESRCH) || ending(pid);
+        let ended = e.raw_os_error() == Some(libc::ESRCH) || proc::ending(pid);
         kill_and_reap(pid);
         return Err(if ended {
             TraceError::Spawn {
@@ -264,26 +264,6 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
         stdout: File::from(out_r),
         stderr: File::from(err_r),
     })
-}
-
-/// Whether process `pid` has ended or is being killed: a zombie, or a
-/// SIGKILL pending (`/proc/PID/status`).
-fn ending(pid: i32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else {
-        return true;
-    };
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(str::trim)
-            .unwrap_or("")
-            .to_string()
-    };
-    let sigkill = 1u64 << (libc::SIGKILL - 1);
-    let pending =
-        |name: &str| u64::from_str_radix(&field(name), 16).is_ok_and(|m| m & sigkill != 0);
-    field("State:").starts_with(['Z', 'X']) || pending("ShdPnd:") || pending("SigPnd:")
 }
 
 /// How often [`read_report`] looks at the child while its report is silent.
