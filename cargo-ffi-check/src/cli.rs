@@ -36,7 +36,30 @@ pub struct Cli {
     pub run: RunArgs,
 
     #[command(flatten)]
+    pub known: KnownArgs,
+
+    #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// Adopting the tool on a suite with known findings.
+#[derive(Debug, clap::Args, Default)]
+#[command(next_help_heading = "Known findings")]
+pub struct KnownArgs {
+    /// Fail only on findings not in this baseline (written by
+    /// --write-baseline); known findings are shown but fail nothing, and
+    /// entries that no longer occur are listed.
+    #[arg(long, value_name = "FILE")]
+    pub baseline: Option<PathBuf>,
+    /// Record the run's distinct findings in FILE, for --baseline (with
+    /// --baseline FILE too: update it, dropping what no longer occurs).
+    #[arg(long, value_name = "FILE")]
+    pub write_baseline: Option<PathBuf>,
+    /// Append a `[[suppress]]` entry for each distinct finding of the run to
+    /// FILE (`.config/ffi-check.toml` to use them at once), skipping
+    /// findings its entries cover already.
+    #[arg(long, value_name = "FILE")]
+    pub gen_suppressions: Option<PathBuf>,
 }
 
 /// Flags forwarded to `cargo test --no-run`.
@@ -161,11 +184,13 @@ pub struct RunArgs {
     /// [default: seeded].
     #[arg(long, value_enum, value_name = "SIDE")]
     pub guard_side: Option<GuardSideArg>,
-    /// Report leaks: guarded allocations still live that nothing points to
-    /// when each test process exits, found by a conservative scan of its
-    /// memory (`on` or `off`) [default: on].
-    #[arg(long, value_parser = parse_on_off, value_name = "on|off")]
-    pub leaks: Option<bool>,
+    /// Leaks: guarded allocations still live that nothing points to when
+    /// each test process exits, found by a conservative scan of its memory.
+    /// `on`: each is a finding that fails its test; `report`: each is shown
+    /// and kept in JSON but fails nothing (as Valgrind does by default);
+    /// `off`: no scan [default: on].
+    #[arg(long, value_enum, value_name = "on|report|off")]
+    pub leaks: Option<Leaks>,
     /// Use this profile of `.config/ffi-check.toml` over `[profile.default]`.
     #[arg(
         short = 'P',
@@ -200,12 +225,21 @@ pub fn parse_grace(s: &str) -> Result<Grace, String> {
     crate::duration::parse(s).map(|d| Grace(Some(d)))
 }
 
-/// `on` or `off` (`--leaks`).
-pub fn parse_on_off(s: &str) -> Result<bool, String> {
-    match s {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!("expected `on` or `off`, not `{s}`")),
+/// `--leaks`: what a leak found at a process's exit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Leaks {
+    /// A finding that fails its test.
+    On,
+    /// Shown and kept in JSON, but fails nothing.
+    Report,
+    /// Not looked for.
+    Off,
+}
+
+impl Leaks {
+    /// The supervisor scans for leaks.
+    pub fn scanned(self) -> bool {
+        self != Leaks::Off
     }
 }
 

@@ -17,7 +17,7 @@
 //! Unknown keys are warnings (a newer version's file still works); a value of
 //! the wrong kind is an error naming the file, the table and the key.
 
-use crate::cli::{Grace, GuardSideArg};
+use crate::cli::{Grace, GuardSideArg, Leaks};
 use crate::seeds::Seeds;
 use crate::suppress::Suppressions;
 use anyhow::{bail, Context, Result};
@@ -60,8 +60,9 @@ pub struct Profile {
     pub schedule_budget: Option<u32>,
     /// `hang-grace`: `"2s"`, seconds, or `"off"`.
     pub hang_grace: Option<Grace>,
-    /// `leaks`: report leaks at each process's exit.
-    pub leaks: Option<bool>,
+    /// `leaks`: `"on"`, `"report"` or `"off"` (`true` and `false` are `on`
+    /// and `off`).
+    pub leaks: Option<Leaks>,
 }
 
 impl Profile {
@@ -188,7 +189,16 @@ fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> R
             },
             "fail-fast" => p.fail_fast = Some(boolean()?),
             "guard" => p.guard = Some(boolean()?),
-            "leaks" => p.leaks = Some(boolean()?),
+            "leaks" => {
+                let leaks = match value {
+                    toml::Value::Boolean(true) => Some(Leaks::On),
+                    toml::Value::Boolean(false) => Some(Leaks::Off),
+                    toml::Value::String(s) => Leaks::from_str(s, false).ok(),
+                    _ => None,
+                };
+                p.leaks =
+                    Some(leaks.ok_or_else(|| invalid("expected \"on\", \"report\" or \"off\""))?);
+            }
             "guard-side" => {
                 let side = value
                     .as_str()
@@ -276,6 +286,9 @@ mod tests {
 
         [profile.thorough]
         schedule-budget = "100%"
+
+        [profile.adopting]
+        leaks = "report"
     "#;
 
     #[test]
@@ -295,17 +308,19 @@ mod tests {
         assert_eq!(ci.schedule, Some(false));
         assert_eq!(ci.hang_grace, Some(Grace(None)));
         assert_eq!(ci.schedule_budget, None);
-        assert_eq!(ci.leaks, Some(false));
+        assert_eq!(ci.leaks, Some(Leaks::Off));
         let thorough = c.profile(Some("thorough")).unwrap();
         assert_eq!(thorough.schedule_budget, Some(100));
         assert_eq!(thorough.leaks, None);
+        let adopting = c.profile(Some("adopting")).unwrap();
+        assert_eq!(adopting.leaks, Some(Leaks::Report));
         let default = c.profile(None).unwrap();
         assert_eq!(default.seeds.unwrap().as_slice(), [0, 1, 2]);
         assert_eq!(default.guard, None);
         assert_eq!(c.profile(Some("default")).unwrap().jobs, Some(2));
         let err = c.profile(Some("nightly")).unwrap_err().to_string();
         assert!(err.contains("profile `nightly` is not defined"), "{err}");
-        assert!(err.contains("ci, default, thorough"), "{err}");
+        assert!(err.contains("adopting, ci, default, thorough"), "{err}");
     }
 
     #[test]
@@ -342,6 +357,10 @@ mod tests {
             (
                 "[profile.x]\nschedule-budget = -5",
                 "`schedule-budget` in f.toml [profile.x]: `-5` is not a whole percentage",
+            ),
+            (
+                "[profile.x]\nleaks = \"sometimes\"",
+                "`leaks` in f.toml [profile.x]: expected \"on\", \"report\" or \"off\"",
             ),
             (
                 "[profile.x]\nhang-grace = \"soon\"",

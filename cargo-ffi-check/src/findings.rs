@@ -85,6 +85,19 @@ pub struct Finding {
     pub occurrences: u64,
     /// The last events of the seeded schedule before it, oldest first.
     pub events: Vec<tracer::SchedEvent>,
+    /// With `--baseline`: whether the baseline has it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Mark>,
+}
+
+/// A finding against `--baseline`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mark {
+    /// Not in the baseline: it fails the run.
+    New,
+    /// In the baseline: shown, but fails nothing.
+    Known,
 }
 
 /// Frames from the Rust standard library and the test harness are not the
@@ -135,6 +148,25 @@ pub fn is_allocator_frame(f: &tracer::Frame) -> bool {
         .iter()
         .any(|p| fun.starts_with(p))
         || fun.contains(" as alloc::")
+}
+
+/// A frame of the C runtime: libc, the dynamic loader, libstdc++, libgcc.
+/// Bugs are found there (`strlen` reading past a buffer, `strdup`'s
+/// allocation leaked) but are not theirs.
+pub fn is_c_runtime_frame(f: &tracer::Frame) -> bool {
+    f.module.as_deref().is_some_and(|m| {
+        let name = m.rsplit('/').next().unwrap_or(m);
+        [
+            "libc.so",
+            "libc-",
+            "ld-linux",
+            "libstdc++.so",
+            "libgcc_s.so",
+            "libm.so",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+    })
 }
 
 /// The frames after the leading allocator frames.
@@ -282,7 +314,28 @@ impl Finding {
             allocation,
             occurrences: f.count,
             events: f.events.clone(),
+            baseline: None,
         }
+    }
+
+    /// The stack that says where the bug is: for a leak, the stack that
+    /// allocated it (a leak's backtrace is empty); else the backtrace.
+    pub fn stack(&self) -> &[tracer::Frame] {
+        match (&self.allocation, self.kind.as_str()) {
+            (Some(a), "leak") => &a.allocated_at,
+            _ => &self.backtrace,
+        }
+    }
+
+    /// The frames of [`Finding::stack`] that name the code the bug is in,
+    /// innermost first: without the allocator's frames, the Rust runtime's
+    /// and the C runtime's (libc, the dynamic loader, libstdc++, libgcc),
+    /// and without frames that have no function name. A finding inside a
+    /// dependency starts at its innermost frame there.
+    pub fn code_frames(&self) -> impl Iterator<Item = &tracer::Frame> {
+        user_frames(self.stack())
+            .iter()
+            .filter(|f| f.function.is_some() && !is_runtime_frame(f) && !is_c_runtime_frame(f))
     }
 
     /// A failed test (a panic, or a non-zero exit) without a memory finding.
@@ -306,6 +359,7 @@ impl Finding {
             allocation: None,
             occurrences: 1,
             events: Vec::new(),
+            baseline: None,
         }
     }
 }

@@ -6,6 +6,7 @@
 //! [`pool`] runs them under `tracer`, [`outcome`] and [`findings`] say what
 //! each result means, and [`report`] shows it.
 
+mod baseline;
 mod build;
 mod cli;
 mod config;
@@ -13,6 +14,7 @@ mod duration;
 mod exit_code;
 mod findings;
 mod flaky;
+mod gen_suppressions;
 mod list;
 mod outcome;
 mod partition;

@@ -45,6 +45,9 @@ pub struct JobReport {
     pub findings: Vec<Finding>,
     /// Findings that `[[suppress]]` entries cover (moved out of `findings`).
     pub suppressed: Vec<Finding>,
+    /// Leaks under `--leaks report`: shown and kept, failing nothing (moved
+    /// out of `findings`).
+    pub reported: Vec<Finding>,
     /// Its standard output.
     pub stdout: String,
     /// Its standard error.
@@ -85,6 +88,7 @@ pub fn classify(
                 duration: Duration::ZERO,
                 findings: Vec::new(),
                 suppressed: Vec::new(),
+                reported: Vec::new(),
                 stdout: String::new(),
                 stderr: e.to_string(),
                 guard: tracer::GuardStats::default(),
@@ -142,10 +146,69 @@ pub fn classify(
         duration: o.duration,
         findings,
         suppressed: Vec::new(),
+        reported: Vec::new(),
         stdout,
         stderr,
         guard: o.guard.clone(),
         notes: o.notes.clone(),
         schedule_held: o.schedule_held,
+    }
+}
+
+impl JobReport {
+    /// True if the job needs the user's attention: it did not pass and was
+    /// not cancelled.
+    pub fn is_problem(&self) -> bool {
+        !matches!(self.status, Status::Passed | Status::Cancelled)
+    }
+
+    /// Moves the job's leak findings to `reported` (`--leaks report`); the
+    /// caller settles the status afterwards.
+    pub fn report_leaks_only(&mut self) {
+        let (leaks, kept) = std::mem::take(&mut self.findings)
+            .into_iter()
+            .partition(|f| f.kind == tracer::FindingKind::Leak.as_str());
+        self.findings = kept;
+        self.reported = leaks;
+    }
+
+    /// The status once findings were moved out of `findings` (suppressed,
+    /// or leaks only reported). They hide findings, never a failing test: a
+    /// job left without findings passes (word `SUPPRESSED` when an entry
+    /// covered one) only if its test exited with status 0; one that crashed
+    /// or exited non-zero fails with a `test-failure` finding saying so, and
+    /// a timeout or a hang stays one. `test` is the libtest name.
+    pub fn settle(&mut self, test: &str) {
+        let moved: Vec<&str> = self
+            .suppressed
+            .iter()
+            .map(|f| f.kind.as_str())
+            .chain(self.reported.iter().map(|f| f.kind.as_str()))
+            .collect();
+        if !self.findings.is_empty() || moved.is_empty() || self.status != Status::Findings {
+            return;
+        }
+        if self.exited_ok {
+            self.status = Status::Passed;
+            self.word = if self.suppressed.is_empty() {
+                "PASS"
+            } else {
+                "SUPPRESSED"
+            }
+            .into();
+            return;
+        }
+        let how = match (self.suppressed.is_empty(), self.reported.is_empty()) {
+            (false, true) => "were suppressed",
+            (true, false) => "are only reported (--leaks report)",
+            _ => "were suppressed or are only reported (--leaks report)",
+        };
+        let mut failure = Finding::test_failure(&self.stderr, &self.exit, test);
+        failure.notes.push(format!(
+            "its findings {how} ({}), but the test itself failed",
+            moved.join(", ")
+        ));
+        self.findings.push(failure);
+        self.status = Status::Failed;
     }
 }

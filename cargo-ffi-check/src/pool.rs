@@ -78,7 +78,7 @@ fn options(test: &TestCase, seed: u64, settings: &Settings, control: &Control) -
         cancel: Arc::clone(&control.cancel),
         guard: settings.guard,
         guard_side: settings.guard_side,
-        leaks: settings.leaks,
+        leaks: settings.leaks.scanned(),
         harness_main_unguarded: test.binary.libtest,
         seed,
         schedule: settings.schedule.then(|| tracer::Schedule {

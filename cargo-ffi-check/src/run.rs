@@ -3,8 +3,9 @@
 //! the pool, each reported as it finishes) and the reporter's `finish`
 //! (summary, report files, exit code).
 
+use crate::baseline::Baseline;
 use crate::build;
-use crate::cli::{Cli, Color, MessageFormat};
+use crate::cli::{Cli, Color, Leaks, MessageFormat};
 use crate::config;
 use crate::exit_code;
 use crate::list::{self, TestCase};
@@ -25,7 +26,7 @@ use std::time::Instant;
 pub fn run(cli: Cli) -> Result<i32> {
     let started = Instant::now();
     let plan = match prepare(&cli)? {
-        Prepared::Run(plan) => plan,
+        Prepared::Run(plan) => *plan,
         Prepared::Done(code) => return Ok(code),
     };
     let control = Control::default();
@@ -60,6 +61,8 @@ struct Plan {
     settings: Settings,
     /// Known findings that do not fail the run.
     suppressions: Suppressions,
+    /// `--baseline`: findings that fail nothing.
+    baseline: Option<Baseline>,
 }
 
 impl Plan {
@@ -71,7 +74,7 @@ impl Plan {
 
 /// After [`prepare`]: run the plan, or exit with this code already.
 enum Prepared {
-    Run(Plan),
+    Run(Box<Plan>),
     Done(i32),
 }
 
@@ -114,13 +117,20 @@ fn prepare(cli: &Cli) -> Result<Prepared> {
         );
         return Ok(Prepared::Done(exit_code::NO_TESTS_RUN));
     }
+    let baseline = cli
+        .known
+        .baseline
+        .as_deref()
+        .map(Baseline::load)
+        .transpose()?;
     tracer::check_ptrace_permitted().context("cannot supervise tests")?;
-    Ok(Prepared::Run(Plan {
+    Ok(Prepared::Run(Box::new(Plan {
         root: built.root,
         tests,
         settings,
         suppressions: config.suppressions,
-    }))
+        baseline,
+    })))
 }
 
 /// Runs every job of `plan` on the pool, reporting each as it finishes;
@@ -141,6 +151,9 @@ fn execute<'a>(
         json: cli.output.message_format == MessageFormat::Json,
         github: github::enabled(),
         junit: cli.output.junit.clone(),
+        leaks_report: settings.leaks == Leaks::Report,
+        write_baseline: cli.known.write_baseline.clone(),
+        gen_suppressions: cli.known.gen_suppressions.clone(),
     };
     if view.json {
         json::emit(&json::Event::RunStarted {
@@ -171,6 +184,7 @@ fn execute<'a>(
         view,
         progress,
         plan.suppressions.clone(),
+        plan.baseline.clone(),
         fail_fast,
     );
     let jobs = pool::jobs(plan.tests.len(), seeds);

@@ -2,7 +2,7 @@
 //! profile of `.config/ffi-check.toml` over `[profile.default]` over the
 //! built-in defaults. Everything after this stage reads [`Settings`].
 
-use crate::cli::{Grace, GuardSideArg, RunArgs};
+use crate::cli::{Grace, GuardSideArg, Leaks, RunArgs};
 use crate::config::{defaults, Profile};
 use crate::seeds::Seeds;
 use std::time::Duration;
@@ -22,8 +22,8 @@ pub struct Settings {
     pub guard: bool,
     /// Where guard pages go.
     pub guard_side: tracer::GuardSide,
-    /// Report leaks when each process exits.
-    pub leaks: bool,
+    /// What a leak found when a process exits does.
+    pub leaks: Leaks,
     /// Run under the seeded schedule.
     pub schedule: bool,
     /// The schedule's budget, in percent of each test's own running time.
@@ -71,7 +71,7 @@ impl Settings {
             fail_fast: fail_fast.or(profile.fail_fast).unwrap_or(false),
             guard: guard.or(profile.guard).unwrap_or(true),
             guard_side: side.into(),
-            leaks: cli.leaks.or(profile.leaks).unwrap_or(true),
+            leaks: cli.leaks.or(profile.leaks).unwrap_or(Leaks::On),
             schedule: schedule.or(profile.schedule).unwrap_or(true),
             schedule_budget: cli
                 .schedule_budget
@@ -110,11 +110,11 @@ mod tests {
             schedule: Some(false),
             schedule_budget: Some(50),
             hang_grace: Some(Grace(Some(Duration::from_millis(500)))),
-            leaks: Some(false),
+            leaks: Some(Leaks::Off),
         };
         let e = resolve(&[], &profile);
         assert!(!e.schedule);
-        assert!(!e.leaks);
+        assert_eq!(e.leaks, Leaks::Off);
         assert_eq!(e.schedule_budget, 50);
         assert_eq!(e.hang_grace, Some(Duration::from_millis(500)));
         assert_eq!(e.seeds.as_slice(), [3]);
@@ -140,11 +140,11 @@ mod tests {
                 "--hang-grace",
                 "off",
                 "--leaks",
-                "on",
+                "report",
             ],
             &profile,
         );
-        assert!(e.leaks);
+        assert_eq!(e.leaks, Leaks::Report);
         assert_eq!(e.seeds.as_slice(), [1, 2]);
         assert_eq!(e.timeout, Duration::from_secs(2));
         assert_eq!(e.jobs, 1);
@@ -163,6 +163,6 @@ mod tests {
         let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
         assert_eq!((e.jobs, e.fail_fast, e.guard), (cores, false, true));
         assert_eq!(e.guard_side, tracer::GuardSide::Seeded);
-        assert!(e.leaks);
+        assert_eq!(e.leaks, Leaks::On);
     }
 }

@@ -29,7 +29,7 @@
 //! every finding is suppressed counts as passed.
 
 use crate::findings::{self, Finding};
-use crate::outcome::{JobReport, Status};
+use crate::outcome::JobReport;
 use anyhow::{anyhow, Result};
 use globset::{GlobBuilder, GlobMatcher};
 use std::path::Path;
@@ -112,19 +112,13 @@ impl Rule {
                     .or_else(|| location.and_then(|l| l.module.as_deref()));
                 module.is_some_and(|m| self.matches_module(m))
             }
-            Target::Frame => {
-                let frames = match (&f.allocation, f.kind.as_str()) {
-                    (Some(a), "leak") => &a.allocated_at,
-                    _ => &f.backtrace,
-                };
-                frames.iter().any(|fr| {
-                    fr.function
-                        .as_deref()
-                        .is_some_and(|n| self.matcher.is_match(n))
-                        || fr.file.as_deref().is_some_and(|p| self.matcher.is_match(p))
-                        || fr.module.as_deref().is_some_and(|m| self.matches_module(m))
-                })
-            }
+            Target::Frame => f.stack().iter().any(|fr| {
+                fr.function
+                    .as_deref()
+                    .is_some_and(|n| self.matcher.is_match(n))
+                    || fr.file.as_deref().is_some_and(|p| self.matcher.is_match(p))
+                    || fr.module.as_deref().is_some_and(|m| self.matches_module(m))
+            }),
         }
     }
 
@@ -222,17 +216,11 @@ impl Suppressions {
         self.rules.iter().find(|r| r.matches(f))
     }
 
-    /// Moves the findings of a job (of `test`, the libtest name) that a rule
-    /// covers to `r.suppressed`;
-    /// returns the rule of each, in order. Suppressions hide findings, never
-    /// a failing test: a job whose every finding is suppressed counts as
-    /// passed (word `SUPPRESSED`) only if its test exited with status 0; one
-    /// that crashed or exited non-zero fails with a `test-failure` finding
-    /// saying so, and a timeout or a hang stays one.
-    pub fn apply(&self, r: &mut JobReport, test: &str) -> Vec<Rule> {
-        if self.rules.is_empty() {
-            return Vec::new();
-        }
+    /// Moves the findings of a job that a rule covers to `r.suppressed`;
+    /// returns the rule of each, in order. The caller settles the job's
+    /// status afterwards ([`JobReport::settle`]): suppressions hide
+    /// findings, never a failing test.
+    pub fn apply(&self, r: &mut JobReport) -> Vec<Rule> {
         let mut rules = Vec::new();
         let (mut kept, mut suppressed) = (Vec::new(), Vec::new());
         for f in std::mem::take(&mut r.findings) {
@@ -246,21 +234,6 @@ impl Suppressions {
         }
         r.findings = kept;
         r.suppressed = suppressed;
-        if r.findings.is_empty() && !r.suppressed.is_empty() && r.status == Status::Findings {
-            if r.exited_ok {
-                r.status = Status::Passed;
-                r.word = "SUPPRESSED".into();
-            } else {
-                let kinds: Vec<&str> = r.suppressed.iter().map(|f| f.kind.as_str()).collect();
-                let mut failure = Finding::test_failure(&r.stderr, &r.exit, test);
-                failure.notes.push(format!(
-                    "its findings were suppressed ({}), but the test itself failed",
-                    kinds.join(", ")
-                ));
-                r.findings.push(failure);
-                r.status = Status::Failed;
-            }
-        }
         rules
     }
 }

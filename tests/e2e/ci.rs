@@ -2,6 +2,7 @@
 //! schema, configuration profiles and suppressions; one module each, with
 //! the helpers they share here.
 
+mod adopt;
 mod config;
 mod github;
 mod junit;

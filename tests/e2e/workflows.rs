@@ -637,29 +637,31 @@ fn the_action_passes_its_inputs_to_the_tool_and_its_exit_status_on() {
     let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
     let args_file = dir.join("args");
     let script = step_script("run");
-    let run = |seeds: &str, args: &str, partition: &str, junit: &str, status: &str| {
-        let (code, text, outputs) = run_step(
-            &script,
-            &dir,
-            &[
-                ("PATH", &path),
-                ("ARGS_FILE", args_file.to_str().unwrap()),
-                ("FAKE_STATUS", status),
-                ("SEEDS", seeds),
-                ("ARGS", args),
-                ("PARTITION", partition),
-                ("JUNIT", junit),
-            ],
-        );
-        let args = std::fs::read_to_string(&args_file).unwrap();
-        (
-            code,
-            text,
-            outputs,
-            args.lines().map(String::from).collect::<Vec<_>>(),
-        )
-    };
-    let (code, text, outputs, args) = run("0..16", "", "", "target/ffi-check/junit.xml", "0");
+    let run =
+        |seeds: &str, args: &str, partition: &str, baseline: &str, junit: &str, status: &str| {
+            let (code, text, outputs) = run_step(
+                &script,
+                &dir,
+                &[
+                    ("PATH", &path),
+                    ("ARGS_FILE", args_file.to_str().unwrap()),
+                    ("FAKE_STATUS", status),
+                    ("SEEDS", seeds),
+                    ("ARGS", args),
+                    ("PARTITION", partition),
+                    ("BASELINE", baseline),
+                    ("JUNIT", junit),
+                ],
+            );
+            let args = std::fs::read_to_string(&args_file).unwrap();
+            (
+                code,
+                text,
+                outputs,
+                args.lines().map(String::from).collect::<Vec<_>>(),
+            )
+        };
+    let (code, text, outputs, args) = run("0..16", "", "", "", "target/ffi-check/junit.xml", "0");
     assert_eq!(code, 0, "{text}");
     assert_eq!(outputs["exit-code"], "0");
     assert_eq!(
@@ -679,6 +681,7 @@ fn the_action_passes_its_inputs_to_the_tool_and_its_exit_status_on() {
         "-p my-sys  --features vendored",
         "hash:2/3",
         "",
+        "",
         "100",
     );
     assert_eq!(code, 100, "{text}");
@@ -695,6 +698,19 @@ fn the_action_passes_its_inputs_to_the_tool_and_its_exit_status_on() {
             "my-sys",
             "--features",
             "vendored"
+        ]
+    );
+    // A baseline.
+    let (code, text, _, args) = run("0", "", "", "ffi-check-baseline.json", "", "0");
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(
+        args,
+        [
+            "ffi-check",
+            "--seeds",
+            "0",
+            "--baseline",
+            "ffi-check-baseline.json"
         ]
     );
 }
@@ -724,6 +740,7 @@ fn the_actions_run_step_runs_the_real_tool_on_the_demo_and_reports_its_bug() {
             ("SEEDS", "0..2"),
             ("ARGS", &args),
             ("PARTITION", ""),
+            ("BASELINE", ""),
             ("JUNIT", junit.to_str().unwrap()),
             ("GITHUB_ACTIONS", "true"),
             (
@@ -741,4 +758,35 @@ fn the_actions_run_step_runs_the_real_tool_on_the_demo_and_reports_its_bug() {
     assert!(summary.contains("null-dereference"), "{summary}");
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains("<failure"), "{report}");
+    // With a baseline that records the bug, the step passes and the
+    // annotation is a warning.
+    let status = std::process::Command::new(tool)
+        .args(args.split(' '))
+        .args(["--seeds", "0..2", "--write-baseline", "baseline.json"])
+        .current_dir(&dir)
+        .env_remove("GITHUB_ACTIONS")
+        .output()
+        .unwrap();
+    assert_eq!(status.status.code(), Some(100));
+    let (code, text, outputs) = run_step(
+        &step_script("run"),
+        &dir,
+        &[
+            ("PATH", &path),
+            ("SEEDS", "0..2"),
+            ("ARGS", &args),
+            ("PARTITION", ""),
+            ("BASELINE", "baseline.json"),
+            ("JUNIT", ""),
+            ("GITHUB_ACTIONS", "true"),
+            (
+                "GITHUB_STEP_SUMMARY",
+                dir.join("summary.md").to_str().unwrap(),
+            ),
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(outputs["exit-code"], "0");
+    assert!(text.contains("::warning file="), "{text}");
+    assert!(!text.contains("::error"), "{text}");
 }

@@ -1,11 +1,13 @@
 //! GitHub Actions: an `::error` annotation per distinct finding, at its
-//! source line, and a Markdown table for the job's step summary.
+//! source line, and a Markdown table for the job's step summary. With
+//! `--baseline`, a new finding's title starts with `new`, and a known one is
+//! a `::warning` whose title starts with `known`.
 //!
 //! Active when `GITHUB_ACTIONS=true` (GitHub sets it on every runner).
 //! Workflow commands go to stdout, where the runner reads them; they are
 //! single lines that never start with `{`, so they mix with JSON lines.
 
-use crate::findings::Distinct;
+use crate::findings::{Distinct, Mark};
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::Path;
@@ -85,17 +87,28 @@ fn seeds_text(d: &Distinct) -> String {
         .join(",")
 }
 
-/// The title: `KIND in TEST`, `(+N more)` when several tests showed it.
+/// The title: `KIND in TEST`, `(+N more)` when several tests showed it,
+/// after `new` or `known` with `--baseline`.
 fn title(d: &Distinct) -> String {
     let first = d.tests.iter().next().map_or("?", String::as_str);
     let more = match d.tests.len() {
         0 | 1 => String::new(),
         n => format!(" (+{} more)", n - 1),
     };
-    format!("{} in {first}{more}", d.finding.kind)
+    format!("{}{} in {first}{more}", mark(d), d.finding.kind)
 }
 
-/// The `::error` workflow command for one distinct finding.
+/// `new ` or `known ` with `--baseline`, else nothing.
+fn mark(d: &Distinct) -> &'static str {
+    match d.finding.baseline {
+        Some(Mark::New) => "new ",
+        Some(Mark::Known) => "known ",
+        None => "",
+    }
+}
+
+/// The workflow command for one distinct finding: `::error`, or
+/// `::warning` for one the baseline knows.
 pub fn annotation(d: &Distinct, root: &Path) -> String {
     let mut props = Vec::new();
     if let Some(p) = place(d, root) {
@@ -128,7 +141,12 @@ pub fn annotation(d: &Distinct, root: &Path) -> String {
         d.count,
         if d.count == 1 { "" } else { "s" }
     );
-    format!("::error {}::{}", props.join(","), escape_data(&message))
+    let command = if d.finding.baseline == Some(Mark::Known) {
+        "warning"
+    } else {
+        "error"
+    };
+    format!("::{command} {}::{}", props.join(","), escape_data(&message))
 }
 
 /// Prints the annotation of every distinct finding on stdout.
@@ -161,7 +179,8 @@ pub fn step_summary(all: &[Distinct], totals: &str) -> String {
             let tests: Vec<&str> = d.tests.iter().map(String::as_str).collect();
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} |",
+                "| {}{} | {} | {} | {} | {} |",
+                mark(d),
                 cell(&d.finding.kind),
                 cell(&loc),
                 cell(&tests.join(", ")),

@@ -1,6 +1,6 @@
 //! Text for people: status lines, rustc-style finding blocks, the summary.
 
-use crate::findings::{short_backtrace_len, user_frames, Distinct, Finding};
+use crate::findings::{short_backtrace_len, user_frames, Distinct, Finding, Mark};
 use crate::outcome::{JobReport, Status};
 use crate::report::Counts;
 use console::Style;
@@ -18,11 +18,25 @@ fn status_style(status: Status) -> Style {
     }
 }
 
-/// `        PASS [   0.012s] pkg tests::name` (plus the seed when several run).
-pub fn status_line(r: &JobReport, test: &str, seed: Option<u64>) -> String {
-    let word = status_style(r.status).apply_to(format!("{:>12}", r.word));
+/// `        PASS [   0.012s] pkg tests::name` (plus the seed when several run;
+/// `known` when `--baseline` has every finding of a job that did not pass).
+pub fn status_line(r: &JobReport, test: &str, seed: Option<u64>, known: bool) -> String {
+    let style = if known {
+        Style::new().yellow().bold()
+    } else {
+        status_style(r.status)
+    };
+    let word = style.apply_to(format!("{:>12}", r.word));
     let seed = seed.map(|s| format!(" (seed {s})")).unwrap_or_default();
-    format!("{word} [{:>8.3}s] {test}{seed}", r.duration.as_secs_f64())
+    let known = if known {
+        " (known: in the baseline)"
+    } else {
+        ""
+    };
+    format!(
+        "{word} [{:>8.3}s] {test}{seed}{known}",
+        r.duration.as_secs_f64()
+    )
 }
 
 /// The captured output of a failed job, as nextest shows it.
@@ -74,17 +88,31 @@ fn backtrace_lines(frames: &[tracer::Frame], verbose: bool) -> Vec<String> {
     out
 }
 
-/// A finding, rustc-style, as printed when first seen.
-pub fn finding_block(f: &Finding, test: &str, rerun: &str, seed: u64, verbose: bool) -> String {
+/// A finding, rustc-style, as printed when first seen: an `error`, or a
+/// `warning` when it fails nothing (known to `--baseline`, or `reported`:
+/// a leak under `--leaks report`).
+pub fn finding_block(
+    f: &Finding,
+    test: &str,
+    rerun: &str,
+    seed: u64,
+    verbose: bool,
+    reported: bool,
+) -> String {
     let mut s = String::new();
-    let error = Style::new().red().bold();
+    let heading = if reported || f.baseline == Some(Mark::Known) {
+        Style::new()
+            .yellow()
+            .bold()
+            .apply_to(format!("warning[{}]", f.kind))
+    } else {
+        Style::new()
+            .red()
+            .bold()
+            .apply_to(format!("error[{}]", f.kind))
+    };
     let blue = Style::new().blue().bold();
-    let _ = writeln!(
-        s,
-        "{}: {}",
-        error.apply_to(format!("error[{}]", f.kind)),
-        Style::new().bold().apply_to(&f.message)
-    );
+    let _ = writeln!(s, "{heading}: {}", Style::new().bold().apply_to(&f.message));
     if let Some(loc) = &f.location {
         let func = loc
             .function
@@ -185,18 +213,45 @@ pub fn finding_block(f: &Finding, test: &str, rerun: &str, seed: u64, verbose: b
             );
         }
     }
+    match f.baseline {
+        Some(Mark::New) => {
+            let _ = writeln!(
+                s,
+                "{bar} baseline: new (not in the baseline: it fails the run)"
+            );
+        }
+        Some(Mark::Known) => {
+            let _ = writeln!(
+                s,
+                "{bar} baseline: known (in the baseline: it fails nothing)"
+            );
+        }
+        None => {}
+    }
+    if reported {
+        let _ = writeln!(
+            s,
+            "{bar} note: reported only (--leaks report): it fails nothing"
+        );
+    }
     let _ = write!(s, "{bar} rerun: {rerun}");
     s
 }
 
-/// One line per distinct finding for the summary.
+/// One line per distinct finding for the summary (`new` or `known` first
+/// with `--baseline`).
 pub fn summary_findings(all: &[Distinct]) -> String {
     let mut s = String::new();
     for d in all {
         let seeds: Vec<String> = d.seeds.iter().map(|s| s.to_string()).collect();
+        let mark = match d.finding.baseline {
+            Some(Mark::New) => "new   ",
+            Some(Mark::Known) => "known ",
+            None => "",
+        };
         let _ = writeln!(
             s,
-            "  {} {:<18} {}  ({} x, seeds {}) {}",
+            "  {mark}{} {:<18} {}  ({} x, seeds {}) {}",
             d.finding.id,
             d.finding.kind,
             short_location(d),
@@ -307,8 +362,14 @@ pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -
     if c.errors > 0 {
         let _ = write!(s, ", {} could not run", c.errors);
     }
+    if c.known > 0 {
+        let _ = write!(s, ", {} known (in the baseline)", c.known);
+    }
     if c.suppressed > 0 {
         let _ = write!(s, ", {} suppressed", c.suppressed);
+    }
+    if c.reported > 0 {
+        let _ = write!(s, ", {} leaks reported", c.reported);
     }
     if c.not_run > 0 {
         let _ = write!(s, ", {} not run", c.not_run);

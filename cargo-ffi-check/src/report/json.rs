@@ -46,6 +46,8 @@ pub enum Event<'a> {
         findings: &'a [Finding],
         /// Findings of this job that `[[suppress]]` entries covered.
         suppressed: &'a [Finding],
+        /// Leaks of this job under `--leaks report`: they fail nothing.
+        reported: &'a [Finding],
         /// Allocation requests and how many were guarded.
         allocations: Allocations<'a>,
         /// Captured standard output.
@@ -88,11 +90,28 @@ pub enum Event<'a> {
         counts: &'a Counts,
         /// Distinct findings.
         distinct_findings: usize,
+        /// With `--baseline`: new and known findings, and gone entries.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        baseline: Option<&'a BaselineSummary>,
         /// Wall time in milliseconds.
         duration_ms: u64,
         /// The process exit code.
         exit_code: i32,
     },
+}
+
+/// The run against `--baseline`.
+#[derive(Debug, Serialize)]
+pub struct BaselineSummary {
+    /// The baseline file, as given.
+    pub file: String,
+    /// Distinct findings not in it (they fail the run).
+    pub new: usize,
+    /// Distinct findings in it.
+    pub known: usize,
+    /// Its entries that no longer occur: a test that showed them ran, and
+    /// nothing matched them.
+    pub gone: Vec<crate::baseline::Entry>,
 }
 
 /// How many allocations the guard allocator saw and guarded.
@@ -133,6 +152,7 @@ pub fn test_finished<'a>(
         duration_ms: r.duration.as_millis() as u64,
         findings: &r.findings,
         suppressed: &r.suppressed,
+        reported: &r.reported,
         allocations: Allocations {
             total: r.guard.allocations,
             guarded: r.guard.guarded,

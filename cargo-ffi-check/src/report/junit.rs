@@ -10,7 +10,9 @@
 //! whose text is every finding block as the human output prints it, without
 //! color; its captured stdout and stderr go to `<system-out>` and
 //! `<system-err>`. A job that could not run is an `<error>`, a cancelled one
-//! `<skipped>`.
+//! `<skipped>`. With `--baseline`, a failure's message starts with `new`,
+//! and a job whose every finding the baseline knows is a success with a
+//! `baseline` property `known` and its finding blocks in `<system-err>`.
 
 use crate::list::TestCase;
 use crate::outcome::{JobReport, Status};
@@ -42,15 +44,28 @@ impl Junit {
     }
 
     /// Adds one job's result; `blocks` are the finding blocks as printed for
-    /// people (color is removed here).
-    pub fn add(&mut self, test: &TestCase, seed: u64, r: &JobReport, blocks: &[String]) {
+    /// people (color is removed here); `known`: `--baseline` knows every
+    /// finding of a job that did not pass.
+    pub fn add(
+        &mut self,
+        test: &TestCase,
+        seed: u64,
+        r: &JobReport,
+        blocks: &[String],
+        known: bool,
+    ) {
         let name = if self.multi_seed {
             format!("{} [seed {seed}]", test.name)
         } else {
             test.name.clone()
         };
+        let text: Vec<String> = blocks
+            .iter()
+            .map(|b| console::strip_ansi_codes(b).into_owned())
+            .collect();
         let status = match r.status {
             Status::Passed => TestCaseStatus::success(),
+            _ if known => TestCaseStatus::success(),
             Status::Cancelled => {
                 let mut s = TestCaseStatus::skipped();
                 s.set_message("cancelled");
@@ -70,12 +85,14 @@ impl Junit {
                     (_, Some(f)) => f.kind.clone(),
                     (_, None) => crate::findings::TEST_FAILURE.to_string(),
                 };
-                let message =
-                    first.map_or_else(|| r.exit.clone(), |f| format!("{}: {}", f.kind, f.message));
-                let text: Vec<String> = blocks
-                    .iter()
-                    .map(|b| console::strip_ansi_codes(b).into_owned())
-                    .collect();
+                let new = match first.and_then(|f| f.baseline) {
+                    Some(crate::findings::Mark::New) => "new ",
+                    _ => "",
+                };
+                let message = first.map_or_else(
+                    || r.exit.clone(),
+                    |f| format!("{new}{}: {}", f.kind, f.message),
+                );
                 s.set_type(ty).set_message(message);
                 if !text.is_empty() {
                     s.set_description(text.join("\n\n"));
@@ -87,7 +104,10 @@ impl Junit {
         case.set_classname(test.binary.id.as_str())
             .set_time(r.duration)
             .add_property(("seed", seed.to_string().as_str()));
-        if !matches!(r.status, Status::Passed | Status::Cancelled) {
+        if known {
+            case.add_property(("baseline", "known"))
+                .set_system_err(text.join("\n\n"));
+        } else if !matches!(r.status, Status::Passed | Status::Cancelled) {
             if !r.stdout.is_empty() {
                 case.set_system_out(r.stdout.as_str());
             }

@@ -37,6 +37,11 @@ pub struct Counts {
     pub guard_not_loaded: std::collections::BTreeMap<String, u64>,
     /// Distinct findings that `[[suppress]]` entries covered.
     pub suppressed: usize,
+    /// Jobs that failed, hung or had findings, all of them in the
+    /// `--baseline` (not counted as failed, with findings or hung).
+    pub known: usize,
+    /// Distinct leaks only reported (`--leaks report`).
+    pub reported: usize,
     /// How long the seeded schedule held threads, over every job, in
     /// milliseconds.
     pub schedule_held_ms: u64,
@@ -57,7 +62,7 @@ impl Counts {
 
     /// Jobs that finished.
     pub fn finished(&self) -> usize {
-        self.passed + self.failed + self.with_findings + self.hung + self.errors
+        self.passed + self.failed + self.with_findings + self.hung + self.known + self.errors
     }
 
     /// True if anything needs the user's attention.

@@ -3,9 +3,11 @@
 //! tests, the distinct findings, the summary line, the report files and
 //! the exit code.
 
+use crate::baseline::{self, Baseline, Tally};
 use crate::exit_code;
-use crate::findings::Findings;
+use crate::findings::{Findings, Mark};
 use crate::flaky;
+use crate::gen_suppressions;
 use crate::list::TestCase;
 use crate::outcome::{self, Status};
 use crate::pool::Finished;
@@ -34,6 +36,12 @@ pub struct View {
     pub github: bool,
     /// Where `--junit` writes its report.
     pub junit: Option<PathBuf>,
+    /// `--leaks report`: leaks are shown and kept, failing nothing.
+    pub leaks_report: bool,
+    /// `--write-baseline`: where the run's findings are recorded.
+    pub write_baseline: Option<PathBuf>,
+    /// `--gen-suppressions`: where entries for the run's findings go.
+    pub gen_suppressions: Option<PathBuf>,
 }
 
 /// Reports each job as it finishes and the run when it is over.
@@ -53,6 +61,11 @@ pub struct Reporter<'a> {
     /// Distinct suppressed findings, and the entry that covered each.
     suppressed: Findings,
     suppressed_by: HashMap<String, Rule>,
+    /// Distinct leaks only reported (`--leaks report`).
+    reported: Findings,
+    /// `--baseline`, and what the run matched of it.
+    baseline: Option<Baseline>,
+    tally: Tally,
 }
 
 impl<'a> Reporter<'a> {
@@ -64,6 +77,7 @@ impl<'a> Reporter<'a> {
         view: View,
         progress: &'a Progress,
         suppressions: Suppressions,
+        baseline: Option<Baseline>,
         fail_fast: Option<Arc<AtomicBool>>,
     ) -> Reporter<'a> {
         Reporter {
@@ -79,7 +93,33 @@ impl<'a> Reporter<'a> {
             flaky: flaky::Tracker::default(),
             suppressed: Findings::default(),
             suppressed_by: HashMap::new(),
+            reported: Findings::default(),
+            baseline,
+            tally: Tally::default(),
         }
+    }
+
+    /// Marks each of the job's findings new or known against `--baseline`;
+    /// true if the job had problems and the baseline knows every one.
+    fn mark_against_baseline(&mut self, r: &mut outcome::JobReport, display: &str) -> bool {
+        let Some(baseline) = &self.baseline else {
+            return false;
+        };
+        if r.status != Status::Cancelled {
+            self.tally.ran.insert(display.to_string());
+        }
+        for f in &mut r.findings {
+            f.baseline = Some(match baseline.entry_of(f) {
+                Some(i) => {
+                    self.tally.matched.insert(i);
+                    Mark::Known
+                }
+                None => Mark::New,
+            });
+        }
+        r.is_problem()
+            && !r.findings.is_empty()
+            && r.findings.iter().all(|f| f.baseline == Some(Mark::Known))
     }
 
     /// One job finished: count it, show it, keep what the summary needs.
@@ -88,12 +128,21 @@ impl<'a> Reporter<'a> {
         let seed = f.job.seed;
         let display = test.display_name();
         let mut r = outcome::classify(test, &f.outcome, self.root);
-        let rules = self.suppressions.apply(&mut r, &test.name);
+        let rules = self.suppressions.apply(&mut r);
         for (finding, rule) in r.suppressed.iter().zip(rules) {
             self.suppressed.add(finding, &display, &test.name, seed);
             self.suppressed_by.entry(finding.id.clone()).or_insert(rule);
         }
-        self.counts.add(r.status);
+        if self.view.leaks_report {
+            r.report_leaks_only();
+        }
+        r.settle(&test.name);
+        let known = self.mark_against_baseline(&mut r, &display);
+        if known {
+            self.counts.known += 1;
+        } else {
+            self.counts.add(r.status);
+        }
         self.flaky.add(f.job.test, seed, r.status, &r.word);
         self.counts.allocations += r.guard.allocations;
         self.counts.schedule_held_ms += r.schedule_held.as_millis() as u64;
@@ -104,7 +153,7 @@ impl<'a> Reporter<'a> {
         if self.view.json {
             json::emit(&json::test_finished(&test.binary.id, &test.name, seed, &r));
         }
-        let problem = !matches!(r.status, Status::Passed | Status::Cancelled);
+        let problem = r.is_problem() && !known;
         if let (true, Some(stop)) = (problem, &self.fail_fast) {
             stop.store(true, Ordering::SeqCst);
         }
@@ -114,15 +163,22 @@ impl<'a> Reporter<'a> {
                 new_findings.push(finding);
             }
         }
+        let mut new_reported = Vec::new();
+        for finding in &r.reported {
+            if self.reported.add(finding, &display, &test.name, seed) {
+                new_reported.push(finding);
+            }
+        }
         let seed_shown = self.view.multi_seed.then_some(seed);
         if r.status != Status::Cancelled
-            && (problem || (!self.view.quiet && !self.progress.interactive()))
+            && (problem || known || (!self.view.quiet && !self.progress.interactive()))
         {
             self.progress
-                .println(&human::status_line(&r, &display, seed_shown));
+                .println(&human::status_line(&r, &display, seed_shown, known));
         }
+        let verbose = self.view.verbose > 0;
         if (problem && !new_findings.is_empty())
-            || (self.view.verbose > 0 && r.status == Status::Passed)
+            || (verbose && (r.status == Status::Passed || known))
         {
             let out = human::output_block(&r, &display);
             if !out.is_empty() {
@@ -145,14 +201,21 @@ impl<'a> Reporter<'a> {
             ));
         }
         let rerun = self.view.rerun.command(test, seed);
-        let verbose = self.view.verbose > 0;
-        let block = |f| human::finding_block(f, &display, &rerun, seed, verbose);
+        let block =
+            |f, reported| human::finding_block(f, &display, &rerun, seed, verbose, reported);
+        // Known findings are shown with -v only: the baseline is there so
+        // that they stop taking the reader's attention.
         for finding in new_findings {
-            self.progress.println(&block(finding));
+            if verbose || finding.baseline != Some(Mark::Known) {
+                self.progress.println(&block(finding, false));
+            }
+        }
+        for finding in new_reported {
+            self.progress.println(&block(finding, true));
         }
         if let Some(junit) = &mut self.junit {
-            let blocks: Vec<String> = r.findings.iter().map(block).collect();
-            junit.add(test, seed, &r, &blocks);
+            let blocks: Vec<String> = r.findings.iter().map(|f| block(f, false)).collect();
+            junit.add(test, seed, &r, &blocks, known);
         }
         self.progress.advance(format!(
             "{} passed, {} failed, {} with findings, {} hung",
@@ -175,6 +238,7 @@ impl<'a> Reporter<'a> {
         let mut counts = std::mem::take(&mut self.counts);
         counts.flaky = self.flaky.flaky().len();
         counts.suppressed = self.suppressed.all().len();
+        counts.reported = self.reported.all().len();
         counts.not_run += jobs - counts.finished() - counts.not_run;
         let distinct = self.findings.all();
         // An interrupted run did not pass, whatever finished (nextest: 100).
@@ -195,6 +259,19 @@ impl<'a> Reporter<'a> {
         if self.view.verbose > 0 && counts.suppressed > 0 {
             self.report_suppressed(counts.suppressed);
         }
+        if counts.reported > 0 {
+            eprintln!(
+                "{}\n{}",
+                console::style(format!(
+                    "{:>12} {} distinct (--leaks report: they fail nothing)",
+                    "Leaks", counts.reported
+                ))
+                .yellow()
+                .bold(),
+                human::summary_findings(self.reported.all())
+            );
+        }
+        let baseline = self.report_baseline();
         let totals = human::summary_line(self.tests.len(), seeds, &counts, elapsed);
         eprintln!("{totals}");
         if self.view.verbose > 0 && counts.schedule_held_ms > 0 {
@@ -221,6 +298,8 @@ impl<'a> Reporter<'a> {
                 &console::strip_ansi_codes(&totals),
             ));
         }
+        files.push(self.generate_suppressions());
+        files.push(self.write_baseline(interrupted));
         // A report that could not be written fails an otherwise clean run; the
         // JSON lines still end with `run-finished`.
         for e in files.into_iter().filter_map(Result::err) {
@@ -240,6 +319,7 @@ impl<'a> Reporter<'a> {
                 version: json::VERSION,
                 counts: &counts,
                 distinct_findings: distinct.len(),
+                baseline: baseline.as_ref(),
                 duration_ms: elapsed.as_millis() as u64,
                 exit_code: code,
             });
@@ -270,6 +350,100 @@ impl<'a> Reporter<'a> {
                 });
             }
         }
+    }
+
+    /// With `--baseline`: how many distinct findings are new and known, and
+    /// the entries that no longer occur, for the summary and JSON.
+    fn report_baseline(&self) -> Option<json::BaselineSummary> {
+        let baseline = self.baseline.as_ref()?;
+        let distinct = self.findings.all();
+        let new = distinct
+            .iter()
+            .filter(|d| d.finding.baseline == Some(Mark::New))
+            .count();
+        let gone: Vec<baseline::Entry> = self.tally.gone(baseline).into_iter().cloned().collect();
+        let file = baseline.path.display().to_string();
+        eprintln!(
+            "{} {new} new finding{}, {} known (in {file}){}",
+            console::style(format!("{:>12}", "Baseline")).bold(),
+            if new == 1 { "" } else { "s" },
+            distinct.len() - new,
+            if gone.is_empty() {
+                String::new()
+            } else {
+                format!("; {} of its entries no longer occur:", gone.len())
+            }
+        );
+        for e in &gone {
+            eprintln!("  {}", e.describe());
+        }
+        if !gone.is_empty() {
+            eprintln!(
+                "{:>12} `--baseline {file} --write-baseline {file}` drops them from the file",
+                ""
+            );
+        }
+        Some(json::BaselineSummary {
+            file,
+            new,
+            known: distinct.len() - new,
+            gone,
+        })
+    }
+
+    /// `--gen-suppressions`: appends entries for the run's distinct findings.
+    fn generate_suppressions(&self) -> anyhow::Result<()> {
+        let Some(path) = &self.view.gen_suppressions else {
+            return Ok(());
+        };
+        let w = gen_suppressions::write(path, self.findings.all())?;
+        let mut also = Vec::new();
+        if w.present > 0 {
+            also.push(format!("{} covered by its entries already", w.present));
+        }
+        if w.not_suppressible > 0 {
+            also.push(format!(
+                "{} failed tests, timeouts or hangs, which no entry hides",
+                w.not_suppressible
+            ));
+        }
+        eprintln!(
+            "{} {} [[suppress]] entr{} to {}{}",
+            console::style(format!("{:>12}", "Wrote")).green().bold(),
+            w.added,
+            if w.added == 1 { "y" } else { "ies" },
+            path.display(),
+            if also.is_empty() {
+                String::new()
+            } else {
+                format!(" (findings skipped: {})", also.join("; "))
+            }
+        );
+        Ok(())
+    }
+
+    /// `--write-baseline`: records the run's distinct findings (not after an
+    /// interruption: the file would lose what the run did not get to).
+    fn write_baseline(&self, interrupted: bool) -> anyhow::Result<()> {
+        let Some(path) = &self.view.write_baseline else {
+            return Ok(());
+        };
+        if interrupted {
+            anyhow::bail!(
+                "the baseline {} was not written: the run was interrupted",
+                path.display()
+            );
+        }
+        let old = self.baseline.as_ref().map(|b| (b, &self.tally));
+        let n = baseline::write(path, self.findings.all(), old)?;
+        eprintln!(
+            "{} {n} finding{} to the baseline {} (`--baseline {}` fails only on others)",
+            console::style(format!("{:>12}", "Wrote")).green().bold(),
+            if n == 1 { "" } else { "s" },
+            path.display(),
+            path.display()
+        );
+        Ok(())
     }
 
     /// The distinct suppressed findings, with the entry that covered each (`-v`).

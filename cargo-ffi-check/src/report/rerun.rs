@@ -3,7 +3,7 @@
 //! settings that change what a job does (guard, guard side, schedule, hang
 //! grace, timeout, configuration profile) and arguments after `--`, shell-quoted.
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Leaks};
 use crate::config::defaults;
 use crate::list::TestCase;
 use crate::settings::Settings;
@@ -77,8 +77,10 @@ impl Rerun {
         if let Some(side) = side {
             push(&mut set, "--guard-side", Some(side.to_string()));
         }
-        if !settings.leaks {
-            push(&mut set, "--leaks", Some("off".into()));
+        match settings.leaks {
+            Leaks::On => {}
+            Leaks::Report => push(&mut set, "--leaks", Some("report".into())),
+            Leaks::Off => push(&mut set, "--leaks", Some("off".into())),
         }
         if !settings.schedule {
             push(&mut set, "--no-schedule", None);
