@@ -15,9 +15,10 @@
 //!
 //! Nothing in it depends on addresses or seeds. A finding is known when
 //! its id is in the file (the id hashes its kind and location), or when its
-//! kind and its innermost code frames ([`Finding::code_frames`], at most
-//! [`SIGNATURE_FRAMES`] function names) are those of an entry: an edit that
-//! moves a known bug's line does not make it new.
+//! kind and its innermost code frames past allocation wrappers
+//! ([`Finding::site_frames`], at most [`SIGNATURE_FRAMES`] function names)
+//! are those of an entry: an edit that moves a known bug's line does not
+//! make it new.
 
 use crate::findings::{Distinct, Finding};
 use anyhow::{bail, Context, Result};
@@ -89,17 +90,17 @@ struct FileFormat {
     findings: Vec<Entry>,
 }
 
-/// The functions of a finding's innermost code frames: what stays the same
-/// when lines move.
+/// The functions of a finding's innermost site frames
+/// ([`Finding::site_frames`]): what stays the same when lines move.
 pub fn signature(f: &Finding) -> Vec<String> {
-    f.code_frames()
+    f.site_frames()
         .filter_map(|fr| fr.function.clone())
         .take(SIGNATURE_FRAMES)
         .collect()
 }
 
 /// A baseline read with `--baseline`.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Baseline {
     /// The file, as given.
     pub path: PathBuf,

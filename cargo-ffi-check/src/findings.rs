@@ -169,6 +169,30 @@ pub fn is_c_runtime_frame(f: &tracer::Frame) -> bool {
     })
 }
 
+/// True for a function named as an allocation wrapper (`git__malloc`,
+/// `CRYPTO_zalloc`, `g_malloc0`, `git__substrdup`, `stdalloc__free`): the
+/// last word of its name, digits dropped, is an allocator's.
+pub fn is_allocation_wrapper(name: &str) -> bool {
+    let last = name
+        .rsplit(|c: char| !c.is_ascii_alphanumeric())
+        .find(|w| !w.is_empty())
+        .unwrap_or("")
+        .trim_end_matches(|c: char| c.is_ascii_digit())
+        .to_ascii_lowercase();
+    [
+        "malloc",
+        "calloc",
+        "realloc",
+        "reallocarray",
+        "strdup",
+        "strndup",
+        "memdup",
+    ]
+    .iter()
+    .any(|w| last.ends_with(w))
+        || ["alloc", "zalloc", "free", "allocate", "deallocate"].contains(&last.as_str())
+}
+
 /// The frames after the leading allocator frames.
 pub fn user_frames(frames: &[tracer::Frame]) -> &[tracer::Frame] {
     let skip = frames.iter().take_while(|f| is_allocator_frame(f)).count();
@@ -214,8 +238,10 @@ fn module_name(m: &Option<String>) -> Option<String> {
 
 /// The frame a finding points at: the innermost frame in the workspace (so a
 /// fault inside libc's `strlen` points at the C or Rust line that called it),
-/// else the innermost frame with a source line outside the Rust runtime,
-/// else the innermost frame.
+/// else the innermost frame with a source line outside the Rust runtime that
+/// is not an allocation wrapper (a leak inside a library points at the line
+/// that called `git__malloc`, not at `git__malloc`), else any with a source
+/// line, else the innermost frame.
 fn location_of(frames: &[tracer::Frame], root: &Path) -> Option<Location> {
     let has_line = |f: &&tracer::Frame| f.line.is_some() && !is_runtime_frame(f);
     let in_workspace = |f: &&tracer::Frame| {
@@ -227,6 +253,13 @@ fn location_of(frames: &[tracer::Frame], root: &Path) -> Option<Location> {
         .iter()
         .filter(has_line)
         .find(in_workspace)
+        .or_else(|| {
+            frames.iter().find(|f| {
+                f.file.is_some()
+                    && has_line(f)
+                    && !f.function.as_deref().is_some_and(is_allocation_wrapper)
+            })
+        })
         .or_else(|| frames.iter().find(|f| f.file.is_some() && has_line(f)))
         .or_else(|| frames.first())?;
     let frame = &tracer::Frame {
@@ -336,6 +369,17 @@ impl Finding {
         user_frames(self.stack())
             .iter()
             .filter(|f| f.function.is_some() && !is_runtime_frame(f) && !is_c_runtime_frame(f))
+    }
+
+    /// The frames of the code that made the bug: [`Finding::code_frames`]
+    /// past a library's own allocation wrappers (`git__malloc`), unless
+    /// there is nothing else. What `--gen-suppressions` names and
+    /// `--baseline` matches.
+    pub fn site_frames(&self) -> impl Iterator<Item = &tracer::Frame> {
+        let wrapper = |f: &&tracer::Frame| f.function.as_deref().is_some_and(is_allocation_wrapper);
+        let all_wrappers = self.code_frames().all(|f| wrapper(&f));
+        self.code_frames()
+            .skip_while(move |f| !all_wrappers && wrapper(f))
     }
 
     /// A failed test (a panic, or a non-zero exit) without a memory finding.
@@ -482,6 +526,58 @@ mod tests {
             module_offset: 0x10,
             inlined: false,
         }
+    }
+
+    /// Allocation wrappers are named by the last word of their name.
+    #[test]
+    fn allocation_wrappers_are_told_by_their_names() {
+        for name in [
+            "stdalloc__malloc",
+            "git__substrdup",
+            "git__reallocarray",
+            "CRYPTO_zalloc",
+            "g_malloc0",
+            "stdalloc__free",
+            "PyMem_Malloc",
+        ] {
+            assert!(is_allocation_wrapper(name), "{name}");
+        }
+        for name in [
+            "extract_trimmed",
+            "git_signature_new",
+            "freeze",
+            "allocator_init",
+            "my::Pool::new",
+        ] {
+            assert!(!is_allocation_wrapper(name), "{name}");
+        }
+    }
+
+    /// Outside the workspace, a leak inside a library points at the line
+    /// that called its allocation wrappers, not at the wrappers.
+    #[test]
+    fn a_location_outside_the_workspace_passes_over_allocation_wrappers() {
+        let root = Path::new("/ws");
+        let frames = [
+            frame(
+                "stdalloc__malloc",
+                Some("/reg/libgit2/src/util/allocators/stdalloc.c"),
+            ),
+            frame("git__substrdup", Some("/reg/libgit2/src/util/util.h")),
+            frame(
+                "extract_trimmed",
+                Some("/reg/libgit2/src/libgit2/signature.c"),
+            ),
+            frame(
+                "git_signature_new",
+                Some("/reg/libgit2/src/libgit2/signature.c"),
+            ),
+        ];
+        let loc = location_of(&frames, root).unwrap();
+        assert_eq!(loc.function.as_deref(), Some("extract_trimmed"));
+        // Wrappers only: the innermost with a line.
+        let loc = location_of(&frames[..2], root).unwrap();
+        assert_eq!(loc.function.as_deref(), Some("stdalloc__malloc"));
     }
 
     #[test]

@@ -1,21 +1,24 @@
-//! `--gen-suppressions FILE`: one ready-made `[[suppress]]` entry per
-//! distinct finding of the run, written to FILE or appended to it without
-//! repeating an entry it has (as Valgrind's `--gen-suppressions` writes
-//! entries to paste).
+//! `--gen-suppressions FILE`: ready-made `[[suppress]]` entries for the
+//! findings of the run, one per distinct finding and stack, appended to
+//! FILE without repeating what its entries cover (as Valgrind's
+//! `--gen-suppressions` writes entries to paste).
 //!
 //! Each entry names the finding's kind and its most specific stable frame
 //! as a `frame` pattern: the function of its innermost code frame
 //! ([`Finding::code_frames`]: for a finding inside a dependency its
 //! innermost frame there, not the test's own; the allocator and the C and
-//! Rust runtimes are skipped), or that frame's module when it has no
-//! function name. A comment names the finding, a test and the seed that
+//! Rust runtimes are skipped) past a library's own allocation wrappers
+//! ([`Finding::site_frames`]: `git__malloc` would hide every leak of that
+//! library), or that frame's module when it has no function name. A comment names the finding, a test and the seed that
 //! showed it; `reason` is left for the user to fill in.
 
-use crate::findings::Distinct;
+use crate::findings::Finding;
+use crate::suppress::Suppressions;
 use anyhow::{Context, Result};
-use std::collections::BTreeSet;
+use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// What `reason` says until the user fills it in.
 pub const REASON_TO_FILL_IN: &str = "TODO: say why this finding is accepted";
@@ -31,7 +34,26 @@ struct Generated {
     /// `frame` or `module`.
     key: &'static str,
     pattern: String,
-    comment: String,
+    /// The finding's id, then the seed and test that showed it (the
+    /// smallest of each occurrence, so that the file does not depend on the
+    /// order in which jobs finished).
+    id: String,
+    seed: u64,
+    test: String,
+    /// `FFC-… kind at file:line: message`, for the comment.
+    about: String,
+}
+
+impl Generated {
+    /// What sorts and names an entry: kind, key and pattern.
+    fn key(&self) -> (String, &'static str, String) {
+        (self.kind.clone(), self.key, self.pattern.clone())
+    }
+
+    /// The order entries are written in, and which occurrence names one.
+    fn rank(&self) -> (&str, u64, &str) {
+        (&self.id, self.seed, &self.test)
+    }
 }
 
 /// Escapes glob metacharacters so that a name matches only itself.
@@ -46,13 +68,13 @@ fn literal(name: &str) -> String {
     out
 }
 
-/// The entry for `d`, or `None` when no entry can hide it.
-fn entry_for(d: &Distinct) -> Option<Generated> {
-    let f = &d.finding;
+/// The entry for a finding seen in `test` under `seed`, or `None` when no
+/// entry can hide it.
+fn entry_for(f: &Finding, test: &str, seed: u64) -> Option<Generated> {
     if NOT_SUPPRESSIBLE.contains(&f.kind.as_str()) {
         return None;
     }
-    let (key, pattern) = match f.code_frames().next() {
+    let (key, pattern) = match f.site_frames().next() {
         Some(fr) => ("frame", literal(fr.function.as_deref()?)),
         None => {
             let module = f.stack().iter().find_map(|fr| fr.module.as_deref())?;
@@ -60,8 +82,6 @@ fn entry_for(d: &Distinct) -> Option<Generated> {
             ("module", literal(&name))
         }
     };
-    let seed = d.seeds.iter().next().copied().unwrap_or(0);
-    let test = d.tests.iter().next().map_or("?", String::as_str);
     let at = f
         .location
         .as_ref()
@@ -72,10 +92,10 @@ fn entry_for(d: &Distinct) -> Option<Generated> {
         kind: f.kind.clone(),
         key,
         pattern,
-        comment: format!(
-            "{} {}{at}: {message}\nseen in {test} (seed {seed})",
-            f.id, f.kind
-        ),
+        id: f.id.clone(),
+        seed,
+        test: test.to_string(),
+        about: format!("{} {}{at}: {message}", f.id, f.kind),
     })
 }
 
@@ -84,80 +104,135 @@ fn quoted(s: &str) -> String {
     toml::Value::String(s.to_string()).to_string()
 }
 
-/// What [`write`] did.
+/// What [`Generator::write`] did, counted in distinct findings (by id).
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Written {
     /// Entries added.
     pub added: usize,
-    /// Findings an entry of the file covers already.
+    /// Distinct findings the entries added cover.
+    pub covered: usize,
+    /// Distinct findings an entry of the file covered already.
     pub present: usize,
-    /// Findings no entry can hide (failed tests, timeouts, hangs).
+    /// Distinct findings no entry can hide (failed tests, timeouts, hangs).
     pub not_suppressible: usize,
 }
 
-/// Appends an entry for each of `distinct` to `path` (created if missing),
-/// skipping findings that an entry of the file covers already (and
-/// entries written once already). A file that is not a valid configuration
-/// is left alone and is an error.
-pub fn write(path: &Path, distinct: &[Distinct]) -> Result<Written> {
-    let old = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("could not read {}", path.display())),
-    };
-    let shown = path.display().to_string();
-    let config = crate::config::parse(&old, &shown)
-        .with_context(|| format!("no suppressions were written to {shown}"))?;
-    let mut have = BTreeSet::new();
-    let mut written = Written::default();
-    let mut text = String::new();
-    for d in distinct {
-        let Some(g) = entry_for(d) else {
-            written.not_suppressible += 1;
-            continue;
+/// Collects entries from every occurrence of every finding of the run (one
+/// distinct finding can be reached along several stacks: each gets the
+/// entry its own stack calls for), then appends them to the file.
+#[derive(Debug)]
+pub struct Generator {
+    path: PathBuf,
+    /// The file's entries when the run started.
+    existing: Suppressions,
+    entries: BTreeMap<(String, &'static str, String), Generated>,
+    covered: BTreeSet<String>,
+    present: BTreeSet<String>,
+    not_suppressible: BTreeSet<String>,
+}
+
+impl Generator {
+    /// A generator appending to `path` (created if missing). A file that is
+    /// not a valid configuration is an error now, before any test runs.
+    pub fn new(path: &Path) -> Result<Generator> {
+        let shown = path.display().to_string();
+        let existing = crate::config::parse(&read(path)?, &shown)
+            .with_context(|| format!("--gen-suppressions cannot add to {shown}"))?
+            .suppressions;
+        Ok(Generator {
+            path: path.to_path_buf(),
+            existing,
+            entries: BTreeMap::new(),
+            covered: BTreeSet::new(),
+            present: BTreeSet::new(),
+            not_suppressible: BTreeSet::new(),
+        })
+    }
+
+    /// The file entries are appended to.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Takes one occurrence of a finding, seen in `test` under `seed`.
+    pub fn add(&mut self, f: &Finding, test: &str, seed: u64) {
+        let Some(g) = entry_for(f, test, seed) else {
+            self.not_suppressible.insert(f.id.clone());
+            return;
         };
-        if config.suppressions.matching(&d.finding).is_some()
-            || !have.insert((g.kind.clone(), g.key, g.pattern.clone()))
-        {
-            written.present += 1;
-            continue;
+        if self.existing.matching(f).is_some() {
+            self.present.insert(f.id.clone());
+            return;
         }
-        written.added += 1;
-        for line in g.comment.lines() {
-            let _ = writeln!(text, "# {line}");
+        self.covered.insert(f.id.clone());
+        match self.entries.entry(g.key()) {
+            Entry::Vacant(v) => {
+                v.insert(g);
+            }
+            Entry::Occupied(mut o) if g.rank() < o.get().rank() => {
+                o.insert(g);
+            }
+            Entry::Occupied(_) => {}
         }
-        let _ = writeln!(
-            text,
-            "[[suppress]]\nkind = {}\n{} = {}\nreason = {}\n",
-            quoted(&g.kind),
-            g.key,
-            quoted(&g.pattern),
-            quoted(REASON_TO_FILL_IN)
-        );
     }
-    if written.added == 0 && path.exists() {
-        return Ok(written);
+
+    /// Appends the entries to the file (as it is now); the file is not
+    /// touched when there are none.
+    pub fn write(self) -> Result<Written> {
+        let path = &self.path;
+        let written = Written {
+            added: self.entries.len(),
+            covered: self.covered.len(),
+            present: self.present.len(),
+            not_suppressible: self.not_suppressible.len(),
+        };
+        if self.entries.is_empty() {
+            return Ok(written);
+        }
+        let mut text = read(path)?;
+        if !text.is_empty() {
+            if !text.ends_with('\n') {
+                text.push('\n');
+            }
+            text.push('\n');
+        }
+        let mut entries: Vec<&Generated> = self.entries.values().collect();
+        entries.sort_by(|a, b| a.rank().cmp(&b.rank()).then(a.key().cmp(&b.key())));
+        for g in entries {
+            let _ = writeln!(
+                text,
+                "# {}\n# seen in {} (seed {})\n[[suppress]]\nkind = {}\n{} = {}\nreason = {}\n",
+                g.about,
+                g.test,
+                g.seed,
+                quoted(&g.kind),
+                g.key,
+                quoted(&g.pattern),
+                quoted(REASON_TO_FILL_IN)
+            );
+        }
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("could not create {}", dir.display()))?;
+        }
+        std::fs::write(path, text)
+            .with_context(|| format!("could not write {}", path.display()))?;
+        Ok(written)
     }
-    let mut out = old;
-    if !out.is_empty() && !out.ends_with('\n') {
-        out.push('\n');
+}
+
+/// The file's text; empty when it does not exist.
+fn read(path: &Path) -> Result<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(String::new()),
+        Err(e) => Err(e).with_context(|| format!("could not read {}", path.display())),
     }
-    if !out.is_empty() && !text.is_empty() {
-        out.push('\n');
-    }
-    out.push_str(&text);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-    }
-    std::fs::write(path, out).with_context(|| format!("could not write {}", path.display()))?;
-    Ok(written)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::findings::{Finding, Findings};
 
     fn frame(function: Option<&str>, module: &str) -> tracer::Frame {
         tracer::Frame {
@@ -172,36 +247,40 @@ mod tests {
         }
     }
 
-    fn distinct(kind: &str, frames: Vec<tracer::Frame>) -> Distinct {
+    fn finding(kind: &str, functions: &[&str]) -> Finding {
         let mut f = Finding::test_failure("", "exit status: 1", "t");
         f.kind = kind.into();
         f.message = "a bad access".into();
-        f.backtrace = frames;
-        let mut all = Findings::default();
-        all.add(&f, "pkg tests::t", "tests::t", 3);
-        all.all()[0].clone()
+        f.backtrace = functions.iter().map(|n| frame(Some(n), "/bin/t")).collect();
+        f
+    }
+
+    fn scratch(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("ffi-check-gen-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir.join("ffi-check.toml")
     }
 
     /// The entry names the innermost frame of the code the bug is in (past
-    /// the allocator and libc), escaped so that it matches only that name,
-    /// and the entry read back as configuration suppresses the finding.
+    /// the allocator and libc), escaped so that it matches only that name;
+    /// read back as configuration it suppresses the finding; a second
+    /// generator adds nothing.
     #[test]
     fn an_entry_names_the_innermost_code_frame_and_suppresses_its_finding() {
-        let d = distinct(
-            "heap-buffer-overflow",
-            vec![
-                frame(Some("malloc"), "/x/guard-1.so"),
-                frame(Some("__strlen_avx2"), "/usr/lib/x86_64-linux-gnu/libc.so.6"),
-                frame(Some("png::read<[u8; 4]>::{{closure}}"), "/bin/t"),
-                frame(Some("tests::t"), "/bin/t"),
-            ],
-        );
-        let dir = std::env::temp_dir().join(format!("ffi-check-gen-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("ffi-check.toml");
+        let mut f = finding("heap-buffer-overflow", &[]);
+        f.backtrace = vec![
+            frame(Some("malloc"), "/x/guard-1.so"),
+            frame(Some("__strlen_avx2"), "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            frame(Some("png::read<[u8; 4]>::{{closure}}"), "/bin/t"),
+            frame(Some("tests::t"), "/bin/t"),
+        ];
+        let path = scratch("one");
         std::fs::write(&path, "[profile.default]\nseeds = 2").unwrap();
-        let w = write(&path, std::slice::from_ref(&d)).unwrap();
-        assert_eq!((w.added, w.present), (1, 0));
+        let mut g = Generator::new(&path).unwrap();
+        g.add(&f, "pkg tests::t", 3);
+        g.add(&f, "pkg tests::u", 4);
+        let w = g.write().unwrap();
+        assert_eq!((w.added, w.covered, w.present), (1, 1, 0));
         let text = std::fs::read_to_string(&path).unwrap();
         assert!(
             text.starts_with("[profile.default]\nseeds = 2\n\n# FFC-"),
@@ -213,36 +292,65 @@ mod tests {
             "{text}"
         );
         let config = crate::config::parse(&text, "f.toml").unwrap();
-        assert!(config.suppressions.matching(&d.finding).is_some());
-        let mut other = d.finding.clone();
+        assert!(config.suppressions.matching(&f).is_some());
+        let mut other = f.clone();
         other.backtrace[2].function = Some("png::read<[u8; 8]>::{{closure}}".into());
         assert!(config.suppressions.matching(&other).is_none());
-        // Again: nothing is added.
-        assert_eq!(write(&path, &[d]).unwrap().present, 1);
+        // Again: covered by the file, nothing is added.
+        let mut again = Generator::new(&path).unwrap();
+        again.add(&f, "pkg tests::t", 3);
+        assert_eq!(again.write().unwrap().present, 1);
         assert_eq!(std::fs::read_to_string(&path).unwrap(), text);
-        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    /// One finding (one id) reached along two stacks gets an entry for each.
+    #[test]
+    fn each_stack_of_one_finding_gets_its_entry() {
+        let path = scratch("stacks");
+        let mut g = Generator::new(&path).unwrap();
+        g.add(&finding("leak", &["git__malloc", "parse_a"]), "t", 0);
+        g.add(&finding("leak", &["git__malloc", "parse_b"]), "t", 0);
+        g.add(&finding("leak", &["git__malloc", "parse_a"]), "u", 1);
+        let w = g.write().unwrap();
+        assert_eq!((w.added, w.covered), (2, 1));
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains("frame = \"parse_a\"") && text.contains("frame = \"parse_b\""),
+            "{text}"
+        );
+    }
+
+    /// Allocation wrappers are passed over: the entry names the function
+    /// that allocated through them.
+    #[test]
+    fn allocation_wrappers_are_passed_over() {
+        let f = finding(
+            "leak",
+            &["stdalloc__malloc", "git__substrdup", "extract_trimmed"],
+        );
+        assert_eq!(entry_for(&f, "t", 0).unwrap().pattern, "extract_trimmed");
+        // Wrappers only: the innermost stays.
+        let f = finding("leak", &["stdalloc__malloc", "git__substrdup"]);
+        assert_eq!(entry_for(&f, "t", 0).unwrap().pattern, "stdalloc__malloc");
     }
 
     #[test]
     fn a_frame_without_a_name_gives_its_module_and_failures_give_nothing() {
-        let d = distinct("wild-access", vec![frame(None, "/opt/vendor/libfoo.so.1")]);
-        let g = entry_for(&d).unwrap();
+        let mut f = finding("wild-access", &[]);
+        f.backtrace = vec![frame(None, "/opt/vendor/libfoo.so.1")];
+        let g = entry_for(&f, "t", 0).unwrap();
         assert_eq!((g.key, g.pattern.as_str()), ("module", "libfoo.so.1"));
-        assert!(entry_for(&distinct("test-failure", Vec::new())).is_none());
-        assert!(entry_for(&distinct("timeout", Vec::new())).is_none());
+        assert!(entry_for(&finding("test-failure", &[]), "t", 0).is_none());
+        assert!(entry_for(&finding("timeout", &[]), "t", 0).is_none());
     }
 
     #[test]
-    fn a_file_that_is_not_toml_is_left_alone() {
-        let dir = std::env::temp_dir().join(format!("ffi-check-gen-bad-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("f.toml");
+    fn a_file_that_is_not_a_configuration_is_an_error_before_the_run() {
+        let path = scratch("bad");
         std::fs::write(&path, "[[suppress]\n").unwrap();
-        let d = distinct("wild-access", vec![frame(Some("f"), "/bin/t")]);
-        let err = format!("{:#}", write(&path, &[d]).unwrap_err());
-        assert!(err.contains("no suppressions were written"), "{err}");
+        let err = format!("{:#}", Generator::new(&path).unwrap_err());
+        assert!(err.contains("--gen-suppressions cannot add to"), "{err}");
         assert!(err.contains("invalid"), "{err}");
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "[[suppress]\n");
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

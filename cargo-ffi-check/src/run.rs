@@ -8,9 +8,10 @@ use crate::build;
 use crate::cli::{Cli, Color, Leaks, MessageFormat};
 use crate::config;
 use crate::exit_code;
+use crate::gen_suppressions::Generator;
 use crate::list::{self, TestCase};
 use crate::pool::{self, Control};
-use crate::report::reporter::{Reporter, View};
+use crate::report::reporter::{Known, Reporter, View};
 use crate::report::rerun::Rerun;
 use crate::report::{github, json, progress::Progress};
 use crate::settings::Settings;
@@ -25,10 +26,11 @@ use std::time::Instant;
 /// Runs the command line; returns the exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     let started = Instant::now();
-    let plan = match prepare(&cli)? {
+    let mut plan = match prepare(&cli)? {
         Prepared::Run(plan) => *plan,
         Prepared::Done(code) => return Ok(code),
     };
+    let known = std::mem::take(&mut plan.known);
     let control = Control::default();
     let on_interrupt = Arc::clone(&control.cancel);
     // A second Ctrl-C exits at once; EXITKILL takes the tracees with us.
@@ -41,7 +43,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         plan.jobs(),
         std::io::stderr().is_terminal() && !cli.output.quiet && !github::enabled(),
     );
-    let reporter = execute(&cli, &plan, &control, &progress)?;
+    let reporter = execute(&cli, &plan, known, &control, &progress)?;
     let interrupted = control.cancel.load(Ordering::SeqCst);
     Ok(reporter.finish(
         plan.jobs(),
@@ -61,8 +63,8 @@ struct Plan {
     settings: Settings,
     /// Known findings that do not fail the run.
     suppressions: Suppressions,
-    /// `--baseline`: findings that fail nothing.
-    baseline: Option<Baseline>,
+    /// `--baseline` and `--gen-suppressions`, read before the run.
+    known: Known,
 }
 
 impl Plan {
@@ -117,19 +119,27 @@ fn prepare(cli: &Cli) -> Result<Prepared> {
         );
         return Ok(Prepared::Done(exit_code::NO_TESTS_RUN));
     }
-    let baseline = cli
-        .known
-        .baseline
-        .as_deref()
-        .map(Baseline::load)
-        .transpose()?;
+    let known = Known {
+        baseline: cli
+            .known
+            .baseline
+            .as_deref()
+            .map(Baseline::load)
+            .transpose()?,
+        generator: cli
+            .known
+            .gen_suppressions
+            .as_deref()
+            .map(Generator::new)
+            .transpose()?,
+    };
     tracer::check_ptrace_permitted().context("cannot supervise tests")?;
     Ok(Prepared::Run(Box::new(Plan {
         root: built.root,
         tests,
         settings,
         suppressions: config.suppressions,
-        baseline,
+        known,
     })))
 }
 
@@ -138,6 +148,7 @@ fn prepare(cli: &Cli) -> Result<Prepared> {
 fn execute<'a>(
     cli: &Cli,
     plan: &'a Plan,
+    known: Known,
     control: &Control,
     progress: &'a Progress,
 ) -> Result<Reporter<'a>> {
@@ -153,7 +164,6 @@ fn execute<'a>(
         junit: cli.output.junit.clone(),
         leaks_report: settings.leaks == Leaks::Report,
         write_baseline: cli.known.write_baseline.clone(),
-        gen_suppressions: cli.known.gen_suppressions.clone(),
     };
     if view.json {
         json::emit(&json::Event::RunStarted {
@@ -184,7 +194,7 @@ fn execute<'a>(
         view,
         progress,
         plan.suppressions.clone(),
-        plan.baseline.clone(),
+        known,
         fail_fast,
     );
     let jobs = pool::jobs(plan.tests.len(), seeds);

@@ -7,7 +7,7 @@ use crate::baseline::{self, Baseline, Tally};
 use crate::exit_code;
 use crate::findings::{Findings, Mark};
 use crate::flaky;
-use crate::gen_suppressions;
+use crate::gen_suppressions::Generator;
 use crate::list::TestCase;
 use crate::outcome::{self, Status};
 use crate::pool::Finished;
@@ -40,8 +40,16 @@ pub struct View {
     pub leaks_report: bool,
     /// `--write-baseline`: where the run's findings are recorded.
     pub write_baseline: Option<PathBuf>,
-    /// `--gen-suppressions`: where entries for the run's findings go.
-    pub gen_suppressions: Option<PathBuf>,
+}
+
+/// Known findings: `--baseline` and `--gen-suppressions`, read before the
+/// run.
+#[derive(Debug, Default)]
+pub struct Known {
+    /// The baseline findings are marked against.
+    pub baseline: Option<Baseline>,
+    /// Where entries for the run's findings go.
+    pub generator: Option<Generator>,
 }
 
 /// Reports each job as it finishes and the run when it is over.
@@ -66,6 +74,8 @@ pub struct Reporter<'a> {
     /// `--baseline`, and what the run matched of it.
     baseline: Option<Baseline>,
     tally: Tally,
+    /// `--gen-suppressions`: entries for every finding of the run.
+    generator: Option<Generator>,
 }
 
 impl<'a> Reporter<'a> {
@@ -77,7 +87,7 @@ impl<'a> Reporter<'a> {
         view: View,
         progress: &'a Progress,
         suppressions: Suppressions,
-        baseline: Option<Baseline>,
+        known: Known,
         fail_fast: Option<Arc<AtomicBool>>,
     ) -> Reporter<'a> {
         Reporter {
@@ -94,8 +104,9 @@ impl<'a> Reporter<'a> {
             suppressed: Findings::default(),
             suppressed_by: HashMap::new(),
             reported: Findings::default(),
-            baseline,
+            baseline: known.baseline,
             tally: Tally::default(),
+            generator: known.generator,
         }
     }
 
@@ -156,6 +167,11 @@ impl<'a> Reporter<'a> {
         let problem = r.is_problem() && !known;
         if let (true, Some(stop)) = (problem, &self.fail_fast) {
             stop.store(true, Ordering::SeqCst);
+        }
+        if let Some(g) = &mut self.generator {
+            for finding in &r.findings {
+                g.add(finding, &display, seed);
+            }
         }
         let mut new_findings = Vec::new();
         for finding in &r.findings {
@@ -298,7 +314,7 @@ impl<'a> Reporter<'a> {
                 &console::strip_ansi_codes(&totals),
             ));
         }
-        files.push(self.generate_suppressions());
+        files.push(generate_suppressions(self.generator.take(), distinct.len()));
         files.push(self.write_baseline(interrupted));
         // A report that could not be written fails an otherwise clean run; the
         // JSON lines still end with `run-finished`.
@@ -391,37 +407,6 @@ impl<'a> Reporter<'a> {
         })
     }
 
-    /// `--gen-suppressions`: appends entries for the run's distinct findings.
-    fn generate_suppressions(&self) -> anyhow::Result<()> {
-        let Some(path) = &self.view.gen_suppressions else {
-            return Ok(());
-        };
-        let w = gen_suppressions::write(path, self.findings.all())?;
-        let mut also = Vec::new();
-        if w.present > 0 {
-            also.push(format!("{} covered by its entries already", w.present));
-        }
-        if w.not_suppressible > 0 {
-            also.push(format!(
-                "{} failed tests, timeouts or hangs, which no entry hides",
-                w.not_suppressible
-            ));
-        }
-        eprintln!(
-            "{} {} [[suppress]] entr{} to {}{}",
-            console::style(format!("{:>12}", "Wrote")).green().bold(),
-            w.added,
-            if w.added == 1 { "y" } else { "ies" },
-            path.display(),
-            if also.is_empty() {
-                String::new()
-            } else {
-                format!(" (findings skipped: {})", also.join("; "))
-            }
-        );
-        Ok(())
-    }
-
     /// `--write-baseline`: records the run's distinct findings (not after an
     /// interruption: the file would lose what the run did not get to).
     fn write_baseline(&self, interrupted: bool) -> anyhow::Result<()> {
@@ -461,4 +446,45 @@ impl<'a> Reporter<'a> {
             })
         );
     }
+}
+
+/// `--gen-suppressions`: appends entries for the run's findings (of
+/// `distinct` distinct ones).
+fn generate_suppressions(generator: Option<Generator>, distinct: usize) -> anyhow::Result<()> {
+    let Some(g) = generator else {
+        return Ok(());
+    };
+    let path = g.path().display().to_string();
+    let w = g.write()?;
+    if distinct == 0 {
+        eprintln!(
+            "{} no [[suppress]] entries to {path}: the run has no findings",
+            console::style(format!("{:>12}", "Wrote")).green().bold()
+        );
+        return Ok(());
+    }
+    let mut skipped = Vec::new();
+    if w.present > 0 {
+        skipped.push(format!("{} covered by its entries already", w.present));
+    }
+    if w.not_suppressible > 0 {
+        skipped.push(format!(
+            "{} failed tests, timeouts or hangs, which no entry hides",
+            w.not_suppressible
+        ));
+    }
+    eprintln!(
+        "{} {} [[suppress]] entr{} to {path} for {} of {distinct} distinct finding{}{}",
+        console::style(format!("{:>12}", "Wrote")).green().bold(),
+        w.added,
+        if w.added == 1 { "y" } else { "ies" },
+        w.covered,
+        if distinct == 1 { "" } else { "s" },
+        if skipped.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", skipped.join("; "))
+        }
+    );
+    Ok(())
 }
