@@ -3,15 +3,14 @@
 //! the pool, each reported as it finishes) and the reporter's `finish`
 //! (summary, report files, exit code).
 
-use crate::baseline::Baseline;
 use crate::build;
 use crate::cli::{Cli, Color, Leaks, MessageFormat};
 use crate::config;
 use crate::exit_code;
-use crate::gen_suppressions::Generator;
 use crate::list::{self, TestCase};
 use crate::pool::{self, Control};
-use crate::report::reporter::{Known, Reporter, View};
+use crate::report::known::Known;
+use crate::report::reporter::{Reporter, View};
 use crate::report::rerun::Rerun;
 use crate::report::{github, json, progress::Progress};
 use crate::settings::Settings;
@@ -119,20 +118,7 @@ fn prepare(cli: &Cli) -> Result<Prepared> {
         );
         return Ok(Prepared::Done(exit_code::NO_TESTS_RUN));
     }
-    let known = Known {
-        baseline: cli
-            .known
-            .baseline
-            .as_deref()
-            .map(Baseline::load)
-            .transpose()?,
-        generator: cli
-            .known
-            .gen_suppressions
-            .as_deref()
-            .map(Generator::new)
-            .transpose()?,
-    };
+    let known = Known::open(&cli.known)?;
     tracer::check_ptrace_permitted().context("cannot supervise tests")?;
     Ok(Prepared::Run(Box::new(Plan {
         root: built.root,
@@ -163,7 +149,6 @@ fn execute<'a>(
         github: github::enabled(),
         junit: cli.output.junit.clone(),
         leaks_report: settings.leaks == Leaks::Report,
-        write_baseline: cli.known.write_baseline.clone(),
     };
     if view.json {
         json::emit(&json::Event::RunStarted {

@@ -732,30 +732,32 @@ fn the_actions_run_step_runs_the_real_tool_on_the_demo_and_reports_its_bug() {
         manifest.display(),
         target.display()
     );
-    let (code, text, outputs) = run_step(
-        &step_script("run"),
-        &dir,
-        &[
-            ("PATH", &path),
-            ("SEEDS", "0..2"),
-            ("ARGS", &args),
-            ("PARTITION", ""),
-            ("BASELINE", ""),
-            ("JUNIT", junit.to_str().unwrap()),
-            ("GITHUB_ACTIONS", "true"),
-            (
-                "GITHUB_STEP_SUMMARY",
-                dir.join("summary.md").to_str().unwrap(),
-            ),
-        ],
-    );
+    let summary = dir.join("summary.md");
+    // The action's run step with these inputs for baseline and junit.
+    let run = |baseline: &str, junit: &str| {
+        run_step(
+            &step_script("run"),
+            &dir,
+            &[
+                ("PATH", &path),
+                ("SEEDS", "0..2"),
+                ("ARGS", &args),
+                ("PARTITION", ""),
+                ("BASELINE", baseline),
+                ("JUNIT", junit),
+                ("GITHUB_ACTIONS", "true"),
+                ("GITHUB_STEP_SUMMARY", summary.to_str().unwrap()),
+            ],
+        )
+    };
+    let (code, text, outputs) = run("", junit.to_str().unwrap());
     assert_eq!(code, 100, "{text}");
     assert_eq!(outputs["exit-code"], "100");
     // The annotation on the bug's line, the job summary and the report.
     assert!(text.contains("::error file="), "{text}");
     assert!(text.contains("null-dereference"), "{text}");
-    let summary = std::fs::read_to_string(dir.join("summary.md")).unwrap();
-    assert!(summary.contains("null-dereference"), "{summary}");
+    let table = std::fs::read_to_string(&summary).unwrap();
+    assert!(table.contains("null-dereference"), "{table}");
     let report = std::fs::read_to_string(&junit).unwrap();
     assert!(report.contains("<failure"), "{report}");
     // With a baseline that records the bug, the step passes and the
@@ -768,23 +770,7 @@ fn the_actions_run_step_runs_the_real_tool_on_the_demo_and_reports_its_bug() {
         .output()
         .unwrap();
     assert_eq!(status.status.code(), Some(100));
-    let (code, text, outputs) = run_step(
-        &step_script("run"),
-        &dir,
-        &[
-            ("PATH", &path),
-            ("SEEDS", "0..2"),
-            ("ARGS", &args),
-            ("PARTITION", ""),
-            ("BASELINE", "baseline.json"),
-            ("JUNIT", ""),
-            ("GITHUB_ACTIONS", "true"),
-            (
-                "GITHUB_STEP_SUMMARY",
-                dir.join("summary.md").to_str().unwrap(),
-            ),
-        ],
-    );
+    let (code, text, outputs) = run("baseline.json", "");
     assert_eq!(code, 0, "{text}");
     assert_eq!(outputs["exit-code"], "0");
     assert!(text.contains("::warning file="), "{text}");

@@ -5,6 +5,7 @@ pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
+pub mod known;
 pub mod progress;
 pub mod reporter;
 pub mod rerun;

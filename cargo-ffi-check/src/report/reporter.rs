@@ -3,14 +3,13 @@
 //! tests, the distinct findings, the summary line, the report files and
 //! the exit code.
 
-use crate::baseline::{self, Baseline, Tally};
 use crate::exit_code;
 use crate::findings::{Findings, Mark};
 use crate::flaky;
-use crate::gen_suppressions::Generator;
 use crate::list::TestCase;
 use crate::outcome::{self, Status};
 use crate::pool::Finished;
+use crate::report::known::Known;
 use crate::report::rerun::Rerun;
 use crate::report::{github, human, json, junit::Junit, progress::Progress, Counts};
 use crate::suppress::{Rule, Suppressions};
@@ -38,18 +37,6 @@ pub struct View {
     pub junit: Option<PathBuf>,
     /// `--leaks report`: leaks are shown and kept, failing nothing.
     pub leaks_report: bool,
-    /// `--write-baseline`: where the run's findings are recorded.
-    pub write_baseline: Option<PathBuf>,
-}
-
-/// Known findings: `--baseline` and `--gen-suppressions`, read before the
-/// run.
-#[derive(Debug, Default)]
-pub struct Known {
-    /// The baseline findings are marked against.
-    pub baseline: Option<Baseline>,
-    /// Where entries for the run's findings go.
-    pub generator: Option<Generator>,
 }
 
 /// Reports each job as it finishes and the run when it is over.
@@ -71,11 +58,8 @@ pub struct Reporter<'a> {
     suppressed_by: HashMap<String, Rule>,
     /// Distinct leaks only reported (`--leaks report`).
     reported: Findings,
-    /// `--baseline`, and what the run matched of it.
-    baseline: Option<Baseline>,
-    tally: Tally,
-    /// `--gen-suppressions`: entries for every finding of the run.
-    generator: Option<Generator>,
+    /// `--baseline`, `--write-baseline` and `--gen-suppressions`.
+    known: Known,
 }
 
 impl<'a> Reporter<'a> {
@@ -104,33 +88,8 @@ impl<'a> Reporter<'a> {
             suppressed: Findings::default(),
             suppressed_by: HashMap::new(),
             reported: Findings::default(),
-            baseline: known.baseline,
-            tally: Tally::default(),
-            generator: known.generator,
+            known,
         }
-    }
-
-    /// Marks each of the job's findings new or known against `--baseline`;
-    /// true if the job had problems and the baseline knows every one.
-    fn mark_against_baseline(&mut self, r: &mut outcome::JobReport, display: &str) -> bool {
-        let Some(baseline) = &self.baseline else {
-            return false;
-        };
-        if r.status != Status::Cancelled {
-            self.tally.ran.insert(display.to_string());
-        }
-        for f in &mut r.findings {
-            f.baseline = Some(match baseline.entry_of(f) {
-                Some(i) => {
-                    self.tally.matched.insert(i);
-                    Mark::Known
-                }
-                None => Mark::New,
-            });
-        }
-        r.is_problem()
-            && !r.findings.is_empty()
-            && r.findings.iter().all(|f| f.baseline == Some(Mark::Known))
     }
 
     /// One job finished: count it, show it, keep what the summary needs.
@@ -148,7 +107,7 @@ impl<'a> Reporter<'a> {
             r.report_leaks_only();
         }
         r.settle(&test.name);
-        let known = self.mark_against_baseline(&mut r, &display);
+        let known = self.known.mark(&mut r, &display);
         if known {
             self.counts.known += 1;
         } else {
@@ -168,11 +127,7 @@ impl<'a> Reporter<'a> {
         if let (true, Some(stop)) = (problem, &self.fail_fast) {
             stop.store(true, Ordering::SeqCst);
         }
-        if let Some(g) = &mut self.generator {
-            for finding in &r.findings {
-                g.add(finding, &display, seed);
-            }
-        }
+        self.known.observe(&r.findings, &display, seed);
         let mut new_findings = Vec::new();
         for finding in &r.findings {
             if self.findings.add(finding, &display, &test.name, seed) {
@@ -287,7 +242,7 @@ impl<'a> Reporter<'a> {
                 human::summary_findings(self.reported.all())
             );
         }
-        let baseline = self.report_baseline();
+        let baseline = self.known.report_baseline(distinct);
         let totals = human::summary_line(self.tests.len(), seeds, &counts, elapsed);
         eprintln!("{totals}");
         if self.view.verbose > 0 && counts.schedule_held_ms > 0 {
@@ -314,8 +269,7 @@ impl<'a> Reporter<'a> {
                 &console::strip_ansi_codes(&totals),
             ));
         }
-        files.push(generate_suppressions(self.generator.take(), distinct.len()));
-        files.push(self.write_baseline(interrupted));
+        files.extend(self.known.write(distinct, interrupted));
         // A report that could not be written fails an otherwise clean run; the
         // JSON lines still end with `run-finished`.
         for e in files.into_iter().filter_map(Result::err) {
@@ -368,69 +322,6 @@ impl<'a> Reporter<'a> {
         }
     }
 
-    /// With `--baseline`: how many distinct findings are new and known, and
-    /// the entries that no longer occur, for the summary and JSON.
-    fn report_baseline(&self) -> Option<json::BaselineSummary> {
-        let baseline = self.baseline.as_ref()?;
-        let distinct = self.findings.all();
-        let new = distinct
-            .iter()
-            .filter(|d| d.finding.baseline == Some(Mark::New))
-            .count();
-        let gone: Vec<baseline::Entry> = self.tally.gone(baseline).into_iter().cloned().collect();
-        let file = baseline.path.display().to_string();
-        eprintln!(
-            "{} {new} new finding{}, {} known (in {file}){}",
-            console::style(format!("{:>12}", "Baseline")).bold(),
-            if new == 1 { "" } else { "s" },
-            distinct.len() - new,
-            if gone.is_empty() {
-                String::new()
-            } else {
-                format!("; {} of its entries no longer occur:", gone.len())
-            }
-        );
-        for e in &gone {
-            eprintln!("  {}", e.describe());
-        }
-        if !gone.is_empty() {
-            eprintln!(
-                "{:>12} `--baseline {file} --write-baseline {file}` drops them from the file",
-                ""
-            );
-        }
-        Some(json::BaselineSummary {
-            file,
-            new,
-            known: distinct.len() - new,
-            gone,
-        })
-    }
-
-    /// `--write-baseline`: records the run's distinct findings (not after an
-    /// interruption: the file would lose what the run did not get to).
-    fn write_baseline(&self, interrupted: bool) -> anyhow::Result<()> {
-        let Some(path) = &self.view.write_baseline else {
-            return Ok(());
-        };
-        if interrupted {
-            anyhow::bail!(
-                "the baseline {} was not written: the run was interrupted",
-                path.display()
-            );
-        }
-        let old = self.baseline.as_ref().map(|b| (b, &self.tally));
-        let n = baseline::write(path, self.findings.all(), old)?;
-        eprintln!(
-            "{} {n} finding{} to the baseline {} (`--baseline {}` fails only on others)",
-            console::style(format!("{:>12}", "Wrote")).green().bold(),
-            if n == 1 { "" } else { "s" },
-            path.display(),
-            path.display()
-        );
-        Ok(())
-    }
-
     /// The distinct suppressed findings, with the entry that covered each (`-v`).
     fn report_suppressed(&self, count: usize) {
         eprintln!(
@@ -446,45 +337,4 @@ impl<'a> Reporter<'a> {
             })
         );
     }
-}
-
-/// `--gen-suppressions`: appends entries for the run's findings (of
-/// `distinct` distinct ones).
-fn generate_suppressions(generator: Option<Generator>, distinct: usize) -> anyhow::Result<()> {
-    let Some(g) = generator else {
-        return Ok(());
-    };
-    let path = g.path().display().to_string();
-    let w = g.write()?;
-    if distinct == 0 {
-        eprintln!(
-            "{} no [[suppress]] entries to {path}: the run has no findings",
-            console::style(format!("{:>12}", "Wrote")).green().bold()
-        );
-        return Ok(());
-    }
-    let mut skipped = Vec::new();
-    if w.present > 0 {
-        skipped.push(format!("{} covered by its entries already", w.present));
-    }
-    if w.not_suppressible > 0 {
-        skipped.push(format!(
-            "{} failed tests, timeouts or hangs, which no entry hides",
-            w.not_suppressible
-        ));
-    }
-    eprintln!(
-        "{} {} [[suppress]] entr{} to {path} for {} of {distinct} distinct finding{}{}",
-        console::style(format!("{:>12}", "Wrote")).green().bold(),
-        w.added,
-        if w.added == 1 { "y" } else { "ies" },
-        w.covered,
-        if distinct == 1 { "" } else { "s" },
-        if skipped.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", skipped.join("; "))
-        }
-    );
-    Ok(())
 }
