@@ -81,7 +81,7 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     } else {
         None
     };
-    let holds = match (&options.schedule, &library) {
+    let mut holds = match (&options.schedule, &library) {
         (Some(s), Some(library)) => {
             let decider = Decider::new(options.seed, &s.salt);
             let dir = library.parent().unwrap_or(std::path::Path::new("."));
@@ -113,6 +113,9 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     } else {
         None
     };
+    if let Some(h) = &mut holds {
+        h.region.restart();
+    }
     let start = Instant::now();
     let _vanish = vanish::arm(options.seed);
     let spawned = spawn::spawn(command)?;
