@@ -142,11 +142,18 @@ static int strict_aligned_alloc;
 static uint64_t guarded_until;
 
 /* Under the lock: the quarantine (a ring of freed slot ids, oldest first)
- * and the ids ready to be reused. */
-static uint32_t quarantine[QUARANTINE];
+ * and the ids ready to be reused. They live in the table mapping, after
+ * what the supervisor reads (PRIVATE_OFFSET), not in the library's bss:
+ * the leak scan skips the table mapping, while the bss is anonymous memory
+ * it must scan (the kernel may merge it with the program's), and these 1
+ * MiB of slot ids were two thirds of every process's root scan. */
+static uint32_t *quarantine;
 static uint32_t quarantine_head, quarantine_len;
-static uint32_t reusable[QUARANTINE];
+static uint32_t *reusable;
 static uint32_t reusable_len;
+#define PRIVATE_OFFSET GUARD_META_SIZE
+#define PRIVATE_SIZE (2UL * QUARANTINE * sizeof(uint32_t))
+#define TABLE_SIZE (PRIVATE_OFFSET + PRIVATE_SIZE)
 /* Under the lock: per data-page count, the recycled slots (poisoned, their
  * pages present) and the fresh ones (prepared, never touched), as lists of
  * slot id + 1 linked through `live_index`. */
@@ -305,10 +312,10 @@ void guard_init(void) {
         __atomic_store_n(&state, 3, __ATOMIC_RELEASE);
         return;
     }
-    void *m = mmap((void *)GUARD_HEADER_ADDR, GUARD_META_SIZE, PROT_READ | PROT_WRITE,
+    void *m = mmap((void *)GUARD_HEADER_ADDR, TABLE_SIZE, PROT_READ | PROT_WRITE,
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED_NOREPLACE, -1, 0);
     if (m != (void *)GUARD_HEADER_ADDR) {
-        if (m != MAP_FAILED) munmap(m, GUARD_META_SIZE);
+        if (m != MAP_FAILED) munmap(m, TABLE_SIZE);
         __atomic_store_n(&state, 3, __ATOMIC_RELEASE);
         return;
     }
@@ -317,7 +324,7 @@ void guard_init(void) {
     always_wrap = forced && !strcmp(forced, "wrap");
     uint32_t protect = map_arena(forced);
     if (!protect) {
-        munmap(m, GUARD_META_SIZE);
+        munmap(m, TABLE_SIZE);
         __atomic_store_n(&state, 3, __ATOMIC_RELEASE);
         return;
     }
@@ -330,6 +337,8 @@ void guard_init(void) {
     stacks = (struct guard_stack *)((char *)m + GUARD_STACKS_OFFSET);
     buckets = (uint32_t *)((char *)m + GUARD_BUCKETS_OFFSET);
     wq = (uint64_t *)((char *)m + GUARD_WQ_OFFSET);
+    quarantine = (uint32_t *)((char *)m + PRIVATE_OFFSET);
+    reusable = quarantine + QUARANTINE;
     ffc_handed_over_flag = &((struct guard_header *)m)->handed_over;
     hdr->version = GUARD_VERSION;
     hdr->slot_size = sizeof(struct guard_slot);
