@@ -9,10 +9,11 @@
 //! innermost frame there, not the test's own; the allocator and the C and
 //! Rust runtimes are skipped) past a library's own allocation wrappers
 //! ([`Finding::site_frames`]: `git__malloc` would hide every leak of that
-//! library), or that frame's module when it has no function name. A comment names the finding, a test and the seed that
-//! showed it; `reason` is left for the user to fill in.
+//! library), or, when no such frame has a function name, the file name of
+//! the first such frame's module. A comment names the finding, a test and
+//! the seed that showed it; `reason` is left for the user to fill in.
 
-use crate::findings::Finding;
+use crate::findings::{is_c_runtime_frame, is_runtime_frame, user_frames, Finding};
 use crate::suppress::Suppressions;
 use anyhow::{Context, Result};
 use std::collections::btree_map::Entry;
@@ -31,8 +32,7 @@ const NOT_SUPPRESSIBLE: [&str; 3] = ["test-failure", "timeout", "hang"];
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 struct Generated {
     kind: String,
-    /// `frame` or `module`.
-    key: &'static str,
+    /// The `frame` pattern.
     pattern: String,
     /// The finding's id, then the seed and test that showed it (the
     /// smallest of each occurrence, so that the file does not depend on the
@@ -45,9 +45,9 @@ struct Generated {
 }
 
 impl Generated {
-    /// What sorts and names an entry: kind, key and pattern.
-    fn key(&self) -> (String, &'static str, String) {
-        (self.kind.clone(), self.key, self.pattern.clone())
+    /// What names an entry: its kind and pattern.
+    fn key(&self) -> (String, String) {
+        (self.kind.clone(), self.pattern.clone())
     }
 
     /// The order entries are written in, and which occurrence names one.
@@ -74,12 +74,14 @@ fn entry_for(f: &Finding, test: &str, seed: u64) -> Option<Generated> {
     if NOT_SUPPRESSIBLE.contains(&f.kind.as_str()) {
         return None;
     }
-    let (key, pattern) = match f.site_frames().next() {
-        Some(fr) => ("frame", literal(fr.function.as_deref()?)),
+    let pattern = match f.site_frames().next() {
+        Some(fr) => literal(fr.function.as_deref()?),
         None => {
-            let module = f.stack().iter().find_map(|fr| fr.module.as_deref())?;
-            let name = Path::new(module).file_name()?.to_string_lossy();
-            ("module", literal(&name))
+            let module = user_frames(f.stack())
+                .iter()
+                .filter(|fr| !is_runtime_frame(fr) && !is_c_runtime_frame(fr))
+                .find_map(|fr| fr.module.as_deref())?;
+            literal(&Path::new(module).file_name()?.to_string_lossy())
         }
     };
     let at = f
@@ -90,7 +92,6 @@ fn entry_for(f: &Finding, test: &str, seed: u64) -> Option<Generated> {
     let message = f.message.lines().next().unwrap_or_default();
     Some(Generated {
         kind: f.kind.clone(),
-        key,
         pattern,
         id: f.id.clone(),
         seed,
@@ -125,7 +126,7 @@ pub struct Generator {
     path: PathBuf,
     /// The file's entries when the run started.
     existing: Suppressions,
-    entries: BTreeMap<(String, &'static str, String), Generated>,
+    entries: BTreeMap<(String, String), Generated>,
     covered: BTreeSet<String>,
     present: BTreeSet<String>,
     not_suppressible: BTreeSet<String>,
@@ -201,12 +202,11 @@ impl Generator {
         for g in entries {
             let _ = writeln!(
                 text,
-                "# {}\n# seen in {} (seed {})\n[[suppress]]\nkind = {}\n{} = {}\nreason = {}\n",
+                "# {}\n# seen in {} (seed {})\n[[suppress]]\nkind = {}\nframe = {}\nreason = {}\n",
                 g.about,
                 g.test,
                 g.seed,
                 quoted(&g.kind),
-                g.key,
                 quoted(&g.pattern),
                 quoted(REASON_TO_FILL_IN)
             );
@@ -334,12 +334,24 @@ mod tests {
         assert_eq!(entry_for(&f, "t", 0).unwrap().pattern, "stdalloc__malloc");
     }
 
+    /// Without function names, the entry names the first code frame's
+    /// library (not the allocator's, not libc), and it matches the finding.
     #[test]
     fn a_frame_without_a_name_gives_its_module_and_failures_give_nothing() {
-        let mut f = finding("wild-access", &[]);
-        f.backtrace = vec![frame(None, "/opt/vendor/libfoo.so.1")];
+        let mut f = finding("leak", &[]);
+        f.backtrace = vec![
+            frame(Some("malloc"), "/x/guard-1.so"),
+            frame(None, "/usr/lib/x86_64-linux-gnu/libc.so.6"),
+            frame(None, "/opt/vendor/libfoo.so.1"),
+        ];
         let g = entry_for(&f, "t", 0).unwrap();
-        assert_eq!((g.key, g.pattern.as_str()), ("module", "libfoo.so.1"));
+        assert_eq!(g.pattern, "libfoo.so.1");
+        let text = format!(
+            "[[suppress]]\nkind = \"leak\"\nframe = {}\n",
+            quoted(&g.pattern)
+        );
+        let config = crate::config::parse(&text, "f.toml").unwrap();
+        assert!(config.suppressions.matching(&f).is_some());
         assert!(entry_for(&finding("test-failure", &[]), "t", 0).is_none());
         assert!(entry_for(&finding("timeout", &[]), "t", 0).is_none());
     }

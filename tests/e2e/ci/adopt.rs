@@ -19,6 +19,14 @@ fn with_config(config: &std::path::Path) -> std::process::Command {
     cmd
 }
 
+/// A command as GitHub Actions runs it, with its step summary at `summary`.
+fn in_github_actions(summary: &std::path::Path) -> std::process::Command {
+    let mut cmd = ffi_check();
+    cmd.env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", summary);
+    cmd
+}
+
 fn run(mut cmd: std::process::Command, args: &[&str]) -> Run {
     support::parse_output(
         cmd.args(["--message-format", "json"])
@@ -208,9 +216,7 @@ fn a_baseline_fails_the_run_only_on_new_findings() {
     // The same findings against it: exit 0, each known.
     let junit = dir.join("junit.xml");
     let summary = dir.join("summary.md");
-    let mut cmd = ffi_check();
-    cmd.env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary);
+    let cmd = in_github_actions(&summary);
     let again = run(
         cmd,
         &[
@@ -261,9 +267,7 @@ fn a_baseline_fails_the_run_only_on_new_findings() {
     );
 
     // A new finding fails the run, and is marked new.
-    let mut cmd = ffi_check();
-    cmd.env("GITHUB_ACTIONS", "true")
-        .env("GITHUB_STEP_SUMMARY", &summary);
+    let cmd = in_github_actions(&summary);
     let more = run(
         cmd,
         &[
