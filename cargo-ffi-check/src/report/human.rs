@@ -369,7 +369,7 @@ pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -
         let _ = write!(s, ", {} suppressed", c.suppressed);
     }
     if c.reported > 0 {
-        let _ = write!(s, ", {} leaks reported", c.reported);
+        let _ = write!(s, ", {} reported", plural(c.reported, "leak", "leaks"));
     }
     if c.not_run > 0 {
         let _ = write!(s, ", {} not run", c.not_run);
