@@ -180,26 +180,24 @@ impl Tally {
     /// Entries of the baseline that no longer occur: none of the run's
     /// findings matched them, though a test that showed them ran.
     pub fn gone<'b>(&self, baseline: &'b Baseline) -> Vec<&'b Entry> {
-        baseline
-            .entries
-            .iter()
-            .enumerate()
-            .filter(|(i, e)| {
-                !self.matched.contains(i) && e.tests.iter().any(|t| self.ran.contains(t))
-            })
-            .map(|(_, e)| e)
-            .collect()
+        self.unmatched(baseline, true)
     }
 
     /// Entries of the baseline whose tests did not run: kept when the file is
     /// written again, since this run could not check them.
     fn unchecked<'b>(&self, baseline: &'b Baseline) -> Vec<&'b Entry> {
+        self.unmatched(baseline, false)
+    }
+
+    /// The entries no finding of the run matched, of tests that ran (`ran`)
+    /// or of tests none of which ran.
+    fn unmatched<'b>(&self, baseline: &'b Baseline, ran: bool) -> Vec<&'b Entry> {
         baseline
             .entries
             .iter()
             .enumerate()
             .filter(|(i, e)| {
-                !self.matched.contains(i) && !e.tests.iter().any(|t| self.ran.contains(t))
+                !self.matched.contains(i) && e.tests.iter().any(|t| self.ran.contains(t)) == ran
             })
             .map(|(_, e)| e)
             .collect()
@@ -226,12 +224,7 @@ pub fn write(
     let mut text =
         serde_json::to_string_pretty(&file).context("could not serialize the baseline")?;
     text.push('\n');
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("could not create {}", dir.display()))?;
-    }
-    std::fs::write(path, text)
-        .with_context(|| format!("could not write the baseline {}", path.display()))?;
+    crate::files::write_creating_dirs(path, text, "the baseline")?;
     Ok(file.findings.len())
 }
 

@@ -211,12 +211,7 @@ impl Generator {
                 quoted(REASON_TO_FILL_IN)
             );
         }
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("could not create {}", dir.display()))?;
-        }
-        std::fs::write(path, text)
-            .with_context(|| format!("could not write {}", path.display()))?;
+        crate::files::write_creating_dirs(path, text, "[[suppress]] entries to")?;
         Ok(written)
     }
 }

@@ -12,6 +12,7 @@ mod cli;
 mod config;
 mod duration;
 mod exit_code;
+mod files;
 mod findings;
 mod flaky;
 mod gen_suppressions;

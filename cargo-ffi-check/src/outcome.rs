@@ -212,3 +212,61 @@ impl JobReport {
         self.status = Status::Failed;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(kinds: &[&str], exit: &str, exited_ok: bool) -> JobReport {
+        let findings = kinds
+            .iter()
+            .map(|k| {
+                let mut f = Finding::test_failure("", exit, "t");
+                f.kind = k.to_string();
+                f
+            })
+            .collect();
+        JobReport {
+            status: Status::Findings,
+            word: "FINDING".into(),
+            exit: exit.into(),
+            exited_ok,
+            duration: Duration::ZERO,
+            findings,
+            suppressed: Vec::new(),
+            reported: Vec::new(),
+            stdout: String::new(),
+            stderr: String::new(),
+            guard: tracer::GuardStats::default(),
+            notes: Vec::new(),
+            schedule_held: Duration::ZERO,
+        }
+    }
+
+    /// Under `--leaks report` a test whose only findings are leaks passes
+    /// if it exited 0; one that failed stays failed, saying why; other
+    /// findings stay findings.
+    #[test]
+    fn reported_leaks_fail_nothing_but_never_hide_a_failing_test() {
+        let mut ok = report(&["leak"], "exit status: 0", true);
+        ok.report_leaks_only();
+        ok.settle("t");
+        assert_eq!((ok.status, ok.word.as_str()), (Status::Passed, "PASS"));
+        assert_eq!(ok.reported.len(), 1);
+        let mut failed = report(&["leak"], "exit status: 101", false);
+        failed.report_leaks_only();
+        failed.settle("t");
+        assert_eq!(failed.status, Status::Failed);
+        assert_eq!(failed.findings[0].kind, crate::findings::TEST_FAILURE);
+        assert!(
+            failed.findings[0].notes[0].contains("only reported (--leaks report) (leak)"),
+            "{:?}",
+            failed.findings[0].notes
+        );
+        let mut other = report(&["leak", "heap-use-after-free"], "exit status: 0", true);
+        other.report_leaks_only();
+        other.settle("t");
+        assert_eq!(other.status, Status::Findings);
+        assert_eq!(other.findings.len(), 1);
+    }
+}

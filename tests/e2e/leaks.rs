@@ -117,7 +117,8 @@ fn leaks_off_reports_none() {
     let stderr = String::from_utf8_lossy(&bad.stderr);
     assert_eq!(bad.status.code(), Some(2), "{stderr}");
     assert!(
-        stderr.contains("invalid value 'maybe' for '--leaks <on|report|off>'"),
+        stderr.contains("invalid value 'maybe' for '--leaks <on|report|off>'")
+            && stderr.contains("on, report, off"),
         "{stderr}"
     );
 }

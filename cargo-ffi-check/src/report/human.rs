@@ -334,7 +334,8 @@ pub fn suppressed_findings(all: &[Distinct], rule_of: impl Fn(&str) -> Option<St
     s.trim_end().to_string()
 }
 
-fn plural(n: usize, one: &str, many: &str) -> String {
+/// `1 finding`, `2 findings`: `n` and the word for it.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
 

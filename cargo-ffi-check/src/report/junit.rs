@@ -107,7 +107,7 @@ impl Junit {
         if known {
             case.add_property(("baseline", "known"))
                 .set_system_err(text.join("\n\n"));
-        } else if !matches!(r.status, Status::Passed | Status::Cancelled) {
+        } else if r.is_problem() {
             if !r.stdout.is_empty() {
                 case.set_system_out(r.stdout.as_str());
             }
@@ -141,15 +141,10 @@ impl Junit {
 
     /// Writes the report to `path`, creating its parent directories.
     pub fn write(self, path: &Path, elapsed: std::time::Duration) -> Result<()> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("could not create {}", dir.display()))?;
-        }
         let xml = self
             .report(elapsed)
             .to_string()
             .context("could not serialize the JUnit report")?;
-        std::fs::write(path, xml)
-            .with_context(|| format!("could not write the JUnit report {}", path.display()))
+        crate::files::write_creating_dirs(path, xml, "the JUnit report")
     }
 }

@@ -7,6 +7,7 @@ use crate::cli::KnownArgs;
 use crate::findings::{Distinct, Finding, Mark};
 use crate::gen_suppressions::Generator;
 use crate::outcome::{JobReport, Status};
+use crate::report::human::plural;
 use crate::report::json::BaselineSummary;
 use anyhow::Result;
 use std::path::PathBuf;
@@ -86,9 +87,9 @@ impl Known {
         let gone: Vec<baseline::Entry> = self.tally.gone(baseline).into_iter().cloned().collect();
         let file = baseline.path.display().to_string();
         eprintln!(
-            "{} {new} new finding{}, {} known (in {file}){}",
+            "{} {}, {} known (in {file}){}",
             console::style(format!("{:>12}", "Baseline")).bold(),
-            if new == 1 { "" } else { "s" },
+            plural(new, "new finding", "new findings"),
             distinct.len() - new,
             if gone.is_empty() {
                 String::new()
@@ -137,9 +138,9 @@ impl Known {
         let old = self.baseline.as_ref().map(|b| (b, &self.tally));
         let n = baseline::write(path, distinct, old)?;
         eprintln!(
-            "{} {n} finding{} to the baseline {} (`--baseline {}` fails only on others)",
+            "{} {} to the baseline {} (`--baseline {}` fails only on others)",
             console::style(format!("{:>12}", "Wrote")).green().bold(),
-            if n == 1 { "" } else { "s" },
+            plural(n, "finding", "findings"),
             path.display(),
             path.display()
         );
@@ -173,12 +174,11 @@ fn generate_suppressions(generator: Option<Generator>, distinct: usize) -> Resul
         ));
     }
     eprintln!(
-        "{} {} [[suppress]] entr{} to {path} for {} of {distinct} distinct finding{}{}",
+        "{} {} to {path} for {} of {}{}",
         console::style(format!("{:>12}", "Wrote")).green().bold(),
-        w.added,
-        if w.added == 1 { "y" } else { "ies" },
+        plural(w.added, "[[suppress]] entry", "[[suppress]] entries"),
         w.covered,
-        if distinct == 1 { "" } else { "s" },
+        plural(distinct, "distinct finding", "distinct findings"),
         if skipped.is_empty() {
             String::new()
         } else {

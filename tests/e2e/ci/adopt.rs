@@ -38,8 +38,7 @@ fn run(mut cmd: std::process::Command, args: &[&str]) -> Run {
 
 /// `--leaks report` (and `leaks = "report"` in a profile): a leaking test
 /// passes, its leak is kept in JSON under `reported` and shown as a
-/// warning, and the run exits 0; a leak in a test that fails still leaves
-/// that test failed.
+/// warning, and the run exits 0 (a bad `--leaks` value: `leaks::leaks_off_reports_none`).
 #[test]
 fn leaks_report_shows_leaks_and_fails_nothing() {
     let args = ["-p", "leaks", "--exact", C_STRING, BOX_LEAK, CLEAN];
@@ -73,14 +72,6 @@ fn leaks_report_shows_leaks_and_fails_nothing() {
     let on = run_json(&args);
     assert_eq!(on.code, 100, "{}", on.stderr);
     assert_eq!(on.one(C_STRING)["status"], "findings");
-    // A bad value names the three.
-    let bad = ffi_check()
-        .args(["-p", "leaks", "--leaks", "sometimes"])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&bad.stderr);
-    assert_eq!(bad.status.code(), Some(2), "{stderr}");
-    assert!(stderr.contains("on, report, off"), "{stderr}");
 }
 
 /// `--gen-suppressions FILE`: one entry per distinct finding, naming the
