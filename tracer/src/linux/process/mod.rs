@@ -10,6 +10,7 @@ pub mod memory;
 pub mod notify;
 pub mod proc;
 pub mod ptrace;
+pub mod raw;
 pub mod seccomp;
 pub mod spawn;
 pub mod timer;

@@ -8,6 +8,7 @@
 //! the test from its first instruction and is inherited by every thread and
 //! process it creates.
 
+use crate::linux::process::raw;
 use crate::linux::syscalls;
 use std::io;
 
@@ -94,29 +95,40 @@ impl Filter {
     /// and exec). Sets `no_new_privs`, which an unprivileged filter needs.
     ///
     /// # Safety
-    /// Async-signal-safe (two system calls on memory built before): it may
-    /// run in a freshly forked child.
+    /// Async-signal-safe (two raw system calls on memory built before, no
+    /// `errno`): it may run in the child that shares the supervisor's
+    /// memory until it execs.
     pub unsafe fn install(&self) -> io::Result<()> {
-        // SAFETY: two system calls reading `prog`, which points at the
-        // program owned by `self`, alive for the call; nothing allocates.
-        unsafe {
-            let prog = libc::sock_fprog {
-                len: self.program.len() as u16,
-                filter: self.program.as_ptr() as *mut libc::sock_filter,
-            };
-            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 {
-                return Err(io::Error::last_os_error());
+        let prog = libc::sock_fprog {
+            len: self.program.len() as u16,
+            filter: self.program.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: prctl reads no memory; seccomp reads `prog`, which points
+        // at the program owned by `self`, alive for the call.
+        let failed = unsafe {
+            let r = raw::syscall(
+                libc::SYS_prctl,
+                [libc::PR_SET_NO_NEW_PRIVS as usize, 1, 0, 0, 0, 0],
+            );
+            if r != 0 {
+                r
+            } else {
+                raw::syscall(
+                    libc::SYS_seccomp,
+                    [
+                        SECCOMP_SET_MODE_FILTER as usize,
+                        0,
+                        &prog as *const libc::sock_fprog as usize,
+                        0,
+                        0,
+                        0,
+                    ],
+                )
             }
-            if libc::syscall(
-                libc::SYS_seccomp,
-                SECCOMP_SET_MODE_FILTER,
-                0 as libc::c_ulong,
-                &prog as *const libc::sock_fprog,
-            ) != 0
-            {
-                return Err(io::Error::last_os_error());
-            }
-            Ok(())
+        };
+        match raw::errno_of(failed) {
+            0 => Ok(()),
+            errno => Err(io::Error::from_raw_os_error(errno)),
         }
     }
 
