@@ -440,13 +440,23 @@ static _Unwind_Reason_Code trace_one(struct _Unwind_Context *ctx, void *arg) {
     return t->n < GUARD_FRAMES ? _URC_NO_REASON : _URC_END_OF_STACK;
 }
 
+/* Where the program entered the allocator: the stack pointer and rbp its
+ * entry stub saw (ENTRY_STUB_FRAME), so the walk starts at the caller. */
+struct entry {
+    uintptr_t rsp, rbp;
+};
+
 /* The return addresses of the caller's stack, innermost first, from the
- * first frame outside this library: from the cached walker of unwind.c,
- * or libgcc's where that gives up. Runs with in_guard set: libgcc's own
+ * first frame outside this library: from the cached walker of unwind.c
+ * (from `from`, the program's entry into the allocator, where known: the
+ * allocator's own frames then need no unwinding, a third of a walk), or
+ * libgcc's where that gives up. Runs with in_guard set: libgcc's own
  * allocations, if any, go to glibc. */
-static void capture(uint64_t *pcs) {
+static void capture(uint64_t *pcs, const struct entry *from) {
     memset(pcs, 0, GUARD_FRAMES * sizeof *pcs);
-    if (ffc_backtrace(pcs, GUARD_FRAMES, self_lo, self_hi) >= 0) return;
+    int n = from ? ffc_backtrace_from(pcs, GUARD_FRAMES, from->rsp, from->rbp, self_lo, self_hi)
+                 : ffc_backtrace(pcs, GUARD_FRAMES, self_lo, self_hi);
+    if (n >= 0) return;
     memset(pcs, 0, GUARD_FRAMES * sizeof *pcs);
     struct trace t = {pcs, 0};
     _Unwind_Backtrace(trace_one, &t);
@@ -496,10 +506,11 @@ static uint32_t depot_put(const uint64_t *pcs) {
     }
 }
 
-/* The depot id of the caller's stack, the allocator's frames skipped. */
-static uint32_t call_site(void) {
+/* The depot id of the caller's stack, the allocator's frames skipped;
+ * `from`: where the program entered the allocator, or NULL. */
+static uint32_t call_site(const struct entry *from) {
     uint64_t pcs[GUARD_FRAMES];
-    capture(pcs);
+    capture(pcs, from);
     return depot_put(pcs);
 }
 
@@ -983,7 +994,7 @@ static void *guarded(size_t size, size_t align, uint32_t site, int zero) {
  * freed slots in batches saves only the system call's entry, 0.2 us of the
  * 1.9 us the kernel takes to discard a page, and leaves them readable
  * until the batch: most uses after free read right after the free.) */
-static int release(void *p, int is_realloc, size_t *old) {
+static int release(void *p, int is_realloc, size_t *old, const struct entry *from) {
     int64_t idx = slot_of(p);
     if (idx < 0) {
         report(GUARD_INVALID_FREE, p, -1);
@@ -1003,7 +1014,7 @@ static int release(void *p, int is_realloc, size_t *old) {
     if (old) *old = s->size;
     /* Who freed it, before any report: a finding made here names them. */
     s->free_tid = tid();
-    s->free_stack = call_site();
+    s->free_stack = call_site(from);
     int slack_ok = slack_intact(s);
     if (!slack_ok) report(GUARD_SLACK_CORRUPTED, p, idx);
     int saved = errno;
@@ -1197,11 +1208,11 @@ static void wq_evict(void) {
  * free of it there being a double free; a larger one, mostly a buffer of
  * data, goes back to glibc at once (poisoning it would touch pages the
  * program never did). */
-static void unwrap_free(void *p) {
+static void unwrap_free(void *p, const struct entry *from) {
     struct guard_wrap *w = wrap_of(p);
     if (!canary_intact(p, w->size)) report(GUARD_CANARY_CORRUPTED, p, -1);
     int keep = w->size <= SCRUB_MAX;
-    uint32_t stack = keep ? call_site() : 0;
+    uint32_t stack = keep ? call_site(from) : 0;
     if (keep) memset(p, SLACK_BYTE, w->size);
     lock();
     wrap_list_remove(p);
@@ -1231,10 +1242,10 @@ static int wanted(void) {
     return ready() && !ffc_harness_main_thread() && !ffc_handed_over();
 }
 
-static void *alloc_aligned(size_t size, size_t align) {
+static void *alloc_aligned(size_t size, size_t align, const struct entry *from) {
     if (wanted()) {
         in_guard = 1;
-        uint32_t site = call_site();
+        uint32_t site = call_site(from);
         void *p = guarded(size, align, site, 0);
         if (!p && align <= MALLOC_ALIGN) p = wrapped(size, site, 0);
         in_guard = 0;
@@ -1247,39 +1258,49 @@ static void *alloc_aligned(size_t size, size_t align) {
     return align <= MALLOC_ALIGN ? __libc_malloc(size) : __libc_memalign(align, size);
 }
 
-/* malloc and realloc are entered through stubs that jump to their C
- * bodies with the registers as they were: the bodies read one argument
- * register more than the C signature has, where std's allocator leaves a
- * Rust layout's alignment (rsi for malloc, rdx for realloc; see
- * placement_align). The jump keeps the caller's return address too. */
-#define ENTRY_STUB(name, body)                                                 \
-    __asm__(".text\n.globl " #name "\n.type " #name ", @function\n" #name     \
-            ":\n\tendbr64\n\tjmp " #body "\n.size " #name ", .-" #name "\n")
+/* malloc, realloc, free and calloc are entered through stubs that jump to
+ * their C bodies with the registers as they were, plus two: the stack
+ * pointer (at the caller's return address) and rbp, in the argument
+ * registers after those the body reads (`a` and `b`), where the stack walk
+ * of the call site starts (capture). The bodies of malloc and realloc read
+ * one argument register more than the C signature has, where std's
+ * allocator leaves a Rust layout's alignment (rsi for malloc, rdx for
+ * realloc; see placement_align). The jump keeps the caller's return
+ * address too. */
+#define ENTRY_STUB_FRAME(name, body, a, b)                                                              \
+    __asm__(".text\n.globl " #name "\n.type " #name ", @function\n" #name ":\n\tendbr64\n\tmov %rsp, %" a \
+            "\n\tmov %rbp, %" b "\n\tjmp " #body "\n.size " #name ", .-" #name "\n")
 #define HIDDEN __attribute__((visibility("hidden"), used, noinline))
 
-HIDDEN void *malloc_body(size_t size, size_t rsi);
-HIDDEN void *realloc_body(void *p, size_t size, size_t rdx);
-ENTRY_STUB(malloc, malloc_body);
-ENTRY_STUB(realloc, realloc_body);
+HIDDEN void *malloc_body(size_t size, size_t rsi, uintptr_t rsp, uintptr_t rbp);
+HIDDEN void *realloc_body(void *p, size_t size, size_t rdx, uintptr_t rsp, uintptr_t rbp);
+HIDDEN void free_body(void *p, uintptr_t rsp, uintptr_t rbp);
+HIDDEN void *calloc_body(size_t n, size_t m, uintptr_t rsp, uintptr_t rbp);
+ENTRY_STUB_FRAME(malloc, malloc_body, "rdx", "rcx");
+ENTRY_STUB_FRAME(realloc, realloc_body, "rcx", "r8");
+ENTRY_STUB_FRAME(free, free_body, "rsi", "rdx");
+ENTRY_STUB_FRAME(calloc, calloc_body, "rdx", "rcx");
 
-HIDDEN void *malloc_body(size_t size, size_t rsi) {
+HIDDEN void *malloc_body(size_t size, size_t rsi, uintptr_t rsp, uintptr_t rbp) {
     signal_unsafe_call(UNSAFE_MALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
-    return alloc_aligned(size, placement_align(size, ret, rsi, RUST_ALLOC));
+    const struct entry from = {rsp, rbp};
+    return alloc_aligned(size, placement_align(size, ret, rsi, RUST_ALLOC), &from);
 }
 
-EXPORT void free(void *p) {
+HIDDEN void free_body(void *p, uintptr_t rsp, uintptr_t rbp) {
+    const struct entry from = {rsp, rbp};
     signal_unsafe_call(UNSAFE_FREE);
     if (!p) return;
     if (in_arena(p)) {
         in_guard = 1;
-        release(p, 0, NULL);
+        release(p, 0, NULL, &from);
         in_guard = 0;
         return;
     }
     if (is_wrapped(p)) {
         in_guard = 1;
-        unwrap_free(p);
+        unwrap_free(p, &from);
         in_guard = 0;
         return;
     }
@@ -1290,14 +1311,15 @@ EXPORT void free(void *p) {
     if (had_its_key_overwritten(p)) {
         in_guard = 1;
         report(GUARD_HEADER_CORRUPTED, p, -1);
-        unwrap_free(p);
+        unwrap_free(p, &from);
         in_guard = 0;
         return;
     }
     __libc_free(p);
 }
 
-EXPORT void *calloc(size_t n, size_t m) {
+HIDDEN void *calloc_body(size_t n, size_t m, uintptr_t rsp, uintptr_t rbp) {
+    const struct entry from = {rsp, rbp};
     signal_unsafe_call(UNSAFE_CALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     size_t total;
@@ -1308,7 +1330,7 @@ EXPORT void *calloc(size_t n, size_t m) {
     if (wanted()) {
         /* Arena pages are fresh, hence zero; glibc's are not. */
         in_guard = 1;
-        uint32_t site = call_site();
+        uint32_t site = call_site(&from);
         void *p = guarded(total, placement_align(total, ret, 0, RUST_ALLOC_ZEROED), site, 1);
         if (!p) p = wrapped(total, site, 1);
         in_guard = 0;
@@ -1329,11 +1351,12 @@ static size_t usable_size(void *p) {
     return libc_usable_size(p);
 }
 
-HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
+HIDDEN void *realloc_body(void *p, size_t size, size_t rdx, uintptr_t rsp, uintptr_t rbp) {
+    const struct entry from = {rsp, rbp};
     signal_unsafe_call(UNSAFE_REALLOC);
     uintptr_t ret = (uintptr_t)__builtin_return_address(0);
     size_t align = placement_align(size, ret, rdx, RUST_REALLOC);
-    if (!p) return alloc_aligned(size, align);
+    if (!p) return alloc_aligned(size, align, &from);
     if (!in_arena(p) && (is_quarantined(p) || is_gone(p))) {
         report(GUARD_REALLOC_FREED, p, -1);
         return NULL;
@@ -1347,7 +1370,7 @@ HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
         }
         /* Move it to this allocator: realloc always moves here. */
         size_t old = libc_usable_size(p);
-        void *q = alloc_aligned(size, align);
+        void *q = alloc_aligned(size, align, &from);
         if (!q) return NULL;
         memcpy(q, p, old < size ? old : size);
         __libc_free(p);
@@ -1361,7 +1384,7 @@ HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
         int64_t idx = slot_of(p);
         if (idx < 0 || slots[idx].user != (uintptr_t)p || slots[idx].state != GUARD_LIVE) {
             in_guard = 1;
-            release(p, 1, NULL);
+            release(p, 1, NULL, &from);
             in_guard = 0;
             return NULL;
         }
@@ -1371,7 +1394,7 @@ HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
         /* A large block: glibc resizes it (a guarded one moves to a
          * wrapped block once). */
         in_guard = 1;
-        uint32_t site = call_site();
+        uint32_t site = call_site(&from);
         void *q = in_arena(p) ? wrapped(size, site, 0) : rewrap(p, size, site);
         in_guard = 0;
         if (!q) {
@@ -1386,7 +1409,7 @@ HIDDEN void *realloc_body(void *p, size_t size, size_t rdx) {
     }
     /* Otherwise always move, so pointers kept into the old block dangle
      * (and fault, when it was guarded). */
-    void *q = alloc_aligned(size, align);
+    void *q = alloc_aligned(size, align, &from);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
     free(p);
@@ -1405,7 +1428,7 @@ EXPORT void *reallocarray(void *p, size_t n, size_t m) {
 EXPORT int posix_memalign(void **out, size_t align, size_t size) {
     signal_unsafe_call(UNSAFE_MEMALIGN);
     if (!valid_align(align) || align % sizeof(void *)) return EINVAL;
-    void *p = alloc_aligned(size, align < natural_align(size) ? natural_align(size) : align);
+    void *p = alloc_aligned(size, align < natural_align(size) ? natural_align(size) : align, NULL);
     if (!p) return ENOMEM;
     *out = p;
     return 0;
@@ -1416,7 +1439,7 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size) {
  * too large to round is EINVAL. */
 EXPORT void *memalign(size_t align, size_t size) {
     signal_unsafe_call(UNSAFE_MEMALIGN);
-    if (align <= MALLOC_ALIGN) return alloc_aligned(size, MALLOC_ALIGN);
+    if (align <= MALLOC_ALIGN) return alloc_aligned(size, MALLOC_ALIGN, NULL);
     if (align > SIZE_MAX / 2 + 1) {
         errno = EINVAL;
         return NULL;
@@ -1426,7 +1449,7 @@ EXPORT void *memalign(size_t align, size_t size) {
         while (a < align) a <<= 1;
         align = a;
     }
-    return alloc_aligned(size, align);
+    return alloc_aligned(size, align, NULL);
 }
 
 /* As the glibc in use: before 2.38 aligned_alloc is memalign; since, an

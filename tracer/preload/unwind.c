@@ -352,15 +352,26 @@ static struct rule rule_for(uintptr_t pc) {
 
 /* --- the walk ------------------------------------------------------------ */
 
-__attribute__((noinline)) int ffc_backtrace(uint64_t *pcs, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi) {
+/* Walks the frames from the one at `pc` (its stack pointer `rsp`, rbp
+ * `rbp`): `own` says it is the walker's own frame (at `pc` exactly, not
+ * recorded), otherwise `pc` is a return address, recorded first and
+ * looked up at pc - 1 as every caller's is. */
+static int walk(uint64_t *pcs, unsigned max, uintptr_t pc, uintptr_t rsp, uintptr_t rbp, int own, uintptr_t skip_lo,
+                uintptr_t skip_hi) {
     if (!_dl_find_object) return -1;
-    uintptr_t pc, rsp, rbp;
-    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(rsp), "=r"(rbp));
     const uintptr_t floor = rsp;
     unsigned n = 0;
     int skipping = 1;
     for (int frame = 0; n < max && frame < 256; frame++) {
-        const struct rule rule = rule_for(frame == 0 ? pc : pc - 1);
+        if (!own || frame > 0) {
+            if (!pc) break;
+            if (!skipping || pc < skip_lo || pc >= skip_hi) {
+                skipping = 0;
+                pcs[n++] = pc;
+                if (n == max) break;
+            }
+        }
+        const struct rule rule = rule_for(own && frame == 0 ? pc : pc - 1);
         const struct rule *r = &rule;
         if (r->kind == RULE_END) break;
         if (r->kind != RULE_OK) return -1;
@@ -374,10 +385,18 @@ __attribute__((noinline)) int ffc_backtrace(uint64_t *pcs, unsigned max, uintptr
         }
         rsp = cfa;
         pc = ra;
-        if (!pc) break;
-        if (skipping && pc >= skip_lo && pc < skip_hi) continue;
-        skipping = 0;
-        pcs[n++] = pc;
     }
     return (int)n;
+}
+
+__attribute__((noinline)) int ffc_backtrace(uint64_t *pcs, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi) {
+    uintptr_t pc, rsp, rbp;
+    __asm__ volatile("lea 0(%%rip), %0\n\tmov %%rsp, %1\n\tmov %%rbp, %2" : "=r"(pc), "=r"(rsp), "=r"(rbp));
+    return walk(pcs, max, pc, rsp, rbp, 1, skip_lo, skip_hi);
+}
+
+int ffc_backtrace_from(uint64_t *pcs, unsigned max, uintptr_t entry_rsp, uintptr_t entry_rbp, uintptr_t skip_lo,
+                       uintptr_t skip_hi) {
+    uintptr_t ra = *(const uintptr_t *)entry_rsp;
+    return walk(pcs, max, ra, entry_rsp + 8, entry_rbp, 0, skip_lo, skip_hi);
 }

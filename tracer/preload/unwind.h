@@ -12,4 +12,11 @@
  * (the caller then falls back to _Unwind_Backtrace). */
 int ffc_backtrace(uint64_t *pcs, unsigned max, uintptr_t skip_lo, uintptr_t skip_hi);
 
+/* The same from a function's entry, where the stack pointer `entry_rsp`
+ * points at its return address and rbp is `entry_rbp` (as an assembly
+ * stub sees them): the walk starts at the caller, with none of the frames
+ * between that entry and this call to unwind. */
+int ffc_backtrace_from(uint64_t *pcs, unsigned max, uintptr_t entry_rsp, uintptr_t entry_rbp, uintptr_t skip_lo,
+                       uintptr_t skip_hi);
+
 #endif
