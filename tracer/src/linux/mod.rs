@@ -13,6 +13,10 @@
 //!   hang detection;
 //! - [`supervisor`]: the event loop that ties them together.
 
+/// The page size (x86-64 Linux): of the tracee's memory, its mappings and
+/// the guard allocator's slots.
+pub(crate) const PAGE: u64 = 4096;
+
 mod fault;
 mod hang;
 mod process;

@@ -14,6 +14,7 @@
 //! allocation were a hole.
 
 use crate::linux::fault::registers::{self, Reg, Regs};
+use crate::linux::PAGE;
 use std::fs::File;
 use std::io;
 use std::os::unix::fs::FileExt;
@@ -110,8 +111,6 @@ fn widen(value: u64, size: u8, extend: Extend) -> u64 {
         _ => value,
     }
 }
-
-const PAGE: u64 = 4096;
 
 /// The pieces of `[address, address + len)` within one page each.
 fn by_page(address: u64, len: usize) -> impl Iterator<Item = (u64, std::ops::Range<usize>)> {

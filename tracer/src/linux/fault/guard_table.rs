@@ -5,6 +5,7 @@
 //! allocations had the bytes past their end overwritten.
 
 use crate::linux::process::memory;
+use crate::linux::PAGE;
 use crate::preload::protocol::{
     ErrorKind, ErrorRecord, Header, Slot, Stack, Wrap, GUARD_CANARY_SIZE, GUARD_ERROR_MAGIC,
     GUARD_HEADER_ADDR, GUARD_INDEX_OFFSET, GUARD_LIVE_OFFSET, GUARD_MAGIC, GUARD_MAX_STACKS,
@@ -13,9 +14,6 @@ use crate::preload::protocol::{
     SLOT_FREED, SLOT_LIVE, SLOT_POISONED,
 };
 use crate::{Access, FindingKind};
-
-/// The allocator's page size: slots are made of pages.
-pub const PAGE: u64 = 4096;
 
 /// The bytes of a plain-data `T`, to read it into.
 fn bytes_of_mut<T: Copy + Default>(value: &mut T) -> &mut [u8] {

@@ -1,5 +1,6 @@
 //! Reading and writing the tracee's memory.
 
+use crate::linux::PAGE;
 use nix::sys::uio::{process_vm_readv, process_vm_writev, RemoteIoVec};
 use nix::unistd::Pid;
 use std::io::{self, IoSlice, IoSliceMut};
@@ -26,8 +27,6 @@ pub fn read(pid: i32, addr: u64, buf: &mut [u8]) -> usize {
 const IOV_MAX: usize = 1024;
 /// Most bytes [`read_spans`] reads with one call.
 const BATCH_BYTES: usize = 8 << 20;
-/// The page size.
-const PAGE: u64 = 4096;
 
 /// Reads each of `ranges` (address, length) in process `pid`; returns the
 /// bytes of each range, or None for a range that could not be read whole.

@@ -12,10 +12,8 @@
 //! address the file's virtual address 0 is mapped at (0 for non-PIE
 //! executables). `addr2line -e FILE` takes SVMAs.
 
+use crate::linux::PAGE;
 use object::{Object, ObjectSegment, ReadRef};
-
-/// Linux maps ELF segments with this page granularity on x86-64.
-const PAGE_SIZE: u64 = 0x1000;
 
 /// One line of `/proc/PID/maps`: an address range mapped with the same
 /// permissions from the same source.
@@ -151,7 +149,7 @@ pub(crate) fn load_segments<'data, R: ReadRef<'data>>(
 pub(crate) fn svma_of(segments: &[LoadSegment], file_offset: u64, executable: bool) -> Option<u64> {
     let end = |s: &&LoadSegment| s.offset.saturating_add(s.file_size);
     let exact = |s: &&LoadSegment| (s.offset..end(s)).contains(&file_offset);
-    let aligned = |s: &&LoadSegment| (s.offset & !(PAGE_SIZE - 1)..end(s)).contains(&file_offset);
+    let aligned = |s: &&LoadSegment| (s.offset & !(PAGE - 1)..end(s)).contains(&file_offset);
     let same_kind = || segments.iter().filter(|s| s.executable == executable);
     same_kind()
         .find(exact)
