@@ -73,15 +73,18 @@
  * GUARD_SAMPLE, then one in GUARD_SAMPLE_LATE. The rest are wrapped glibc
  * blocks. (Measured side by side on git2's suite: a 10 ms base and a
  * 16 MiB quarantine cost 30 % more time for the same share of guarded
- * allocations; 0.5 ms + 10 % took 8 % less time than 1 ms + 25 %. The base
- * is 2 ms so that a short test's first allocations and frees are guarded
- * and protected even when page faults are slow, as on a loaded machine.) */
+ * allocations; 0.5 ms + 10 % took 8 % less time than 1 ms + 25 %. A 2 ms
+ * base with a 4 MiB quarantine cost git2's suite 1.72x nextest, 1 ms with
+ * 1 MiB 1.51x (medians of 7 side by side): a short test filled the
+ * quarantine with fresh slots it never lived to recycle. The base is 1 ms
+ * so that a short test's first allocations and frees are still guarded
+ * and protected when page faults are slow, as on a loaded machine.) */
 #define GUARD_TIER 16384u
 #define GUARD_SAMPLE 16u
 #define GUARD_SAMPLE_LATE 256u
 /* The budget: COST_BASE_NS, plus COST_PM per mille of the process's own
  * time (elapsed, less what the guards cost). */
-#define COST_BASE_NS 2000000ULL
+#define COST_BASE_NS 1000000ULL
 #define COST_PM 100u
 /* Most pages live guarded allocations may hold (128 MiB). */
 #define GUARD_BUDGET_PAGES 32768u
@@ -97,7 +100,7 @@
 #define QUARANTINE (1u << 17)
 /* Most pages poisoned slots in quarantine may hold: this, plus a quarter
  * of the pages of live guarded allocations. */
-#define QUARANTINE_PAGES 1024u
+#define QUARANTINE_PAGES 256u
 /* Slots of up to POOL_CLASSES data pages (and alignment up to a page) are
  * recycled in place: after the quarantine, a poisoned slot waits in the
  * pool of its size for the next allocation of that many pages, up to
