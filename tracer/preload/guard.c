@@ -1380,7 +1380,7 @@ HIDDEN void *realloc_body(void *p, size_t size, size_t rdx, uintptr_t rsp, uintp
         return q;
     }
     if (!size) {
-        free(p);
+        free_body(p, rsp, rbp);
         return NULL;
     }
     if (in_arena(p)) {
@@ -1406,7 +1406,7 @@ HIDDEN void *realloc_body(void *p, size_t size, size_t rdx, uintptr_t rsp, uintp
         }
         if (in_arena(p)) {
             memcpy(q, p, old < size ? old : size);
-            free(p);
+            free_body(p, rsp, rbp);
         }
         return q;
     }
@@ -1415,7 +1415,7 @@ HIDDEN void *realloc_body(void *p, size_t size, size_t rdx, uintptr_t rsp, uintp
     void *q = alloc_aligned(size, align, &from);
     if (!q) return NULL;
     memcpy(q, p, old < size ? old : size);
-    free(p);
+    free_body(p, rsp, rbp);
     return q;
 }
 

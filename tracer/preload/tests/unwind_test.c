@@ -1,8 +1,8 @@
 /* The cached walker (unwind.c) against libgcc's _Unwind_Backtrace from the
  * same points (and ffc_backtrace_from, from an assembly entry stub as the
- * allocator's, against libgcc's from the stub's body): chains of calls with and without frame pointers, a frame of
- * variable size (alloca), a call through a pointer, and a callback from
- * the C library (qsort). Exits 0 when every walk matched, 1 otherwise.
+ * allocator's, against libgcc's from the stub's body): chains of calls
+ * with and without frame pointers, a frame of variable size (alloca), a
+ * call through a pointer, and a callback from the C library (qsort). Exits 0 when every walk matched, 1 otherwise.
  * Built and run by tracer/tests/unwind.rs. */
 #define _GNU_SOURCE
 #include <alloca.h>

@@ -20,6 +20,7 @@
 use crate::linux::fault::registers::Regs;
 use crate::linux::process::memory;
 use crate::linux::symbols::maps::Mapping;
+use crate::linux::PAGE;
 use crate::preload::protocol::{Header, Slot, Wrap, GUARD_CANARY_SIZE, GUARD_HEADER_ADDR};
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -144,7 +145,7 @@ impl Blocks {
         let (base, candidates) = if self.pages.is_empty() {
             (0, &self.blocks[..])
         } else {
-            let r = self.pages.get(&(word >> 12))?;
+            let r = self.pages.get(&(word / PAGE))?;
             (
                 r.start as usize,
                 &self.blocks[r.start as usize..r.end as usize],
@@ -167,7 +168,7 @@ const MAX_INDEXED_PAGES: u64 = 1 << 22;
 /// [`MAX_INDEXED_PAGES`].
 fn page_index(blocks: &[Block]) -> HashMap<u64, Range<u32>, BuildHasherDefault<PageHasher>> {
     // (A zero-sized allocation covers the page of its start.)
-    let pages_of = |b: &Block| b.user >> 12..=(b.end().max(b.user + 1) - 1) >> 12;
+    let pages_of = |b: &Block| b.user / PAGE..=(b.end().max(b.user + 1) - 1) / PAGE;
     let total: u64 = blocks.iter().map(|b| pages_of(b).count() as u64).sum();
     let mut pages = HashMap::default();
     if total > MAX_INDEXED_PAGES || blocks.len() > u32::MAX as usize {
@@ -379,7 +380,7 @@ fn scan(pid: i32, start: u64, end: u64, mut each: impl FnMut(u64, u64)) {
         words(&buf[..got], |offset, w| each(at + offset, w));
         if got < len {
             // Unreadable from here: skip to the next page.
-            at = (at + got as u64 + 4096) & !4095;
+            at = (at + got as u64 + PAGE) & !(PAGE - 1);
         } else {
             at += len as u64;
         }

@@ -14,6 +14,7 @@ use crate::linux::fault::Analyzer;
 use crate::linux::process::proc::{self, SignalMasks};
 use crate::linux::process::ptrace;
 use crate::linux::process::watchdog::Extender;
+use crate::linux::PAGE;
 use crate::preload::protocol::{
     Header, GUARD_HEADER_ADDR, GUARD_SCRATCH_OFFSET, GUARD_SCRATCH_SIZE, SLOT_LIVE,
 };
@@ -281,7 +282,7 @@ impl Faults {
         if mem.read_exact_at(&mut probe, access.address).is_err() {
             // The first page of the access that cannot be read.
             let last = access.address + u64::from(access.size) - 1;
-            let bad = [access.address, last & !4095]
+            let bad = [access.address, last & !(PAGE - 1)]
                 .into_iter()
                 .find(|&a| mem.read_exact_at(&mut probe[..1], a).is_err())
                 .unwrap_or(access.address);
