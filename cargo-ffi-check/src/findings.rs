@@ -360,15 +360,20 @@ impl Finding {
         }
     }
 
-    /// The frames of [`Finding::stack`] that name the code the bug is in,
-    /// innermost first: without the allocator's frames, the Rust runtime's
-    /// and the C runtime's (libc, the dynamic loader, libstdc++, libgcc),
-    /// and without frames that have no function name. A finding inside a
-    /// dependency starts at its innermost frame there.
-    pub fn code_frames(&self) -> impl Iterator<Item = &tracer::Frame> {
+    /// The frames of [`Finding::stack`] in the program's code, innermost
+    /// first: without the allocator's frames, the Rust runtime's and the C
+    /// runtime's (libc, the dynamic loader, libstdc++, libgcc).
+    pub fn program_frames(&self) -> impl Iterator<Item = &tracer::Frame> {
         user_frames(self.stack())
             .iter()
-            .filter(|f| f.function.is_some() && !is_runtime_frame(f) && !is_c_runtime_frame(f))
+            .filter(|f| !is_runtime_frame(f) && !is_c_runtime_frame(f))
+    }
+
+    /// The frames that name the code the bug is in: the
+    /// [`Finding::program_frames`] that have a function name. A finding
+    /// inside a dependency starts at its innermost frame there.
+    pub fn code_frames(&self) -> impl Iterator<Item = &tracer::Frame> {
+        self.program_frames().filter(|f| f.function.is_some())
     }
 
     /// The frames of the code that made the bug: [`Finding::code_frames`]

@@ -13,7 +13,7 @@
 //! the first such frame's module. A comment names the finding, a test and
 //! the seed that showed it; `reason` is left for the user to fill in.
 
-use crate::findings::{is_c_runtime_frame, is_runtime_frame, user_frames, Finding};
+use crate::findings::Finding;
 use crate::suppress::Suppressions;
 use anyhow::{Context, Result};
 use std::collections::btree_map::Entry;
@@ -77,10 +77,7 @@ fn entry_for(f: &Finding, test: &str, seed: u64) -> Option<Generated> {
     let pattern = match f.site_frames().next() {
         Some(fr) => literal(fr.function.as_deref()?),
         None => {
-            let module = user_frames(f.stack())
-                .iter()
-                .filter(|fr| !is_runtime_frame(fr) && !is_c_runtime_frame(fr))
-                .find_map(|fr| fr.module.as_deref())?;
+            let module = f.program_frames().find_map(|fr| fr.module.as_deref())?;
             literal(&Path::new(module).file_name()?.to_string_lossy())
         }
     };
