@@ -1,4 +1,4 @@
-//! The guard allocator's stack depot (preload/guard.c) under two threads
+//! The guard allocator's stack depot (preload/alloc/depot.c) under two threads
 //! recording the same stacks at once: preload/tests/depot_test.c checks
 //! that a stack gets one id, distinct stacks distinct ids, and that 40 000
 //! allocations from 8 stacks make a handful of entries; and that such a

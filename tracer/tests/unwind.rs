@@ -1,4 +1,4 @@
-//! The preloaded library's stack walker (preload/unwind.c) gives the same
+//! The preloaded library's stack walker (preload/alloc/unwind.c) gives the same
 //! frames as libgcc's `_Unwind_Backtrace`: preload/tests/unwind_test.c
 //! compares them from many points, optimized and not, and from an
 //! allocator-like entry stub (`ffc_backtrace_from`).
@@ -18,7 +18,7 @@ fn the_cached_walker_matches_libgcc() {
             .args(["-Wall", "-Wextra", "-Werror", "-o"])
             .arg(&exe)
             .arg(preload.join("tests/unwind_test.c"))
-            .arg(preload.join("unwind.c"))
+            .arg(preload.join("alloc/unwind.c"))
             .arg("-lgcc_s")
             .status();
         let Ok(built) = built else {

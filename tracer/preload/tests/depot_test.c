@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "../guard.h"
+#include "../protocol/guard.h"
 
 struct guard_header *ffi_check_guard_header(void);
 

@@ -11,7 +11,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../guard.h"
+#include "../protocol/guard.h"
 
 struct guard_header *ffi_check_guard_header(void);
 

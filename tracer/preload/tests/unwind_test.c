@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unwind.h>
 
-#include "../unwind.h"
+#include "../alloc/unwind.h"
 
 #define MAX 64
 
@@ -51,7 +51,7 @@ __attribute__((noinline)) static void check(const char *what) {
     }
 }
 
-/* An entry stub as the allocator's (ENTRY_STUB_FRAME in guard.c): it
+/* An entry stub as the allocator's (ENTRY_STUB_FRAME in alloc/entry.c): it
  * jumps to its body with the stack pointer and rbp it was entered with. */
 void entry_probe(const char *what);
 __attribute__((used, noinline)) void probe_body(const char *what, uintptr_t rsp, uintptr_t rbp);

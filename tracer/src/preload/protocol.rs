@@ -1,5 +1,5 @@
 //! What the supervisor and the preloaded library agree on, mirroring
-//! `preload/guard.h` and `preload/schedule.h` (see `preload/README.md`):
+//! `preload/protocol/guard.h` and `preload/protocol/schedule.h` (see `preload/README.md`):
 //! where the guard allocator's metadata table is, its layout, the error
 //! records the allocator traps with, the schedule's shared region, and the
 //! environment variables that steer both. Unit tests check each against
@@ -355,7 +355,7 @@ pub mod env {
     ];
 }
 
-/// The seeded schedule's shared region (`preload/schedule.h`): one file
+/// The seeded schedule's shared region (`preload/protocol/schedule.h`): one file
 /// per run, mapped by the supervisor and every process of the test.
 pub mod schedule {
     /// `SCHED_MAGIC`: the header is written.
@@ -495,8 +495,11 @@ mod tests {
     #[test]
     fn layout_matches_the_c_header() {
         use std::mem::{offset_of, size_of};
-        let h = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/preload/guard.h"))
-            .unwrap();
+        let h = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/preload/protocol/guard.h"
+        ))
+        .unwrap();
         assert!(h.contains("#define GUARD_HEADER_ADDR 0x600000000000UL"));
         assert!(h.contains("#define GUARD_FRAMES 8"));
         assert!(h.contains("#define GUARD_ARENA_SIZE (64UL << 30)"));
@@ -614,7 +617,7 @@ mod tests {
         let exe = dir.join("layout");
         let status = std::process::Command::new("cc")
             .arg("-I")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/preload"))
+            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/preload/protocol"))
             .arg(&src)
             .arg("-o")
             .arg(&exe)
@@ -635,8 +638,11 @@ mod tests {
     fn the_schedule_region_matches_the_c_header() {
         use schedule::*;
         use std::mem::{offset_of, size_of};
-        let h = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/preload/schedule.h"))
-            .unwrap();
+        let h = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/preload/protocol/schedule.h"
+        ))
+        .unwrap();
         assert!(h.contains("#define SCHED_ENV_PATH \"FFI_CHECK_SCHEDULE\""));
         assert!(h.contains("#define SCHED_VERSION 2u"));
         assert!(h.contains("#define SCHED_MAGIC 0x6863732d6366666cULL"));

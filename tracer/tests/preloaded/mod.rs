@@ -5,6 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+#[path = "../../preload/sources.rs"]
+mod sources;
+
 /// The library and `preload/tests/{name}.c` built into a directory of
 /// their own; `None` (the test is skipped) when there is no C compiler.
 pub fn build(name: &str) -> Option<(PathBuf, PathBuf)> {
@@ -12,11 +15,7 @@ pub fn build(name: &str) -> Option<(PathBuf, PathBuf)> {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-dir"));
     std::fs::create_dir_all(&dir).unwrap();
     let library = dir.join("guard.so");
-    let sources: Vec<_> = std::fs::read_dir(&preload)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "c"))
-        .collect();
+    let sources = sources::c_sources(&preload);
     let built = Command::new("cc")
         .args(["-shared", "-fPIC", "-O2", "-fvisibility=hidden", "-o"])
         .arg(&library)

@@ -17,7 +17,7 @@
 //! really does that (on another toolchain, or with a `#[global_allocator]`,
 //! an entry is left out and those allocations are treated like C's). The
 //! preloaded library recognises the calls from the return address
-//! (`preload/rust_alloc.c`).
+//! (`preload/alloc/rust_alloc.c`).
 
 use crate::linux::fault::decode;
 use capstone::arch::x86::X86Reg;

@@ -1,10 +1,9 @@
 /*
- * The preloaded library's shared state and start-up (preload.h): the
- * settings read from the environment, the per-thread id, the report to the
- * supervisor, and the one constructor that starts the parts in order.
+ * The preloaded library's shared state (base.h): the settings read from
+ * the environment, the per-thread id, the report to the supervisor.
  */
 #define _GNU_SOURCE
-#include "preload.h"
+#include "base.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -55,9 +54,10 @@ __attribute__((noinline)) void ffc_report(struct guard_error *rec, const char *w
 /* 0: not started, 1: starting, 2: started. */
 static int started;
 
-void ffc_init(void) {
+int ffc_init(void) {
     int expected = 0;
-    if (!__atomic_compare_exchange_n(&started, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return;
+    if (!__atomic_compare_exchange_n(&started, &expected, 1, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return expected == 2;
     char *harness = getenv(GUARD_ENV_HARNESS_MAIN);
     ffc_settings.skip_main_thread = harness && *harness && strcmp(harness, "0") != 0;
     ffc_settings.main_pid = getpid();
@@ -68,9 +68,8 @@ void ffc_init(void) {
      * unsetenv takes too.) */
     if (ffc_settings.skip_main_thread) strcpy(harness, "0");
     pthread_atfork(NULL, NULL, after_fork_child);
-    guard_init();
-    signals_init();
     __atomic_store_n(&started, 2, __ATOMIC_RELEASE);
+    return 1;
 }
 
-__attribute__((constructor)) static void preload_constructor(void) { ffc_init(); }
+__attribute__((constructor)) static void base_constructor(void) { (void)ffc_init(); }

@@ -1,20 +1,22 @@
 /*
- * What the preloaded library's parts share, in one place: the attribute
- * macros, the look-up of the real functions it interposes, the process's
- * settings from the environment, the calling thread's id, the report of
- * an error to the supervisor, and the order in which the parts start.
+ * The bottom layer of the preloaded library: what every part shares, in
+ * one place. It owns the attribute macros, the look-up of the real
+ * functions the parts interpose (REAL), the process's settings read from
+ * the environment (ffc_settings, read once by ffc_init), the calling
+ * thread's id, whether the process was handed over to the test's own
+ * tracer, and the report of an error to the supervisor.
  *
- * The parts depend on this and not on each other's internals: guard.c
- * (the allocator) and schedule.c (the seeded schedule) both call
- * signals.h's check for calls in signal handlers; nothing calls back into
- * guard.c or schedule.c.
+ * It includes nothing of the parts above it (only the protocol's error
+ * record): the signal checks (signals/), the allocator (alloc/) and the
+ * schedule (schedule/) include this, and each part starts itself, calling
+ * ffc_init first (README.md beside this folder: the layers).
  */
 #ifndef FFI_CHECK_PRELOAD_H
 #define FFI_CHECK_PRELOAD_H
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "guard.h"
+#include "../protocol/guard.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define HIDDEN_FN __attribute__((visibility("hidden")))
@@ -52,10 +54,12 @@ extern struct ffc_settings ffc_settings HIDDEN_FN;
 extern volatile uint32_t *ffc_handed_over_flag HIDDEN_FN;
 static inline int ffc_handed_over(void) { return __atomic_load_n(ffc_handed_over_flag, __ATOMIC_RELAXED) != 0; }
 
-/* Starts the library's parts once, in order (the allocator, then the
- * signal-handler checks); safe to call from any part's constructor or lazy
- * path, whichever runs first. */
-HIDDEN_FN void ffc_init(void);
+/* Reads the process's settings once (ffc_settings); every part calls it
+ * before it starts, from its constructor or its lazy path, whichever runs
+ * first (the dynamic loader allocates before any constructor runs).
+ * Returns whether they are read: 0 for a call made while the first one
+ * is still reading them (from an allocation it makes). */
+HIDDEN_FN int ffc_init(void);
 
 /* The calling thread's id (cached; reset in a forked child). */
 HIDDEN_FN int32_t ffc_tid(void);
@@ -70,9 +74,5 @@ HIDDEN_FN int ffc_harness_main_thread(void);
  * thread), or, unsupervised, writes `what` to stderr and, if `fatal`,
  * aborts. */
 HIDDEN_FN void ffc_report(struct guard_error *rec, const char *what, int fatal);
-
-/* The parts' own start functions, called by ffc_init in this order. */
-HIDDEN_FN void guard_init(void);
-HIDDEN_FN void signals_init(void);
 
 #endif

@@ -10,7 +10,7 @@
  * costs a bounded fraction of it whatever the test does.
  *
  * The supervisor sets SCHED_ENV_PATH to the file of the run's shared
- * region (schedule.h): the profile drawn from the seed, the budget, every
+ * region (protocol/schedule.h): the profile drawn from the seed, the budget, every
  * thread's logical identity (from its creator and creation order, so the
  * same seed makes the same decisions), the count of threads that can act,
  * and the journal of events that findings show. Without it, every
@@ -43,10 +43,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "preload.h"
-#include "raw.h"
-#include "schedule.h"
-#include "signals.h"
+#include "../base/base.h"
+#include "../base/raw.h"
+#include "../protocol/schedule.h"
+#include "../signals/signals.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)

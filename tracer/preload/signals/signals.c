@@ -5,7 +5,7 @@
  * wraps every handler the program installs (sigaction, signal, sysv_signal,
  * bsd_signal): the wrapper records on a per-thread stack that a handler
  * runs (the signal, the handler, the wrapper's stack pointer) around the
- * call, and the interposed unsafe functions (malloc and friends in guard.c,
+ * call, and the interposed unsafe functions (malloc and friends in alloc/,
  * mutexes and condition variables in schedule.c, stdio here) check it.
  *
  * A handler left by siglongjmp or longjmp pops its entry in the
@@ -31,9 +31,9 @@
 #include <string.h>
 #include <sys/syscall.h>
 
-#include "guard.h"
-#include "preload.h"
-#include "raw.h"
+#include "../base/base.h"
+#include "../base/raw.h"
+#include "../protocol/guard.h"
 
 #define DEPTH 8
 #define REPORTED 64
@@ -64,9 +64,6 @@ static TLS int in_unsafe;
  * a reader needs). */
 static uintptr_t reported[REPORTED];
 static unsigned reported_count;
-/* Started by ffc_init (preload.c). Nothing to set up: the real functions
- * are found by signals_resolve, the settings are ffc_settings. */
-void signals_init(void) {}
 
 REAL(sigaction)
 

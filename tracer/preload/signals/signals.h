@@ -4,7 +4,7 @@
 #define FFC_SIGNALS_H
 
 /* The interposed functions POSIX does not list as async-signal-safe, in the
- * order of GUARD_UNSAFE_NAMES (guard.h). */
+ * order of GUARD_UNSAFE_NAMES (protocol/guard.h). */
 enum unsafe_call {
     UNSAFE_MALLOC,
     UNSAFE_CALLOC,
@@ -34,7 +34,5 @@ void signal_unsafe_call_slow(enum unsafe_call call);
 static inline void signal_unsafe_call(enum unsafe_call call) {
     if (__builtin_expect(ffc_signal_depth != 0, 0)) signal_unsafe_call_slow(call);
 }
-
-/* Set by guard.c: a supervisor handles traps. */
 
 #endif
