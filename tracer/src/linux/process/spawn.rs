@@ -305,14 +305,17 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
         // not permitted.
         let ended = e.raw_os_error() == Some(libc::ESRCH) || proc::ending(pid);
         kill_and_reap(pid);
-        return Err(if ended {
-            TraceError::Spawn {
-                program: cmd.program.clone(),
-                source: io::Error::other("the process ended before it could be traced"),
-            }
-        } else {
-            not_permitted(e)
-        });
+        if !ended {
+            return Err(not_permitted(e));
+        }
+        // A child that failed before the seizure (its chdir) reported why
+        // before it exited; reaped, it holds the pipe open no more.
+        let mut msg = Vec::new();
+        let _ = File::from(report_r).read_to_end(&mut msg);
+        return Err(stage_error(cmd, &msg).unwrap_or_else(|| TraceError::Spawn {
+            program: cmd.program.clone(),
+            source: io::Error::other("the process ended before it could be traced"),
+        }));
     }
     // Release the child; it execs now.
     let mut sync = File::from(sync_w);
@@ -337,32 +340,40 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
             });
         }
     };
-    if msg.len() == 5 {
+    if let Some(error) = stage_error(cmd, &msg) {
         kill_and_reap(pid);
-        let errno = i32::from_le_bytes([msg[1], msg[2], msg[3], msg[4]]);
-        let source = io::Error::from_raw_os_error(errno);
-        return Err(match msg[0] {
-            STAGE_CHDIR => TraceError::Spawn {
-                program: cmd.cwd.clone(),
-                source: io::Error::new(source.kind(), format!("cannot enter directory: {source}")),
-            },
-            STAGE_SECCOMP => TraceError::Spawn {
-                program: cmd.program.clone(),
-                source: io::Error::new(
-                    source.kind(),
-                    format!("cannot install the supervisor's seccomp filter ({source})"),
-                ),
-            },
-            _ => TraceError::Spawn {
-                program: cmd.program.clone(),
-                source,
-            },
-        });
+        return Err(error);
     }
     Ok(Spawned {
         pid,
         stdout: File::from(out_r),
         stderr: File::from(err_r),
+    })
+}
+
+/// The error the child's report `msg` (a stage and an errno) describes, or
+/// `None` if it reported nothing.
+fn stage_error(cmd: &Command, msg: &[u8]) -> Option<TraceError> {
+    let &[stage, a, b, c, d] = msg else {
+        return None;
+    };
+    let source = io::Error::from_raw_os_error(i32::from_le_bytes([a, b, c, d]));
+    Some(match stage {
+        STAGE_CHDIR => TraceError::Spawn {
+            program: cmd.cwd.clone(),
+            source: io::Error::new(source.kind(), format!("cannot enter directory: {source}")),
+        },
+        STAGE_SECCOMP => TraceError::Spawn {
+            program: cmd.program.clone(),
+            source: io::Error::new(
+                source.kind(),
+                format!("cannot install the supervisor's seccomp filter ({source})"),
+            ),
+        },
+        _ => TraceError::Spawn {
+            program: cmd.program.clone(),
+            source,
+        },
     })
 }
 
