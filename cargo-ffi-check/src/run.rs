@@ -3,18 +3,18 @@
 //! the pool, each reported as it finishes) and the reporter's `finish`
 //! (summary, report files, exit code).
 
+use crate::adopt::known::Known;
+use crate::adopt::suppress::Suppressions;
 use crate::build;
-use crate::cli::{Cli, Color, Leaks, MessageFormat};
-use crate::config;
-use crate::exit_code;
-use crate::list::{self, TestCase};
-use crate::pool::{self, Control};
-use crate::report::known::Known;
+use crate::build::list::{self, TestCase};
+use crate::execute::pool::{self, Control};
+use crate::report::exit_code;
 use crate::report::reporter::{Reporter, View};
 use crate::report::rerun::Rerun;
 use crate::report::{github, json, progress::Progress};
-use crate::settings::Settings;
-use crate::suppress::Suppressions;
+use crate::setup::cli::{Cli, Color, Leaks, MessageFormat};
+use crate::setup::config;
+use crate::setup::settings::Settings;
 use anyhow::{Context, Result};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -97,7 +97,9 @@ fn prepare(cli: &Cli) -> Result<Prepared> {
     let tests = list::list_all(built.binaries)?;
     let tests = list::select(tests, &cli.filters, &cli.run);
     let tests = match cli.run.partition {
-        Some(p) => p.apply(tests, |t| crate::partition::key(&t.binary.id, &t.name)),
+        Some(p) => p.apply(tests, |t| {
+            crate::build::partition::key(&t.binary.id, &t.name)
+        }),
         None => tests,
     };
     if cli.run.list {

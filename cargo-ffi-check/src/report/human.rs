@@ -1,7 +1,7 @@
 //! Text for people: status lines, rustc-style finding blocks, the summary.
 
+use crate::execute::outcome::{JobReport, Status};
 use crate::findings::{short_backtrace_len, user_frames, Distinct, Finding, Mark};
-use crate::outcome::{JobReport, Status};
 use crate::report::Counts;
 use console::Style;
 use std::fmt::Write;
@@ -297,7 +297,7 @@ pub fn seed_list(seeds: &[u64]) -> String {
 }
 
 /// The lines about one flaky test: which seeds passed and what the others did.
-pub fn flaky_block(test: &str, flaky: &crate::flaky::Flaky, rerun: &str) -> String {
+pub fn flaky_block(test: &str, flaky: &crate::execute::flaky::Flaky, rerun: &str) -> String {
     let mut s = format!(
         "{} {test}: passed on seeds {}",
         Style::new()

@@ -2,8 +2,8 @@
 //! documented in the README; `version` changes when a field changes meaning
 //! or disappears (adding fields does not change it).
 
+use crate::execute::outcome::{JobReport, Status};
 use crate::findings::{Distinct, Finding};
-use crate::outcome::{JobReport, Status};
 use crate::report::Counts;
 use serde::Serialize;
 use std::io::Write;
@@ -79,7 +79,7 @@ pub enum Event<'a> {
         test: &'a str,
         /// Seeds it passed under, and the seeds of each other outcome.
         #[serde(flatten)]
-        seeds: &'a crate::flaky::Flaky,
+        seeds: &'a crate::execute::flaky::Flaky,
     },
     /// The end of the run.
     RunFinished {
@@ -111,7 +111,7 @@ pub struct BaselineSummary {
     pub known: usize,
     /// Its entries that no longer occur: a test that showed them ran, and
     /// nothing matched them.
-    pub gone: Vec<crate::baseline::Entry>,
+    pub gone: Vec<crate::adopt::baseline::Entry>,
 }
 
 /// How many allocations the guard allocator saw and guarded.

@@ -14,8 +14,8 @@
 //! and a job whose every finding the baseline knows is a success with a
 //! `baseline` property `known` and its finding blocks in `<system-err>`.
 
-use crate::list::TestCase;
-use crate::outcome::{JobReport, Status};
+use crate::build::list::TestCase;
+use crate::execute::outcome::{JobReport, Status};
 use anyhow::{Context, Result};
 use quick_junit::{NonSuccessKind, Report, TestCaseStatus, TestSuite};
 use std::collections::BTreeMap;
@@ -145,6 +145,6 @@ impl Junit {
             .report(elapsed)
             .to_string()
             .context("could not serialize the JUnit report")?;
-        crate::files::write_creating_dirs(path, xml, "the JUnit report")
+        crate::report::files::write_creating_dirs(path, xml, "the JUnit report")
     }
 }

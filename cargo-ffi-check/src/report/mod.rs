@@ -1,16 +1,26 @@
 //! Reporting: live status and findings for people, JSON lines for machines,
 //! and the final summary.
+//!
+//! Takes in each [`Finished`](crate::execute::pool::Finished) job as the
+//! pool hands it back: the [`reporter`] classifies it, applies the
+//! [adoption](crate::adopt) stage, counts it and shows it. Hands on what
+//! the user sees: status lines and finding blocks ([`human`], above the
+//! [`progress`] bar), JSON lines ([`json`]), GitHub annotations
+//! ([`github`]), a JUnit file ([`junit`]), the command that reruns a job
+//! ([`rerun`]), the summary and the [`exit_code`]. [`files`] writes the
+//! files a run produces, here and in [`crate::adopt`].
 
+pub mod exit_code;
+pub mod files;
 pub mod github;
 pub mod human;
 pub mod json;
 pub mod junit;
-pub mod known;
 pub mod progress;
 pub mod reporter;
 pub mod rerun;
 
-use crate::outcome::Status;
+use crate::execute::outcome::Status;
 use serde::Serialize;
 
 /// Counts of job results, for the summary line and `run-finished`.

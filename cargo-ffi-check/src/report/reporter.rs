@@ -3,16 +3,16 @@
 //! tests, the distinct findings, the summary line, the report files and
 //! the exit code.
 
-use crate::exit_code;
+use crate::adopt::known::Known;
+use crate::adopt::suppress::{Rule, Suppressions};
+use crate::build::list::TestCase;
+use crate::execute::flaky;
+use crate::execute::outcome::{self, Status};
+use crate::execute::pool::Finished;
 use crate::findings::{Findings, Mark};
-use crate::flaky;
-use crate::list::TestCase;
-use crate::outcome::{self, Status};
-use crate::pool::Finished;
-use crate::report::known::Known;
+use crate::report::exit_code;
 use crate::report::rerun::Rerun;
 use crate::report::{github, human, json, junit::Junit, progress::Progress, Counts};
-use crate::suppress::{Rule, Suppressions};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};

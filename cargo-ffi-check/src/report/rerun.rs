@@ -3,10 +3,10 @@
 //! settings that change what a job does (guard, guard side, schedule, hang
 //! grace, timeout, configuration profile) and arguments after `--`, shell-quoted.
 
-use crate::cli::{Cli, Leaks};
-use crate::config::defaults;
-use crate::list::TestCase;
-use crate::settings::Settings;
+use crate::build::list::TestCase;
+use crate::setup::cli::{Cli, Leaks};
+use crate::setup::config::defaults;
+use crate::setup::settings::Settings;
 use std::borrow::Cow;
 
 /// Builds rerun commands for the tests of one run.
@@ -128,7 +128,7 @@ impl Rerun {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Profile;
+    use crate::setup::config::Profile;
     use clap::Parser;
 
     fn test_case(name: &str, ignored: bool) -> TestCase {

@@ -1,5 +1,5 @@
 //! `.config/ffi-check.toml` at the workspace root: profiles of run settings
-//! and `[[suppress]]` entries (see [`crate::suppress`]).
+//! and `[[suppress]]` entries (see [`crate::adopt::suppress`]).
 //!
 //! ```toml
 //! [profile.default]
@@ -17,9 +17,9 @@
 //! Unknown keys are warnings (a newer version's file still works); a value of
 //! the wrong kind is an error naming the file, the table and the key.
 
-use crate::cli::{Grace, GuardSideArg, Leaks};
-use crate::seeds::Seeds;
-use crate::suppress::Suppressions;
+use crate::adopt::suppress::Suppressions;
+use crate::setup::cli::{Grace, GuardSideArg, Leaks};
+use crate::setup::seeds::Seeds;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
 use serde::Deserialize;
@@ -181,7 +181,7 @@ fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> R
                 let spec = scalar_text(value, true).ok_or_else(|| {
                     invalid("expected a duration such as \"60s\" or a number of seconds")
                 })?;
-                p.timeout = Some(crate::duration::parse(&spec).map_err(|e| invalid(&e))?);
+                p.timeout = Some(crate::setup::duration::parse(&spec).map_err(|e| invalid(&e))?);
             }
             "jobs" => match value.as_integer() {
                 Some(n) if n >= 1 => p.jobs = Some(n as usize),
@@ -210,13 +210,15 @@ fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> R
             "schedule-budget" => {
                 let spec = scalar_text(value, false)
                     .ok_or_else(|| invalid("expected a percentage such as 25 or \"25%\""))?;
-                p.schedule_budget = Some(crate::cli::parse_budget(&spec).map_err(|e| invalid(&e))?);
+                p.schedule_budget =
+                    Some(crate::setup::cli::parse_budget(&spec).map_err(|e| invalid(&e))?);
             }
             "hang-grace" => {
                 let spec = scalar_text(value, true).ok_or_else(|| {
                     invalid("expected a duration such as \"2s\", a number of seconds or \"off\"")
                 })?;
-                p.hang_grace = Some(crate::cli::parse_grace(&spec).map_err(|e| invalid(&e))?);
+                p.hang_grace =
+                    Some(crate::setup::cli::parse_grace(&spec).map_err(|e| invalid(&e))?);
             }
             _ => warnings.push(format!("unknown key `{key}` in {at}")),
         }

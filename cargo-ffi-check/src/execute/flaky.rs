@@ -2,7 +2,7 @@
 //! findings under others. Its results are collected per seed as jobs finish
 //! and judged once the run is over.
 
-use crate::outcome::Status;
+use crate::execute::outcome::Status;
 use serde::Serialize;
 use std::collections::BTreeMap;
 

@@ -1,6 +1,6 @@
 //! The command line, as clap sees it.
 
-use crate::seeds::Seeds;
+use crate::setup::seeds::Seeds;
 use clap::{ArgAction, Parser, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -133,7 +133,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = Seeds::parse, value_name = "SEEDS")]
     pub seeds: Option<Seeds>,
     /// Kill a test (one seed) after this long and report a timeout [default: 60s].
-    #[arg(long, value_parser = crate::duration::parse, value_name = "DURATION")]
+    #[arg(long, value_parser = crate::setup::duration::parse, value_name = "DURATION")]
     pub timeout: Option<Duration>,
     /// Stop starting new tests after the first failure or finding.
     #[arg(long, overrides_with = "no_fail_fast")]
@@ -146,8 +146,8 @@ pub struct RunArgs {
     pub list: bool,
     /// Run one share of the selected tests: `hash:M/N` (by a hash of each
     /// test's name) or `slice:M/N` (round-robin), M counting from 1.
-    #[arg(long, value_parser = crate::partition::Partition::parse, value_name = "KIND:M/N")]
-    pub partition: Option<crate::partition::Partition>,
+    #[arg(long, value_parser = crate::build::partition::Partition::parse, value_name = "KIND:M/N")]
+    pub partition: Option<crate::build::partition::Partition>,
     /// Do not preload the guard allocator (heap bugs then go unnoticed).
     #[arg(long, overrides_with = "guard")]
     pub no_guard: bool,
@@ -222,7 +222,7 @@ pub fn parse_grace(s: &str) -> Result<Grace, String> {
     if s == "off" {
         return Ok(Grace(None));
     }
-    crate::duration::parse(s).map(|d| Grace(Some(d)))
+    crate::setup::duration::parse(s).map(|d| Grace(Some(d)))
 }
 
 /// `--leaks`: what a leak found at a process's exit does.

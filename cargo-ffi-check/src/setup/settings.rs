@@ -2,9 +2,9 @@
 //! profile of `.config/ffi-check.toml` over `[profile.default]` over the
 //! built-in defaults. Everything after this stage reads [`Settings`].
 
-use crate::cli::{Grace, GuardSideArg, Leaks, RunArgs};
-use crate::config::{defaults, Profile};
-use crate::seeds::Seeds;
+use crate::setup::cli::{Grace, GuardSideArg, Leaks, RunArgs};
+use crate::setup::config::{defaults, Profile};
+use crate::setup::seeds::Seeds;
 use std::time::Duration;
 
 /// How the tests run.
@@ -95,7 +95,7 @@ mod tests {
     fn the_command_line_wins_then_the_profile_then_the_defaults() {
         use clap::Parser;
         let args = |a: &[&str]| {
-            crate::cli::Cli::try_parse_from(std::iter::once("x").chain(a.iter().copied()))
+            crate::setup::cli::Cli::try_parse_from(std::iter::once("x").chain(a.iter().copied()))
                 .unwrap()
                 .run
         };

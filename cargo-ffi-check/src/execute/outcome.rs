@@ -1,7 +1,7 @@
 //! What one job's result means: its status and its findings.
 
+use crate::build::list::TestCase;
 use crate::findings::Finding;
-use crate::list::TestCase;
 use serde::Serialize;
 use std::path::Path;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Building the test binaries with `cargo test --no-run` and collecting what
 //! is needed to run them as `cargo test` would.
 
-use crate::cli::CargoArgs;
+use crate::setup::cli::CargoArgs;
 use anyhow::{bail, Context, Result};
 use cargo_metadata::{
     Artifact, BuildScript, Message, Metadata, MetadataCommand, Package, PackageId, TargetKind,

@@ -2,7 +2,7 @@
 //! selecting the ones to run.
 
 use crate::build::TestBinary;
-use crate::cli::RunArgs;
+use crate::setup::cli::RunArgs;
 use anyhow::{bail, Context, Result};
 use rayon::prelude::*;
 use std::process::Command;

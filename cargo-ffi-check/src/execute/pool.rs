@@ -2,8 +2,8 @@
 //! supervisor, with results handed back to the caller's thread in the order
 //! they finish.
 
-use crate::list::TestCase;
-use crate::settings::Settings;
+use crate::build::list::TestCase;
+use crate::setup::settings::Settings;
 use rayon::prelude::*;
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, Ordering};

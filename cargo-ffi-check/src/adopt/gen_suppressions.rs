@@ -13,8 +13,8 @@
 //! the first such frame's module. A comment names the finding, a test and
 //! the seed that showed it; `reason` is left for the user to fill in.
 
+use crate::adopt::suppress::Suppressions;
 use crate::findings::Finding;
-use crate::suppress::Suppressions;
 use anyhow::{Context, Result};
 use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
@@ -134,7 +134,7 @@ impl Generator {
     /// not a valid configuration is an error now, before any test runs.
     pub fn new(path: &Path) -> Result<Generator> {
         let shown = path.display().to_string();
-        let existing = crate::config::parse(&read(path)?, &shown)
+        let existing = crate::setup::config::parse(&read(path)?, &shown)
             .with_context(|| format!("--gen-suppressions cannot add to {shown}"))?
             .suppressions;
         Ok(Generator {
@@ -208,7 +208,7 @@ impl Generator {
                 quoted(REASON_TO_FILL_IN)
             );
         }
-        crate::files::write_creating_dirs(path, text, "[[suppress]] entries to")?;
+        crate::report::files::write_creating_dirs(path, text, "[[suppress]] entries to")?;
         Ok(written)
     }
 }
@@ -283,7 +283,7 @@ mod tests {
             text.contains(r"frame = 'png::read<\[u8; 4\]>::\{\{closure\}\}'"),
             "{text}"
         );
-        let config = crate::config::parse(&text, "f.toml").unwrap();
+        let config = crate::setup::config::parse(&text, "f.toml").unwrap();
         assert!(config.suppressions.matching(&f).is_some());
         let mut other = f.clone();
         other.backtrace[2].function = Some("png::read<[u8; 8]>::{{closure}}".into());
@@ -342,7 +342,7 @@ mod tests {
             "[[suppress]]\nkind = \"leak\"\nframe = {}\n",
             quoted(&g.pattern)
         );
-        let config = crate::config::parse(&text, "f.toml").unwrap();
+        let config = crate::setup::config::parse(&text, "f.toml").unwrap();
         assert!(config.suppressions.matching(&f).is_some());
         assert!(entry_for(&finding("test-failure", &[]), "t", 0).is_none());
         assert!(entry_for(&finding("timeout", &[]), "t", 0).is_none());

@@ -2,13 +2,13 @@
 //! collecting `--gen-suppressions` entries, and at the end the baseline's
 //! summary and the files `--write-baseline` and `--gen-suppressions` write.
 
-use crate::baseline::{self, Baseline, Tally};
-use crate::cli::KnownArgs;
+use crate::adopt::baseline::{self, Baseline, Tally};
+use crate::adopt::gen_suppressions::Generator;
+use crate::execute::outcome::{JobReport, Status};
 use crate::findings::{Distinct, Finding, Mark};
-use crate::gen_suppressions::Generator;
-use crate::outcome::{JobReport, Status};
 use crate::report::human::plural;
 use crate::report::json::BaselineSummary;
+use crate::setup::cli::KnownArgs;
 use anyhow::Result;
 use std::path::PathBuf;
 

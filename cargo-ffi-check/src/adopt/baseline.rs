@@ -224,7 +224,7 @@ pub fn write(
     let mut text =
         serde_json::to_string_pretty(&file).context("could not serialize the baseline")?;
     text.push('\n');
-    crate::files::write_creating_dirs(path, text, "the baseline")?;
+    crate::report::files::write_creating_dirs(path, text, "the baseline")?;
     Ok(file.findings.len())
 }
 

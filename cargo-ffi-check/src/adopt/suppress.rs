@@ -28,8 +28,8 @@
 //! A finding without a location is matched by `module` only. A job whose
 //! every finding is suppressed counts as passed.
 
+use crate::execute::outcome::JobReport;
 use crate::findings::{self, Finding};
-use crate::outcome::JobReport;
 use anyhow::{anyhow, Result};
 use globset::{GlobBuilder, GlobMatcher};
 use std::path::Path;
