@@ -122,6 +122,9 @@ fn prepare(cli: &Cli) -> Result<Prepared> {
     }
     let known = Known::open(&cli.known)?;
     tracer::check_ptrace_permitted().context("cannot supervise tests")?;
+    if settings.isolate {
+        tracer::check_isolation().context("cannot isolate tests")?;
+    }
     Ok(Prepared::Run(Box::new(Plan {
         root: built.root,
         tests,
@@ -151,6 +154,8 @@ fn execute<'a>(
         github: github::enabled(),
         junit: cli.output.junit.clone(),
         leaks_report: settings.leaks == Leaks::Report,
+        isolate: settings.isolate,
+        started: std::time::Instant::now(),
     };
     if view.json {
         json::emit(&json::Event::RunStarted {
@@ -158,6 +163,7 @@ fn execute<'a>(
             tests: plan.tests.len(),
             seeds,
             jobs: settings.jobs,
+            isolate: settings.isolate,
         });
     }
     if !view.quiet {
@@ -166,13 +172,27 @@ fn execute<'a>(
             .partition
             .map(|p| format!(" (partition {p})"))
             .unwrap_or_default();
+        let mode = match (settings.isolate, seeds.len() > 1) {
+            (true, _) => ", each job isolated",
+            (false, true) => ", seeds of a test one at a time",
+            (false, false) => "",
+        };
         progress.println(&format!(
-            "{} {} x {} with {} job(s){partition}",
+            "{} {} x {} with {} job(s){partition}{mode}",
             console::style(format!("{:>12}", "Starting")).green().bold(),
             plural(plan.tests.len(), "test"),
             plural(seeds.len(), "seed"),
             settings.jobs,
         ));
+        if !settings.isolate && seeds.len() > 1 && plan.tests.len() < settings.jobs {
+            progress.println(&format!(
+                "{:>12} seeds of one test never run at once (a fixed port or path would collide), \
+                 so {} of {} jobs can run; --isolate runs them at once, each in namespaces of its own",
+                console::style("note:").yellow().bold(),
+                plan.tests.len(),
+                settings.jobs
+            ));
+        }
     }
     let fail_fast = settings.fail_fast.then(|| Arc::clone(&control.stop));
     let mut reporter = Reporter::new(
@@ -184,10 +204,7 @@ fn execute<'a>(
         known,
         fail_fast,
     );
-    let jobs = pool::jobs(plan.tests.len(), seeds);
-    pool::run(&plan.tests, jobs, settings, control, |f| {
-        reporter.job_finished(f)
-    })?;
+    pool::run(&plan.tests, settings, control, |f| reporter.job_finished(f))?;
     Ok(reporter)
 }
 

@@ -16,5 +16,6 @@ mod ordinary;
 mod processes;
 mod races;
 mod report;
+mod seeds;
 mod signals;
 mod workflows;

@@ -55,6 +55,10 @@ pub struct Options {
     /// blocked in an indefinite wait, without using CPU, for this long
     /// (`None`: only the timeout ends a stuck test).
     pub hang_grace: Option<Duration>,
+    /// Run the command in network, IPC and mount namespaces of its own
+    /// (private `/tmp` and `/dev/shm` overlays, its own loopback), so that
+    /// copies of one test can run at once; see [`crate::check_isolation`].
+    pub isolate: bool,
 }
 
 /// The seeded schedule: which calls where threads hand over are held, which
@@ -99,6 +103,7 @@ impl Default for Options {
             seed: 0,
             schedule: None,
             hang_grace: Some(defaults::HANG_GRACE),
+            isolate: false,
         }
     }
 }

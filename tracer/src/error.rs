@@ -22,6 +22,12 @@ pub enum TraceError {
         /// How to allow it.
         hint: &'static str,
     },
+    /// `Options::isolate` was asked for where the kernel does not allow it.
+    #[error("--isolate is not available here: {reason}. Run as root, allow user namespaces, or run without --isolate (seeds of one test then never run at once)")]
+    Isolation {
+        /// Why, with the OS error.
+        reason: String,
+    },
     /// The program could not be started.
     #[error("cannot execute {}: {source}", program.display())]
     Spawn {

@@ -30,10 +30,10 @@ pub use outcome::{Exit, GuardStats, Outcome};
 mod linux;
 
 #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
-pub use linux::{check_ptrace_permitted, run};
+pub use linux::{check_isolation, check_ptrace_permitted, run};
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
 mod stub;
 
 #[cfg(not(all(target_os = "linux", target_arch = "x86_64")))]
-pub use stub::{check_ptrace_permitted, run};
+pub use stub::{check_isolation, check_ptrace_permitted, run};

@@ -18,3 +18,8 @@ pub fn run(_command: &Command, _options: &Options) -> Result<Outcome, TraceError
 pub fn check_ptrace_permitted() -> Result<(), TraceError> {
     Err(unsupported())
 }
+
+/// Always fails: tracing needs Linux on x86-64.
+pub fn check_isolation() -> Result<(), TraceError> {
+    Err(unsupported())
+}

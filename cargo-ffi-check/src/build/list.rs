@@ -157,6 +157,8 @@ mod tests {
             no_fail_fast: false,
             list: false,
             partition: None,
+            isolate: false,
+            no_isolate: false,
             no_guard: false,
             no_schedule: false,
             schedule: false,

@@ -1,27 +1,22 @@
 //! The job pool: every (test, seed) job on a rayon pool, each under its own
-//! supervisor, with results handed back to the caller's thread in the order
-//! they finish.
+//! supervisor, in the order [`crate::execute::dispatch`] allows, with
+//! results handed back to the caller's thread in the order they finish.
 
 use crate::build::list::TestCase;
+pub use crate::execute::dispatch::Job;
+use crate::execute::dispatch::{Dispatch, Next};
 use crate::setup::settings::Settings;
-use rayon::prelude::*;
 use std::ffi::OsString;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{mpsc, Arc};
-
-/// One test under one seed.
-#[derive(Debug, Clone, Copy)]
-pub struct Job {
-    /// Index into the test list.
-    pub test: usize,
-    /// The seed (the test sees it as `FFI_CHECK_SEED`).
-    pub seed: u64,
-}
+use std::sync::{mpsc, Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 /// A finished job.
 pub struct Finished {
     /// Which job.
     pub job: Job,
+    /// When it started.
+    pub started: Instant,
     /// What the supervisor saw, or why it could not run the test.
     pub outcome: Result<tracer::Outcome, tracer::TraceError>,
 }
@@ -39,13 +34,6 @@ impl Control {
     fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst) || self.cancel.load(Ordering::SeqCst)
     }
-}
-
-/// Every test under every seed, tests in order, seeds inner.
-pub fn jobs(tests: usize, seeds: &[u64]) -> Vec<Job> {
-    (0..tests)
-        .flat_map(|test| seeds.iter().map(move |&seed| Job { test, seed }))
-        .collect()
 }
 
 /// The command for one job: `BIN --exact NAME --nocapture --test-threads=1`
@@ -86,6 +74,7 @@ fn options(test: &TestCase, seed: u64, settings: &Settings, control: &Control) -
             budget_percent: settings.schedule_budget,
         }),
         hang_grace: settings.hang_grace,
+        isolate: settings.isolate,
         ..tracer::Options::default()
     }
 }
@@ -113,36 +102,42 @@ fn contained(
     })
 }
 
-/// Runs `jobs` on a pool `settings.jobs` wide and calls `on_finished` on the
-/// calling thread for each, as they finish. Jobs skipped because the
-/// caller stopped or cancelled the run are not reported.
+/// Runs every test under every seed on a pool `settings.jobs` wide, in
+/// the order [`Dispatch`] gives (seeds of one test one at a time unless
+/// `settings.isolate`, test groups within their limits), and calls
+/// `on_finished` on the calling thread for each job, as they finish. Jobs
+/// skipped because the caller stopped or cancelled the run are not
+/// reported.
 pub fn run(
     tests: &[TestCase],
-    jobs: Vec<Job>,
     settings: &Settings,
     control: &Control,
     mut on_finished: impl FnMut(Finished),
 ) -> anyhow::Result<()> {
+    let workers = settings.jobs.max(1);
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(settings.jobs.max(1))
+        .num_threads(workers)
         .thread_name(|i| format!("ffi-check-job-{i}"))
         .build()?;
+    let group_of = tests
+        .iter()
+        .map(|t| settings.test_groups.group_of(t))
+        .collect();
+    let dispatch = Dispatch::new(
+        group_of,
+        settings.test_groups.groups().to_vec(),
+        settings.seeds.as_slice(),
+        settings.isolate,
+    );
+    let shared = &(Mutex::new(dispatch), Condvar::new());
     let (tx, rx) = mpsc::channel::<Finished>();
     std::thread::scope(|scope| {
         scope.spawn(move || {
-            pool.install(|| {
-                jobs.into_par_iter()
-                    .with_max_len(1)
-                    .for_each_with(tx, |tx, job| {
-                        if control.stopped() {
-                            return;
-                        }
-                        let test = &tests[job.test];
-                        let cmd = command(test, &settings.test_args);
-                        let options = options(test, job.seed, settings, control);
-                        let outcome = run_one(&cmd, &options);
-                        let _ = tx.send(Finished { job, outcome });
-                    });
+            pool.scope(|s| {
+                for _ in 0..workers {
+                    let tx = tx.clone();
+                    s.spawn(move |_| work(tests, settings, control, shared, &tx));
+                }
             });
         });
         for finished in rx {
@@ -150,6 +145,56 @@ pub fn run(
         }
     });
     Ok(())
+}
+
+/// How long a waiting worker sleeps before it looks at `Control` again
+/// (a stop or a Ctrl-C does not wake it).
+const STOP_POLL: Duration = Duration::from_millis(100);
+
+/// One worker: takes the next job that may start, runs it, sends it back;
+/// until no job remains or the run is stopped.
+fn work(
+    tests: &[TestCase],
+    settings: &Settings,
+    control: &Control,
+    (dispatch, changed): &(Mutex<Dispatch>, Condvar),
+    tx: &mpsc::Sender<Finished>,
+) {
+    loop {
+        let job = {
+            let mut d = dispatch.lock().unwrap_or_else(|e| e.into_inner());
+            loop {
+                if control.stopped() {
+                    d.clear();
+                }
+                match d.next() {
+                    Next::Run(job) => break job,
+                    Next::Done => return,
+                    Next::Wait => {
+                        d = changed
+                            .wait_timeout(d, STOP_POLL)
+                            .unwrap_or_else(|e| e.into_inner())
+                            .0;
+                    }
+                }
+            }
+        };
+        let test = &tests[job.test];
+        let cmd = command(test, &settings.test_args);
+        let options = options(test, job.seed, settings, control);
+        let started = Instant::now();
+        let outcome = run_one(&cmd, &options);
+        let _ = tx.send(Finished {
+            job,
+            started,
+            outcome,
+        });
+        dispatch
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .finished(job);
+        changed.notify_all();
+    }
 }
 
 #[cfg(test)]

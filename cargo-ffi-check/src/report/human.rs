@@ -340,7 +340,15 @@ pub fn plural(n: usize, one: &str, many: &str) -> String {
 }
 
 /// `Summary [   1.234s] 10 tests x 2 seeds: 18 passed, 1 failed, 1 with findings, 0 hung`
-pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -> String {
+/// with notes after it; `isolate`: the run's jobs were isolated
+/// (`--isolate`), else seeds of one test ran one after another.
+pub fn summary_line(
+    tests: usize,
+    seeds: usize,
+    c: &Counts,
+    elapsed: Duration,
+    isolate: bool,
+) -> String {
     let style = if c.any_problem() {
         Style::new().red().bold()
     } else {
@@ -380,6 +388,19 @@ pub fn summary_line(tests: usize, seeds: usize, c: &Counts, elapsed: Duration) -
             s,
             "\n{:>12} {} of {} allocations were guarded (the first of each process, then a sample chosen by seed; other seeds guard others)",
             "note:", c.guarded, c.allocations
+        );
+    }
+    if isolate {
+        let _ = write!(
+            s,
+            "\n{:>12} each job ran isolated (its own network, IPC, /tmp and /dev/shm), seeds of a test at once",
+            "note:"
+        );
+    } else if seeds > 1 {
+        let _ = write!(
+            s,
+            "\n{:>12} seeds of a test ran one at a time (--isolate runs them at once, each isolated)",
+            "note:"
         );
     }
     if !c.guard_not_loaded.is_empty() {

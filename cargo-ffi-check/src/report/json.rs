@@ -25,6 +25,9 @@ pub enum Event<'a> {
         seeds: &'a [u64],
         /// Parallel jobs.
         jobs: usize,
+        /// Whether seeds of one test ran at once, each job in namespaces of
+        /// its own (`--isolate`); otherwise they ran one after another.
+        isolate: bool,
     },
     /// One test under one seed finished.
     TestFinished {
@@ -40,6 +43,8 @@ pub enum Event<'a> {
         status: Status,
         /// How the process ended.
         exit: &'a str,
+        /// When the job started, in milliseconds after the run started.
+        start_ms: u64,
         /// Wall time in milliseconds.
         duration_ms: u64,
         /// Findings of this job.
@@ -93,6 +98,8 @@ pub enum Event<'a> {
         /// With `--baseline`: new and known findings, and gone entries.
         #[serde(skip_serializing_if = "Option::is_none")]
         baseline: Option<&'a BaselineSummary>,
+        /// As in `run-started`.
+        isolate: bool,
         /// Wall time in milliseconds.
         duration_ms: u64,
         /// The process exit code.
@@ -140,6 +147,7 @@ pub fn test_finished<'a>(
     binary_id: &'a str,
     test: &'a str,
     seed: u64,
+    start: std::time::Duration,
     r: &'a JobReport,
 ) -> Event<'a> {
     Event::TestFinished {
@@ -149,6 +157,7 @@ pub fn test_finished<'a>(
         seed,
         status: r.status,
         exit: &r.exit,
+        start_ms: start.as_millis() as u64,
         duration_ms: r.duration.as_millis() as u64,
         findings: &r.findings,
         suppressed: &r.suppressed,

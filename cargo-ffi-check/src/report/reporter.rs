@@ -37,6 +37,10 @@ pub struct View {
     pub junit: Option<PathBuf>,
     /// `--leaks report`: leaks are shown and kept, failing nothing.
     pub leaks_report: bool,
+    /// `--isolate`: seeds of a test ran at once, each job isolated.
+    pub isolate: bool,
+    /// When the run started its first job.
+    pub started: std::time::Instant,
 }
 
 /// Reports each job as it finishes and the run when it is over.
@@ -121,7 +125,14 @@ impl<'a> Reporter<'a> {
             *self.counts.guard_not_loaded.entry(why.clone()).or_default() += n;
         }
         if self.view.json {
-            json::emit(&json::test_finished(&test.binary.id, &test.name, seed, &r));
+            let start = f.started.saturating_duration_since(self.view.started);
+            json::emit(&json::test_finished(
+                &test.binary.id,
+                &test.name,
+                seed,
+                start,
+                &r,
+            ));
         }
         let problem = r.is_problem() && !known;
         if let (true, Some(stop)) = (problem, &self.fail_fast) {
@@ -243,7 +254,8 @@ impl<'a> Reporter<'a> {
             );
         }
         let baseline = self.known.report_baseline(distinct);
-        let totals = human::summary_line(self.tests.len(), seeds, &counts, elapsed);
+        let totals =
+            human::summary_line(self.tests.len(), seeds, &counts, elapsed, self.view.isolate);
         eprintln!("{totals}");
         if self.view.verbose > 0 && counts.schedule_held_ms > 0 {
             eprintln!(
@@ -290,6 +302,7 @@ impl<'a> Reporter<'a> {
                 counts: &counts,
                 distinct_findings: distinct.len(),
                 baseline: baseline.as_ref(),
+                isolate: self.view.isolate,
                 duration_ms: elapsed.as_millis() as u64,
                 exit_code: code,
             });

@@ -148,6 +148,20 @@ pub struct RunArgs {
     /// test's name) or `slice:M/N` (round-robin), M counting from 1.
     #[arg(long, value_parser = crate::build::partition::Partition::parse, value_name = "KIND:M/N")]
     pub partition: Option<crate::build::partition::Partition>,
+    /// Let seeds of one test run at once, each job in network, IPC and
+    /// mount namespaces of its own (its own ports, abstract sockets, System
+    /// V and POSIX IPC, and private overlays of /tmp and /dev/shm). Needs
+    /// root or unprivileged user namespaces. Without it, seeds of one test
+    /// run one after another (other tests fill the pool meanwhile). A test
+    /// that talks to a service on the host's loopback cannot reach it when
+    /// isolated.
+    #[arg(long, overrides_with = "no_isolate")]
+    pub isolate: bool,
+    /// Run seeds of one test one after another, sharing the host's
+    /// network, IPC and /tmp (the default; overrides `isolate = true` in
+    /// the configuration).
+    #[arg(long, overrides_with = "isolate")]
+    pub no_isolate: bool,
     /// Do not preload the guard allocator (heap bugs then go unnoticed).
     #[arg(long, overrides_with = "guard")]
     pub no_guard: bool,

@@ -9,6 +9,14 @@
 //! [profile.ci]
 //! seeds = "0..16"
 //! fail-fast = false
+//! isolate = true
+//!
+//! [test-groups]
+//! port-6797 = { max-threads = 1 }
+//!
+//! [[profile.default.overrides]]
+//! filter = "test(=tests::bind_a) | test(=tests::bind_b)"
+//! test-group = "port-6797"
 //! ```
 //!
 //! A setting comes from, first to last: the command line, the profile chosen
@@ -18,7 +26,10 @@
 //! the wrong kind is an error naming the file, the table and the key.
 
 use crate::adopt::suppress::Suppressions;
+use crate::execute::dispatch::Group;
 use crate::setup::cli::{Grace, GuardSideArg, Leaks};
+use crate::setup::filter::Filter;
+use crate::setup::groups::Override;
 use crate::setup::seeds::Seeds;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;
@@ -63,6 +74,12 @@ pub struct Profile {
     /// `leaks`: `"on"`, `"report"` or `"off"` (`true` and `false` are `on`
     /// and `off`).
     pub leaks: Option<Leaks>,
+    /// `isolate`: seeds of one test run at once, each in namespaces of its
+    /// own.
+    pub isolate: Option<bool>,
+    /// `[[profile.NAME.overrides]]` that put tests in test groups, in
+    /// order; a named profile's come before `[profile.default]`'s.
+    pub overrides: Vec<Override>,
 }
 
 impl Profile {
@@ -79,6 +96,13 @@ impl Profile {
             schedule_budget: self.schedule_budget.or(base.schedule_budget),
             hang_grace: self.hang_grace.or(base.hang_grace),
             leaks: self.leaks.or(base.leaks),
+            isolate: self.isolate.or(base.isolate),
+            overrides: self
+                .overrides
+                .iter()
+                .chain(&base.overrides)
+                .cloned()
+                .collect(),
         }
     }
 }
@@ -104,6 +128,8 @@ struct RawFile {
     profile: BTreeMap<String, toml::Table>,
     #[serde(default)]
     suppress: Vec<toml::Table>,
+    #[serde(default, rename = "test-groups")]
+    test_groups: toml::Table,
     #[serde(flatten)]
     other: BTreeMap<String, toml::Value>,
 }
@@ -148,9 +174,11 @@ pub fn parse(text: &str, shown: &str) -> Result<Config> {
         .keys()
         .map(|k| format!("unknown key `{k}` in {shown}"))
         .collect();
+    let groups = parse_test_groups(&raw.test_groups, shown, &mut warnings)?;
     let mut profiles = BTreeMap::new();
     for (name, table) in &raw.profile {
-        let profile = parse_profile(table, &format!("{shown} [profile.{name}]"), &mut warnings)?;
+        let at = format!("{shown} [profile.{name}]");
+        let profile = parse_profile(table, &at, &groups, &mut warnings)?;
         profiles.insert(name.clone(), profile);
     }
     let suppressions = Suppressions::parse(&raw.suppress, shown, &mut warnings)?;
@@ -162,7 +190,87 @@ pub fn parse(text: &str, shown: &str) -> Result<Config> {
     })
 }
 
-fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> Result<Profile> {
+/// `[test-groups]`: each group's `max-threads`.
+fn parse_test_groups(
+    table: &toml::Table,
+    shown: &str,
+    warnings: &mut Vec<String>,
+) -> Result<BTreeMap<String, usize>> {
+    let mut groups = BTreeMap::new();
+    for (name, value) in table {
+        let at = format!("{shown} [test-groups.{name}]");
+        let max = value
+            .as_table()
+            .and_then(|t| {
+                for key in t.keys().filter(|k| *k != "max-threads") {
+                    warnings.push(format!("unknown key `{key}` in {at}"));
+                }
+                t.get("max-threads")
+            })
+            .and_then(toml::Value::as_integer)
+            .filter(|n| *n >= 1)
+            .ok_or_else(|| {
+                anyhow::anyhow!("invalid {at}: expected {{ max-threads = N }} with N at least 1")
+            })?;
+        groups.insert(name.clone(), max as usize);
+    }
+    Ok(groups)
+}
+
+/// `[[profile.NAME.overrides]]`: each entry's `filter` and `test-group`.
+fn parse_overrides(
+    value: &toml::Value,
+    at: &str,
+    groups: &BTreeMap<String, usize>,
+    warnings: &mut Vec<String>,
+) -> Result<Vec<Override>> {
+    let entries = value.as_array().ok_or_else(|| {
+        anyhow::anyhow!("invalid `overrides` in {at}: expected [[...overrides]] tables")
+    })?;
+    let mut overrides = Vec::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let at = format!("{at} overrides[{i}]");
+        let table = entry
+            .as_table()
+            .ok_or_else(|| anyhow::anyhow!("invalid {at}: expected a table"))?;
+        for key in table
+            .keys()
+            .filter(|k| !["filter", "test-group"].contains(&k.as_str()))
+        {
+            // nextest's other override settings (retries, slow-timeout,
+            // ...) do not apply here.
+            warnings.push(format!("unknown key `{key}` in {at}"));
+        }
+        let text = table
+            .get("filter")
+            .and_then(toml::Value::as_str)
+            .ok_or_else(|| anyhow::anyhow!("invalid {at}: expected filter = \"test(...)\""))?;
+        let filter =
+            Filter::parse(text).map_err(|e| anyhow::anyhow!("invalid `filter` in {at}: {e:#}"))?;
+        let Some(name) = table.get("test-group").and_then(toml::Value::as_str) else {
+            continue;
+        };
+        let Some(&max) = groups.get(name) else {
+            bail!("invalid `test-group` in {at}: `{name}` is not defined in [test-groups]");
+        };
+        overrides.push(Override {
+            text: text.to_string(),
+            filter,
+            group: Group {
+                name: name.to_string(),
+                max,
+            },
+        });
+    }
+    Ok(overrides)
+}
+
+fn parse_profile(
+    table: &toml::Table,
+    at: &str,
+    groups: &BTreeMap<String, usize>,
+    warnings: &mut Vec<String>,
+) -> Result<Profile> {
     let mut p = Profile::default();
     for (key, value) in table {
         let invalid = |why: &str| anyhow::anyhow!("invalid value for `{key}` in {at}: {why}");
@@ -207,6 +315,8 @@ fn parse_profile(table: &toml::Table, at: &str, warnings: &mut Vec<String>) -> R
                 p.guard_side = Some(side);
             }
             "schedule" => p.schedule = Some(boolean()?),
+            "isolate" => p.isolate = Some(boolean()?),
+            "overrides" => p.overrides = parse_overrides(value, at, groups, warnings)?,
             "schedule-budget" => {
                 let spec = scalar_text(value, false)
                     .ok_or_else(|| invalid("expected a percentage such as 25 or \"25%\""))?;

@@ -2,7 +2,8 @@
 //!
 //! Takes in the command line ([`cli`], as clap sees it) and
 //! `.config/ffi-check.toml` at the workspace root ([`config`]: profiles of
-//! run settings and `[[suppress]]` entries); [`seeds`] and [`duration`]
+//! run settings, `[[suppress]]` entries and [test groups](groups), whose
+//! overrides pick tests with a [`filter`]); [`seeds`] and [`duration`]
 //! parse the values both of them accept. Hands on the [`settings::Settings`]
 //! every later stage reads, resolved once, and the arguments that are not
 //! settings (cargo's, the filters, the output and `--baseline` options).
@@ -10,5 +11,7 @@
 pub mod cli;
 pub mod config;
 pub mod duration;
+pub mod filter;
+pub mod groups;
 pub mod seeds;
 pub mod settings;

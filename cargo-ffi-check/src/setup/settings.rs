@@ -4,6 +4,7 @@
 
 use crate::setup::cli::{Grace, GuardSideArg, Leaks, RunArgs};
 use crate::setup::config::{defaults, Profile};
+use crate::setup::groups::TestGroups;
 use crate::setup::seeds::Seeds;
 use std::time::Duration;
 
@@ -31,6 +32,12 @@ pub struct Settings {
     /// How long every thread must be stuck before a hang is declared
     /// (`None`: only the timeout ends a stuck test).
     pub hang_grace: Option<Duration>,
+    /// Seeds of one test may run at once, each job in network, IPC and
+    /// mount namespaces of its own (`--isolate`); otherwise they run one
+    /// after another.
+    pub isolate: bool,
+    /// Tests that share a resource, and how many of each group may run at once.
+    pub test_groups: TestGroups,
     /// Arguments after `--`, for every test binary (libtest's selection
     /// flags among them already taken as options).
     pub test_args: Vec<String>,
@@ -53,6 +60,7 @@ impl Settings {
         let fail_fast = switch(cli.fail_fast, cli.no_fail_fast);
         let guard = switch(cli.guard, cli.no_guard);
         let schedule = switch(cli.schedule, cli.no_schedule);
+        let isolate = switch(cli.isolate, cli.no_isolate);
         let side = cli
             .guard_side
             .or(profile.guard_side)
@@ -82,6 +90,8 @@ impl Settings {
                 .or(profile.hang_grace)
                 .unwrap_or(Grace(Some(defaults::HANG_GRACE)))
                 .0,
+            isolate: isolate.or(profile.isolate).unwrap_or(false),
+            test_groups: TestGroups::new(&profile.overrides),
             test_args: test_args.to_vec(),
         }
     }
@@ -111,8 +121,12 @@ mod tests {
             schedule_budget: Some(50),
             hang_grace: Some(Grace(Some(Duration::from_millis(500)))),
             leaks: Some(Leaks::Off),
+            isolate: Some(true),
+            overrides: Vec::new(),
         };
         let e = resolve(&[], &profile);
+        assert!(e.isolate);
+        assert!(!resolve(&["--no-isolate"], &profile).isolate);
         assert!(!e.schedule);
         assert_eq!(e.leaks, Leaks::Off);
         assert_eq!(e.schedule_budget, 50);
@@ -155,6 +169,8 @@ mod tests {
         assert_eq!(e.hang_grace, None);
         let e = resolve(&["--no-schedule"], &Profile::default());
         assert!(!e.schedule);
+        assert!(!e.isolate);
+        assert!(resolve(&["--isolate"], &Profile::default()).isolate);
         let e = resolve(&[], &Profile::default());
         assert!(e.schedule);
         assert_eq!(e.hang_grace, Some(defaults::HANG_GRACE));

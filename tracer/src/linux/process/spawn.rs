@@ -15,6 +15,7 @@
 //! it makes raw system calls ([`raw`]: no `errno`) on data prepared before
 //! the clone, and on its own stack.
 
+use crate::linux::process::isolate::{self, Isolation};
 use crate::linux::process::seccomp::Filter;
 use crate::linux::process::{proc, ptrace, raw};
 use crate::{Command, TraceError};
@@ -104,6 +105,7 @@ const CHILD_STACK: usize = 64 << 10;
 /// What the child runs with, on the parent's stack, read-only.
 struct ChildArgs<'a> {
     prepared: &'a Prepared,
+    isolation: Option<&'a Isolation>,
     devnull: i32,
     out: i32,
     err: i32,
@@ -174,6 +176,11 @@ extern "C" fn child(arg: *mut libc::c_void) -> libc::c_int {
             libc::SYS_rt_sigprocmask,
             [libc::SIG_SETMASK as usize, set, 0, 8, 0, 0],
         );
+        if let Some(isolation) = a.isolation {
+            if let Err((stage, r)) = isolation.enter() {
+                fail(stage, r);
+            }
+        }
         let r = sys(libc::SYS_chdir, [p.cwd.as_ptr() as usize, 0, 0, 0, 0, 0]);
         if r != 0 {
             fail(STAGE_CHDIR, r);
@@ -269,8 +276,9 @@ unsafe fn fork() -> Result<i32, TraceError> {
 
 /// Starts, seizes and execs `cmd`. On return the tracee is running (or about
 /// to report its `PTRACE_EVENT_EXEC` stop) and `exec` has succeeded, with
-/// the supervisor's seccomp filter installed first.
-pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
+/// the supervisor's seccomp filter installed first. With `isolation`, the
+/// child enters namespaces of its own first ([`isolate`]).
+pub fn spawn(cmd: &Command, isolation: Option<&Isolation>) -> Result<Spawned, TraceError> {
     let prepared = prepare(cmd)?;
     let devnull = File::open("/dev/null").map_err(|source| TraceError::Os {
         what: "opening /dev/null",
@@ -283,6 +291,7 @@ pub fn spawn(cmd: &Command) -> Result<Spawned, TraceError> {
 
     let args = ChildArgs {
         prepared: &prepared,
+        isolation,
         devnull: devnull.as_raw_fd(),
         out: out_w.as_raw_fd(),
         err: err_w.as_raw_fd(),
@@ -370,9 +379,14 @@ fn stage_error(cmd: &Command, msg: &[u8]) -> Option<TraceError> {
                 format!("cannot install the supervisor's seccomp filter ({source})"),
             ),
         },
-        _ => TraceError::Spawn {
-            program: cmd.program.clone(),
-            source,
+        stage => match isolate::stage_name(stage) {
+            Some(step) => TraceError::Isolation {
+                reason: format!("{step} failed for {}: {source}", cmd.program.display()),
+            },
+            None => TraceError::Spawn {
+                program: cmd.program.clone(),
+                source,
+            },
         },
     })
 }
@@ -492,7 +506,7 @@ pub fn check_ptrace_permitted() -> Result<(), TraceError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     fn command(program: &str, args: &[&str], cwd: &str) -> Command {
         Command {
@@ -536,7 +550,7 @@ mod tests {
             ],
             "/tmp",
         );
-        let (code, out) = finish(spawn(&cmd).unwrap());
+        let (code, out) = finish(spawn(&cmd, None).unwrap());
         assert_eq!(code, 0, "{out}");
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines[0], "hello from the child in /tmp");
@@ -545,8 +559,38 @@ mod tests {
     }
 
     #[test]
+    fn an_isolated_child_has_a_tmp_and_dev_shm_of_its_own_over_the_hosts() {
+        let Ok(isolation) = Isolation::new() else {
+            return;
+        };
+        if let Err(e) = isolate::available() {
+            eprintln!("skipping: {e}");
+            return;
+        }
+        let seen = std::env::temp_dir().join(format!("ffc-seen-{}", std::process::id()));
+        std::fs::write(&seen, "from the host").unwrap();
+        let made = format!("/tmp/ffc-isolated-{}", std::process::id());
+        let shm = format!("/dev/shm/sem.ffc-isolated-{}", std::process::id());
+        let script = format!(
+            "read -r line < {seen}; echo \"$line\"; echo made > {made} && echo made > {shm} && read -r back < {made} && echo \"$back\"",
+            seen = seen.display()
+        );
+        let cmd = command("/bin/sh", &["-c", &script], "/");
+        let (code, out) = finish(spawn(&cmd, Some(&isolation)).unwrap());
+        let _ = std::fs::remove_file(&seen);
+        assert_eq!(code, 0, "{out}");
+        // The host's files show through; what the test made stays its own.
+        assert_eq!(out, "from the host\nmade\n");
+        assert!(!Path::new(&made).exists(), "{made} reached the host's /tmp");
+        assert!(
+            !Path::new(&shm).exists(),
+            "{shm} reached the host's /dev/shm"
+        );
+    }
+
+    #[test]
     fn a_missing_directory_or_program_is_a_spawn_error_with_its_cause() {
-        let Err(e) = spawn(&command("/bin/true", &[], "/no/such/directory")) else {
+        let Err(e) = spawn(&command("/bin/true", &[], "/no/such/directory"), None) else {
             panic!("spawned in a missing directory");
         };
         let text = e.to_string();
@@ -554,7 +598,7 @@ mod tests {
         assert!(text.contains("cannot enter directory"), "{text}");
         assert!(text.contains("No such file or directory"), "{text}");
 
-        let Err(e) = spawn(&command("/no/such/program", &[], "/")) else {
+        let Err(e) = spawn(&command("/no/such/program", &[], "/"), None) else {
             panic!("spawned a missing program");
         };
         let text = e.to_string();

@@ -25,6 +25,7 @@ use crate::linux::fault::registers::Regs;
 use crate::linux::fault::{guard_table, leaks};
 use crate::linux::hang::timers::Timers;
 use crate::linux::process::capture::Capture;
+use crate::linux::process::isolate::Isolation;
 use crate::linux::process::ptrace::{self, Event, Wait};
 use crate::linux::process::timer::Timer;
 use crate::linux::process::watchdog::{self, Extender, Reason, Watchdog};
@@ -118,7 +119,8 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     }
     let start = Instant::now();
     let _vanish = vanish::arm(options.seed);
-    let spawned = spawn::spawn(command)?;
+    let isolation = options.isolate.then(Isolation::new).transpose()?;
+    let spawned = spawn::spawn(command, isolation.as_ref())?;
     let stdout = Capture::start(spawned.stdout, "stdout", options.max_output);
     let stderr = Capture::start(spawned.stderr, "stderr", options.max_output);
     let watchdog = Watchdog::start(options.timeout, options.cancel.clone(), spawned.pid);
