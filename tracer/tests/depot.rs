@@ -16,6 +16,6 @@ fn the_depot_gives_one_id_per_stack_across_threads() {
     // itself that made a few runs in a hundred abort at thread exit
     // (glibc's "a->attached_threads > 0").
     for _ in 0..20 {
-        preloaded::run_ok(&library, &exe, "0");
+        preloaded::run_ok(&library, &exe, "0", &[]);
     }
 }

@@ -10,6 +10,6 @@ fn a_child_forked_while_threads_allocate_inherits_whole_tables() {
         return;
     };
     for seed in ["0", "1"] {
-        preloaded::run_ok(&library, &exe, seed);
+        preloaded::run_ok(&library, &exe, seed, &[]);
     }
 }

@@ -177,11 +177,15 @@ static void quarantine_evict(void) {
 }
 
 void quarantine_push(uint32_t id) {
+    /* A full ring makes room first: the new id would otherwise be written
+     * over the oldest, which then never left (its poisoned pages never
+     * counted off), while the new one left at once yet stayed in the ring,
+     * to leave a second time later and take with it the record of whatever
+     * allocation had the record by then: its free was an invalid free. */
+    if (quarantine_len == QUARANTINE) quarantine_evict();
     quarantine[(quarantine_head + quarantine_len) % QUARANTINE] = id;
     quarantine_len++;
-    while (quarantine_len > QUARANTINE ||
-           (quarantine_len && hdr->quarantine_pages > QUARANTINE_PAGES + hdr->live_pages / 4))
-        quarantine_evict();
+    while (quarantine_len && hdr->quarantine_pages > QUARANTINE_PAGES + hdr->live_pages / 4) quarantine_evict();
 }
 
 /* Under the lock: prepares FRESH_BATCH slots of `data` data pages (fewer

@@ -39,12 +39,13 @@ pub fn build(name: &str) -> Option<(PathBuf, PathBuf)> {
     Some((library, exe))
 }
 
-/// Runs `exe` with `library` preloaded under `seed`; asserts it succeeded
-/// and printed "ok".
-pub fn run_ok(library: &Path, exe: &Path, seed: &str) {
+/// Runs `exe` with `library` preloaded under `seed` (and `env`); asserts
+/// it succeeded and printed "ok".
+pub fn run_ok(library: &Path, exe: &Path, seed: &str, env: &[(&str, &str)]) {
     let out = Command::new(exe)
         .env("LD_PRELOAD", library)
         .env("FFI_CHECK_SEED", seed)
+        .envs(env.iter().copied())
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
