@@ -68,6 +68,10 @@ suites=(
   # The published package has no tests/ (Cargo.toml's include list): only
   # the unit tests in src/ run.
   "verdicts|mio|1.2.5|--all-features|"
+  # Sockets, signals, processes and ptrace: tests that bind fixed ports
+  # (sys::test_socket::test_timestamping, 6797) and paths collide if two
+  # seeds of one test run at once.
+  "verdicts|nix|0.31.3|--all-features|"
   # ffi versions without a required version: the newest that builds and
   # passes natively here (Rust 1.95), as of this script. bzip2 0.6 defaults to
   # libbz2-rs-sys (a Rust port); its bzip2-sys feature is the C libbzip2.

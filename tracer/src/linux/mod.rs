@@ -25,11 +25,4 @@ mod supervisor;
 mod symbols;
 mod syscalls;
 
-pub use supervisor::{check_ptrace_permitted, run};
-
-/// Whether `Options::isolate` works here for this user (root, or
-/// unprivileged user namespaces allowed); the error says why not and what
-/// to do. Checked once before a run that asks for isolation.
-pub fn check_isolation() -> Result<(), crate::TraceError> {
-    process::isolate::available()
-}
+pub use supervisor::{check_isolation, check_ptrace_permitted, run};

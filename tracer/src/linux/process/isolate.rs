@@ -93,10 +93,26 @@ fn scratch_dir() -> Result<PathBuf, TraceError> {
     }
 }
 
+/// The directories an isolated test sees as overlays of its own.
+const OVERLAID: [&str; 2] = ["/dev/shm", "/tmp"];
+
 impl Isolation {
     /// Prepares isolation for this user: overlays for those of `/tmp` and
-    /// `/dev/shm` that exist.
-    pub fn new() -> Result<Isolation, TraceError> {
+    /// `/dev/shm` that exist. `shared` is a directory the test's processes
+    /// and the supervisor must share (the preloaded library's, where the
+    /// schedule's region is a file both map): it must not be under one of
+    /// them, where the test would write to a copy of its own.
+    pub fn new(shared: Option<&Path>) -> Result<Isolation, TraceError> {
+        if let Some(dir) = shared.filter(|d| OVERLAID.iter().any(|o| d.starts_with(o))) {
+            return Err(TraceError::Isolation {
+                reason: format!(
+                    "the preloaded library's directory {} is under /tmp or /dev/shm, which an \
+                     isolated test sees as its own copy; set XDG_CACHE_HOME (or HOME) to a \
+                     directory elsewhere",
+                    dir.display()
+                ),
+            });
+        }
         let scratch = scratch_dir()?;
         // SAFETY: geteuid and getegid have no preconditions.
         let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
@@ -119,7 +135,7 @@ impl Isolation {
         // /dev/shm first: its options name the upper layers relative to the
         // scratch tmpfs (the child's directory then), which an overlay of
         // /tmp would hide if the scratch directory is under /tmp.
-        let overlays = ["/dev/shm", "/tmp"]
+        let overlays = OVERLAID
             .iter()
             .enumerate()
             .filter(|(_, dir)| Path::new(dir).is_dir())
@@ -308,8 +324,8 @@ impl Isolation {
 /// Whether this user may isolate tests here: a child process tries to
 /// enter the namespaces `Isolation` would. The error says why not and what
 /// to do.
-pub fn available() -> Result<(), TraceError> {
-    let isolation = Isolation::new()?;
+pub fn available(shared: Option<&Path>) -> Result<(), TraceError> {
+    let isolation = Isolation::new(shared)?;
     // SAFETY: the child makes one raw system call and exits; it allocates
     // nothing and takes no lock (the process may have other threads).
     let pid = unsafe { libc::fork() };
@@ -360,4 +376,31 @@ pub fn available() -> Result<(), TraceError> {
             }
         ),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_shared_directory_under_an_overlaid_one_is_refused_with_the_way_out() {
+        let err = Isolation::new(Some(Path::new("/tmp/cargo-ffi-check-0")))
+            .err()
+            .expect("refused");
+        let text = err.to_string();
+        assert!(
+            text.contains("/tmp/cargo-ffi-check-0 is under /tmp"),
+            "{text}"
+        );
+        assert!(text.contains("XDG_CACHE_HOME"), "{text}");
+        assert!(Isolation::new(Some(Path::new("/root/.cache/cargo-ffi-check"))).is_ok());
+    }
+
+    #[test]
+    fn every_stage_has_a_name_for_its_error() {
+        for stage in [STAGE_UNSHARE, STAGE_ID_MAP, STAGE_MOUNT, STAGE_LOOPBACK] {
+            assert!(stage_name(stage).is_some(), "{stage}");
+        }
+        assert_eq!(stage_name(1), None);
+    }
 }

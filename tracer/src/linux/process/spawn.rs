@@ -560,10 +560,10 @@ mod tests {
 
     #[test]
     fn an_isolated_child_has_a_tmp_and_dev_shm_of_its_own_over_the_hosts() {
-        let Ok(isolation) = Isolation::new() else {
+        let Ok(isolation) = Isolation::new(None) else {
             return;
         };
-        if let Err(e) = isolate::available() {
+        if let Err(e) = isolate::available(None) {
             eprintln!("skipping: {e}");
             return;
         }

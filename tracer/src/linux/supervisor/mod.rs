@@ -39,6 +39,15 @@ use std::time::{Duration, Instant};
 
 pub use spawn::check_ptrace_permitted;
 
+/// Whether `Options::isolate` works here for this user (root, or
+/// unprivileged user namespaces allowed, and the preloaded library's
+/// directory outside /tmp and /dev/shm); the error says why not and what
+/// to do. Checked once before a run that asks for isolation.
+pub fn check_isolation() -> Result<(), TraceError> {
+    let library = preload::library()?;
+    crate::linux::process::isolate::available(library.parent())
+}
+
 mod dumps;
 mod faults;
 mod holds;
@@ -119,7 +128,11 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
     }
     let start = Instant::now();
     let _vanish = vanish::arm(options.seed);
-    let isolation = options.isolate.then(Isolation::new).transpose()?;
+    let shared = library.as_deref().and_then(std::path::Path::parent);
+    let isolation = options
+        .isolate
+        .then(|| Isolation::new(shared))
+        .transpose()?;
     let spawned = spawn::spawn(command, isolation.as_ref())?;
     let stdout = Capture::start(spawned.stdout, "stdout", options.max_output);
     let stderr = Capture::start(spawned.stderr, "stderr", options.max_output);
