@@ -6,7 +6,7 @@
  * bsd_signal): the wrapper records on a per-thread stack that a handler
  * runs (the signal, the handler, the wrapper's stack pointer) around the
  * call, and the interposed unsafe functions (malloc and friends in alloc/,
- * mutexes and condition variables in schedule.c, stdio here) check it.
+ * mutexes and condition variables in schedule/sync.c, stdio here) check it.
  *
  * A handler left by siglongjmp or longjmp pops its entry in the
  * interposed jump; one left by a jump that bypasses them (from inside the

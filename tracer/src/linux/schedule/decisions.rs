@@ -11,7 +11,7 @@
 //! to run, the classic lost-wakeup window), how often to hold a signal
 //! before delivery, how long holds are, whether one thread is starved for a
 //! while, and whether threads are serialized. The preloaded library makes
-//! the decisions at calls in each process (`preload/schedule/schedule.c`, from the
+//! the decisions at calls in each process (`preload/schedule/core.c`, from the
 //! profile in the shared region); the supervisor makes them for signals.
 
 use crate::hash::fnv1a;

@@ -34,7 +34,7 @@ pub struct Budget {
     pub hold_cost: Duration,
 }
 
-/// The shortest hold worth making (`MIN_HOLD_NS` in `preload/schedule/schedule.c`).
+/// The shortest hold worth making (`MIN_HOLD_NS` in `preload/schedule/core.c`).
 const MIN_HOLD_NS: u64 = MIN_DELAY_US * 1000;
 
 /// The start of a region file's name, before the creator's pid.
@@ -267,7 +267,7 @@ impl Region {
     }
 
     /// How much of `want` the budget allows now, as the processes reckon it
-    /// (`spend` in `preload/schedule/schedule.c`): charged, or `None` when it is
+    /// (`spend` in `preload/schedule/core.c`): charged, or `None` when it is
     /// spent.
     pub fn spend(&self, want: Duration) -> Option<Duration> {
         // SAFETY: the header's plain fields are written once, before any

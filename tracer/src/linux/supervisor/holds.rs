@@ -1,6 +1,6 @@
 //! The seeded schedule, from the supervisor's side. The test's processes
 //! hold their own threads at the calls where threads hand over
-//! (`preload/schedule/schedule.c`), through the shared region the supervisor keeps
+//! (`preload/schedule/core.c`), through the shared region the supervisor keeps
 //! here: it registers each thread before it runs, counts it out when it
 //! exits, and reads the journal for findings. What the supervisor holds
 //! itself are signals, before delivery; a timer wakes the wait to end those

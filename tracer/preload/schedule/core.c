@@ -18,35 +18,27 @@
  *
  * Nothing here allocates, takes a lock or calls an interposed function:
  * atomics, raw system calls and the real functions found with dlsym.
+ *
+ * This file is the schedule's core (core.h): the shared region, the
+ * thread table, the decisions, the budget, the journal and the holds. The
+ * interposed functions are in the files beside it, one a family: sync.c
+ * (futexes, pthread mutexes and condition variables), fds.c (reads and
+ * writes of pipes and sockets), waits.c (readiness, children, signals
+ * sent).
  */
 #define _GNU_SOURCE
-#include <dlfcn.h>
-#include <errno.h>
+#include "core.h"
+
 #include <fcntl.h>
-#include <linux/futex.h>
-#include <poll.h>
 #include <pthread.h>
-#include <signal.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/epoll.h>
 #include <sys/mman.h>
-#include <sys/select.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/uio.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "../base/base.h"
 #include "../base/raw.h"
-#include "../protocol/schedule.h"
-#include "../signals/signals.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -54,7 +46,6 @@
 
 /* The shortest hold worth making: a few context switches. */
 #define MIN_HOLD_NS 50000ULL
-
 
 static struct sched_shared *sh;
 
@@ -256,15 +247,7 @@ static struct sched_event *record(uint32_t kind, int64_t nr, const long *args, u
 
 /* --- holds ---------------------------------------------------------------- */
 
-/* What a call does to others: whether it may wait for another thread
- * (then this thread does not count as able to act meanwhile). */
-enum wait {
-    NO_WAIT = 0,
-    MAY_WAIT = 1,
-};
-
-/* Whether the schedule acts on this thread's calls. */
-static int scheduled(void) {
+int scheduled(void) {
     if (!sh || busy || ffc_handed_over()) return 0;
     if (ffc_harness_main_thread()) {
         uncount_harness();
@@ -273,11 +256,7 @@ static int scheduled(void) {
     return 1;
 }
 
-/* Before a call: records it, holds the thread if the seed says so (and
- * the budget allows, and another thread can act meanwhile), and marks it
- * waiting for a call that may wait. Returns how long to hold it when the
- * call returns (0: not at all). */
-static uint64_t before(uint32_t kind, int64_t nr, const long *args, enum wait wait) {
+uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wait) {
     busy = 1;
     find_me();
     uint64_t now = now_ns();
@@ -314,9 +293,7 @@ static uint64_t before(uint32_t kind, int64_t nr, const long *args, enum wait wa
     return after;
 }
 
-/* After a call that may wait: the thread can act again, and is held if
- * `before` said so. */
-static void after(enum wait wait, uint64_t hold) {
+void sched_after(enum wait wait, uint64_t hold) {
     if (wait != MAY_WAIT) return;
     busy = 1;
     if (my_slot) set_state(my_slot, SCHED_WAITING, SCHED_ACTIVE);
@@ -340,7 +317,7 @@ static void after(enum wait wait, uint64_t hold) {
 #define FD_CACHED 4096
 static uint8_t fd_kind[FD_CACHED];
 
-static int hands_over(int fd) {
+int hands_over(int fd) {
     if (fd <= 2) return 0;
     if (fd < FD_CACHED && fd_kind[fd]) return fd_kind[fd] == 2;
     struct stat st;
@@ -351,245 +328,7 @@ static int hands_over(int fd) {
     return yes;
 }
 
-static void forget_fd(int fd) {
+void forget_fd(int fd) {
     if (fd >= 0 && fd < FD_CACHED) fd_kind[fd] = 0;
 }
 
-/* --- the real functions -------------------------------------------------- */
-
-/* The body of a scheduled function: `call` (the real function), with the
- * schedule's `before` and `after` around it when `go` holds, recorded as
- * (kind, nr) with the arguments `...` (up to six). errno is the call's. */
-#define SCHEDULED(go, kind, nr, wait, call, ...)                     \
-    do {                                                             \
-        if (!(go)) return call;                                      \
-        long args_[6] = {__VA_ARGS__};                               \
-        int saved_ = errno;                                          \
-        uint64_t hold_ = before(kind, nr, args_, wait);             \
-        errno = saved_;                                              \
-        __typeof__(call) r_ = call;                                  \
-        saved_ = errno;                                              \
-        after(wait, hold_);                                          \
-        errno = saved_;                                              \
-        return r_;                                                   \
-    } while (0)
-
-/* A call on descriptor `fd` with two more arguments, held as the schedule
- * says when it is one where threads hand over. */
-#define ON_FD(nr, fd, a1, a2, wait, call) \
-    SCHEDULED(scheduled() && hands_over(fd), SCHED_KIND_SYSCALL, nr, wait, call, (long)(fd), (long)(a1), (long)(a2))
-
-/* Any other scheduled call, with up to three arguments. */
-#define ON_CALL(kind, nr, a0, a1, a2, wait, call) \
-    SCHEDULED(scheduled(), kind, nr, wait, call, (long)(a0), (long)(a1), (long)(a2))
-
-/* --- futexes (Rust's std calls syscall(SYS_futex, ...)) ------------------ */
-
-static int futex_waits(long op) {
-    switch (op & ~(long)(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)) {
-    case FUTEX_WAIT:
-    case FUTEX_WAIT_BITSET:
-    case FUTEX_LOCK_PI:
-    case FUTEX_WAIT_REQUEUE_PI:
-    case 13: /* FUTEX_LOCK_PI2 */
-        return 1;
-    default:
-        return 0;
-    }
-}
-
-static long plain_syscall(long n, long a, long b, long c, long d, long e, long f) {
-    long r = raw6(n, a, b, c, d, e, f);
-    if (r < 0 && r > -4096) {
-        errno = (int)-r;
-        return -1;
-    }
-    return r;
-}
-
-EXPORT long syscall(long n, ...) {
-    va_list ap;
-    va_start(ap, n);
-    long a = va_arg(ap, long), b = va_arg(ap, long), c = va_arg(ap, long);
-    long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
-    va_end(ap);
-    if (n != SYS_futex || !scheduled()) return plain_syscall(n, a, b, c, d, e, f);
-    /* A wait without a timeout may wait for another thread for good. */
-    enum wait wait = futex_waits(b) && d == 0 ? MAY_WAIT : NO_WAIT;
-    SCHEDULED(1, SCHED_KIND_SYSCALL, SYS_futex, wait, plain_syscall(n, a, b, c, d, e, f), a, b, c, d, e, f);
-}
-
-/* --- pipes, sockets and other descriptors --------------------------------- */
-
-REAL(read)
-EXPORT ssize_t read(int fd, void *buf, size_t n) { ON_FD(SYS_read, fd, buf, n, MAY_WAIT, real_read()(fd, buf, n)); }
-
-REAL(write)
-EXPORT ssize_t write(int fd, const void *buf, size_t n) {
-    ON_FD(SYS_write, fd, buf, n, NO_WAIT, real_write()(fd, buf, n));
-}
-
-REAL(readv)
-EXPORT ssize_t readv(int fd, const struct iovec *v, int n) {
-    ON_FD(SYS_readv, fd, v, n, MAY_WAIT, real_readv()(fd, v, n));
-}
-
-REAL(writev)
-EXPORT ssize_t writev(int fd, const struct iovec *v, int n) {
-    ON_FD(SYS_writev, fd, v, n, NO_WAIT, real_writev()(fd, v, n));
-}
-
-REAL(recv)
-EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags) {
-    ON_FD(SYS_recvfrom, fd, buf, n, MAY_WAIT, real_recv()(fd, buf, n, flags));
-}
-
-REAL(recvfrom)
-EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *from, socklen_t *len) {
-    ON_FD(SYS_recvfrom, fd, buf, n, MAY_WAIT, real_recvfrom()(fd, buf, n, flags, from, len));
-}
-
-REAL(recvmsg)
-EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags) {
-    ON_FD(SYS_recvmsg, fd, m, flags, MAY_WAIT, real_recvmsg()(fd, m, flags));
-}
-
-REAL(send)
-EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags) {
-    ON_FD(SYS_sendto, fd, buf, n, NO_WAIT, real_send()(fd, buf, n, flags));
-}
-
-REAL(sendto)
-EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len) {
-    ON_FD(SYS_sendto, fd, buf, n, NO_WAIT, real_sendto()(fd, buf, n, flags, to, len));
-}
-
-REAL(sendmsg)
-EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags) {
-    ON_FD(SYS_sendmsg, fd, m, flags, NO_WAIT, real_sendmsg()(fd, m, flags));
-}
-
-REAL(close)
-EXPORT int close(int fd) {
-    forget_fd(fd);
-    return real_close()(fd);
-}
-
-REAL(dup2)
-EXPORT int dup2(int old, int new) {
-    forget_fd(new);
-    return real_dup2()(old, new);
-}
-
-REAL(dup3)
-EXPORT int dup3(int old, int new, int flags) {
-    forget_fd(new);
-    return real_dup3()(old, new, flags);
-}
-
-/* --- readiness ------------------------------------------------------------ */
-
-REAL(poll)
-EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_poll, fds, n, timeout, timeout < 0 ? MAY_WAIT : NO_WAIT,
-            real_poll()(fds, n, timeout));
-}
-
-REAL(ppoll)
-EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *t, const sigset_t *mask) {
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_ppoll, fds, n, t, t ? NO_WAIT : MAY_WAIT, real_ppoll()(fds, n, t, mask));
-}
-
-REAL(select)
-EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *x, struct timeval *t) {
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_select, n, r, w, t ? NO_WAIT : MAY_WAIT, real_select()(n, r, w, x, t));
-}
-
-REAL(epoll_wait)
-EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int timeout) {
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_epoll_wait, ep, ev, n, timeout < 0 ? MAY_WAIT : NO_WAIT,
-            real_epoll_wait()(ep, ev, n, timeout));
-}
-
-REAL(epoll_pwait)
-EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int timeout, const sigset_t *mask) {
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_epoll_pwait, ep, ev, n, timeout < 0 ? MAY_WAIT : NO_WAIT,
-            real_epoll_pwait()(ep, ev, n, timeout, mask));
-}
-
-/* --- processes and signals ------------------------------------------------- */
-
-REAL(waitpid)
-EXPORT pid_t waitpid(pid_t pid, int *status, int options) {
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_wait4, pid, status, options, options & WNOHANG ? NO_WAIT : MAY_WAIT,
-            real_waitpid()(pid, status, options));
-}
-
-REAL(wait4)
-EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage) {
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_wait4, pid, status, options, options & WNOHANG ? NO_WAIT : MAY_WAIT,
-            real_wait4()(pid, status, options, usage));
-}
-
-REAL(waitid)
-EXPORT int waitid(idtype_t type, id_t id, siginfo_t *info, int options) {
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_waitid, type, id, options, options & WNOHANG ? NO_WAIT : MAY_WAIT,
-            real_waitid()(type, id, info, options));
-}
-
-REAL(kill)
-EXPORT int kill(pid_t pid, int sig) { ON_CALL(SCHED_KIND_SYSCALL, SYS_kill, pid, sig, 0, NO_WAIT, real_kill()(pid, sig)); }
-
-REAL(pthread_kill)
-EXPORT int pthread_kill(pthread_t t, int sig) {
-    ON_CALL(SCHED_KIND_CALL, SCHED_PTHREAD_KILL, t, sig, 0, NO_WAIT, real_pthread_kill()(t, sig));
-}
-
-/* --- pthread mutexes and condition variables ------------------------------ */
-
-REAL(pthread_mutex_lock)
-EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
-    signal_unsafe_call(UNSAFE_MUTEX_LOCK);
-    ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_LOCK, m, 0, 0, MAY_WAIT, real_pthread_mutex_lock()(m));
-}
-
-REAL(pthread_mutex_unlock)
-EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
-    signal_unsafe_call(UNSAFE_MUTEX_UNLOCK);
-    ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_UNLOCK, m, 0, 0, NO_WAIT, real_pthread_mutex_unlock()(m));
-}
-
-REAL(pthread_cond_wait)
-EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
-    signal_unsafe_call(UNSAFE_COND_WAIT);
-    ON_CALL(SCHED_KIND_CALL, SCHED_COND_WAIT, c, m, 0, MAY_WAIT, real_pthread_cond_wait()(c, m));
-}
-
-REAL(pthread_cond_signal)
-EXPORT int pthread_cond_signal(pthread_cond_t *c) {
-    signal_unsafe_call(UNSAFE_COND_SIGNAL);
-    ON_CALL(SCHED_KIND_CALL, SCHED_COND_SIGNAL, c, 0, 0, NO_WAIT, real_pthread_cond_signal()(c));
-}
-
-REAL(pthread_cond_broadcast)
-EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
-    signal_unsafe_call(UNSAFE_COND_SIGNAL);
-    ON_CALL(SCHED_KIND_CALL, SCHED_COND_BROADCAST, c, 0, 0, NO_WAIT, real_pthread_cond_broadcast()(c));
-}
-
-/* Finds every real function at start, so that no wrapper calls dlsym
- * later (not async-signal-safe: a wrapper may run in a signal handler). */
-__attribute__((constructor)) static void sched_resolve(void) {
-    void *all[] = {
-        (void *)real_read(), (void *)real_write(), (void *)real_readv(), (void *)real_writev(),
-        (void *)real_recv(), (void *)real_recvfrom(), (void *)real_recvmsg(), (void *)real_send(),
-        (void *)real_sendto(), (void *)real_sendmsg(), (void *)real_close(), (void *)real_dup2(),
-        (void *)real_dup3(), (void *)real_poll(), (void *)real_ppoll(), (void *)real_select(),
-        (void *)real_epoll_wait(), (void *)real_epoll_pwait(), (void *)real_waitpid(),
-        (void *)real_wait4(), (void *)real_waitid(), (void *)real_kill(), (void *)real_pthread_kill(),
-        (void *)real_pthread_mutex_lock(), (void *)real_pthread_mutex_unlock(),
-        (void *)real_pthread_cond_wait(), (void *)real_pthread_cond_signal(),
-        (void *)real_pthread_cond_broadcast(),
-    };
-    (void)all;
-}
