@@ -248,8 +248,9 @@ fn hang_detection_can_be_turned_off() {
 
 /// The same seed makes the same decisions: a test that writes 8 times to
 /// a pipe while another thread can act, then aborts, is held at the same
-/// writes for the same times in two runs of each seed; some seeds hold it
-/// and the seeds do not all decide alike.
+/// writes (before them, and after them: a write hands over to a reader)
+/// for the same times in two runs of each seed; some seeds hold it and the
+/// seeds do not all decide alike.
 #[test]
 fn the_same_seed_holds_the_same_calls_for_the_same_time() {
     let args = [
@@ -275,14 +276,22 @@ fn the_same_seed_holds_the_same_calls_for_the_same_time() {
                     .iter()
                     .find(|f| f["kind"] == "crash")
                     .unwrap_or_else(|| panic!("no crash: {e:#}"));
-                let writes = f["events"]
-                    .as_array()
-                    .unwrap()
+                // The last events shown: the writes and the holds after
+                // them, oldest first (the first writes may be older).
+                let events = f["events"].as_array().unwrap();
+                let writes = events
                     .iter()
-                    .filter(|ev| ev["what"].as_str().unwrap().starts_with("write("))
+                    .filter(|ev| {
+                        let what = ev["what"].as_str().unwrap();
+                        what.starts_with("write(") || what == "returned"
+                    })
                     .map(|ev| ev["held_us"].as_u64())
                     .collect::<Vec<_>>();
-                assert_eq!(writes.len(), 8, "{f:#}");
+                let shown = events
+                    .iter()
+                    .filter(|ev| ev["what"].as_str().unwrap().starts_with("write("))
+                    .count();
+                assert!(shown >= 4, "{f:#}");
                 (e["seed"].as_u64().unwrap(), writes)
             })
             .collect();

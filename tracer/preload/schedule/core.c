@@ -247,6 +247,29 @@ static struct sched_event *record(uint32_t kind, int64_t nr, const long *args, u
 
 /* --- holds ---------------------------------------------------------------- */
 
+/* The longest hold a clock of the program's own stretches holds to. */
+#define CLOCK_HOLD_MAX 50000000ULL
+
+/* The last clock the program set itself (this process), in ns. */
+static uint64_t clock_ns;
+
+void clock_seen(uint64_t ns) { __atomic_store_n(&clock_ns, ns, __ATOMIC_RELAXED); }
+
+void clock_seen_ts(const struct timespec *t) {
+    if (t && t->tv_sec >= 0 && t->tv_nsec >= 0)
+        clock_seen((uint64_t)t->tv_sec * 1000000000ULL + (uint64_t)t->tv_nsec);
+}
+
+/* The longest hold now: the profile's, or twice the program's last clock
+ * if that is longer (up to CLOCK_HOLD_MAX), so that "sleep 1 ms and the
+ * other thread will have started" can meet a thread slower than that. */
+static uint64_t longest_hold(void) {
+    uint64_t max = sh->max_delay_ns;
+    uint64_t clock = __atomic_load_n(&clock_ns, __ATOMIC_RELAXED);
+    if (clock > CLOCK_HOLD_MAX / 2) clock = CLOCK_HOLD_MAX / 2;
+    return 2 * clock > max ? 2 * clock : max;
+}
+
 int scheduled(void) {
     if (!sh || busy || ffc_handed_over()) return 0;
     if (ffc_harness_main_thread()) {
@@ -267,11 +290,12 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
     uint64_t hold = 0;
     int starved = my_slot && sh->starve_events && my_slot->ordinal == sh->starve_ordinal &&
                   event < sh->starve_events;
+    uint64_t max = longest_hold();
     if (starved)
-        hold = sh->max_delay_ns;
+        hold = max;
     else if (chance(&r, sh->entry_pm))
-        hold = delay(&r, sh->max_delay_ns);
-    uint64_t after = wait == MAY_WAIT && chance(&r, sh->exit_pm) ? delay(&r, sh->max_delay_ns) : 0;
+        hold = delay(&r, max);
+    uint64_t after = wait != NO_WAIT && chance(&r, sh->exit_pm) ? delay(&r, max) : 0;
     if (sh->serialize_ns) {
         uint64_t last = LOAD(&sh->last_release_ns);
         int64_t who = LOAD(&sh->last_release_tid);
@@ -294,9 +318,9 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
 }
 
 void sched_after(enum wait wait, uint64_t hold) {
-    if (wait != MAY_WAIT) return;
+    if (wait == NO_WAIT) return;
     busy = 1;
-    if (my_slot) set_state(my_slot, SCHED_WAITING, SCHED_ACTIVE);
+    if (wait == MAY_WAIT && my_slot) set_state(my_slot, SCHED_WAITING, SCHED_ACTIVE);
     uint64_t now = now_ns();
     /* Handed over to the test's tracer while the call waited: no hold,
      * which would make system calls of its own there. */

@@ -8,6 +8,7 @@
 #define FFC_SCHEDULE_CORE_H
 #include <errno.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "../base/base.h"
 #include "../protocol/schedule.h"
@@ -17,6 +18,11 @@
 enum wait {
     NO_WAIT = 0,
     MAY_WAIT = 1,
+    /* The call may wake another thread or process (a write to a pipe, an
+     * unlock, a post, a signal sent, a thread or process started): the
+     * seed sometimes holds the caller after it, so the woken side runs
+     * first. */
+    NOTIFY = 2,
 };
 
 /* Whether the schedule acts on this thread's calls. */
@@ -31,6 +37,14 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
 /* After a call that may wait: the thread can act again, and is held if
  * `sched_before` said so. */
 void sched_after(enum wait wait, uint64_t hold);
+
+/* The program set itself a clock of `ns` (a sleep, a timeout, a timer):
+ * it assumes the other side is faster than that. Holds may then last up
+ * to twice as long (CLOCK_HOLD_MAX at most, within the budget). */
+void clock_seen(uint64_t ns);
+
+/* clock_seen of a timespec (NULL: none). */
+void clock_seen_ts(const struct timespec *t);
 
 /* Whether descriptor `fd` is a place where threads hand over (a pipe,
  * FIFO, socket or anonymous object), cached until forget_fd. */

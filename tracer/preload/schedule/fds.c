@@ -19,7 +19,7 @@ EXPORT ssize_t read(int fd, void *buf, size_t n) { ON_FD(SYS_read, fd, buf, n, M
 
 REAL(write)
 EXPORT ssize_t write(int fd, const void *buf, size_t n) {
-    ON_FD(SYS_write, fd, buf, n, NO_WAIT, real_write()(fd, buf, n));
+    ON_FD(SYS_write, fd, buf, n, NOTIFY, real_write()(fd, buf, n));
 }
 
 REAL(readv)
@@ -29,7 +29,7 @@ EXPORT ssize_t readv(int fd, const struct iovec *v, int n) {
 
 REAL(writev)
 EXPORT ssize_t writev(int fd, const struct iovec *v, int n) {
-    ON_FD(SYS_writev, fd, v, n, NO_WAIT, real_writev()(fd, v, n));
+    ON_FD(SYS_writev, fd, v, n, NOTIFY, real_writev()(fd, v, n));
 }
 
 REAL(recv)
@@ -49,17 +49,17 @@ EXPORT ssize_t recvmsg(int fd, struct msghdr *m, int flags) {
 
 REAL(send)
 EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags) {
-    ON_FD(SYS_sendto, fd, buf, n, NO_WAIT, real_send()(fd, buf, n, flags));
+    ON_FD(SYS_sendto, fd, buf, n, NOTIFY, real_send()(fd, buf, n, flags));
 }
 
 REAL(sendto)
 EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags, const struct sockaddr *to, socklen_t len) {
-    ON_FD(SYS_sendto, fd, buf, n, NO_WAIT, real_sendto()(fd, buf, n, flags, to, len));
+    ON_FD(SYS_sendto, fd, buf, n, NOTIFY, real_sendto()(fd, buf, n, flags, to, len));
 }
 
 REAL(sendmsg)
 EXPORT ssize_t sendmsg(int fd, const struct msghdr *m, int flags) {
-    ON_FD(SYS_sendmsg, fd, m, flags, NO_WAIT, real_sendmsg()(fd, m, flags));
+    ON_FD(SYS_sendmsg, fd, m, flags, NOTIFY, real_sendmsg()(fd, m, flags));
 }
 
 REAL(close)

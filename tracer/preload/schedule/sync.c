@@ -30,6 +30,20 @@ static int futex_waits(long op) {
     }
 }
 
+/* The clock of a timed futex wait: relative for FUTEX_WAIT, an absolute
+ * time (CLOCK_MONOTONIC, or CLOCK_REALTIME with the flag) otherwise, as
+ * Rust's std waits. */
+static void futex_clock(long op, const struct timespec *t) {
+    if ((op & ~(long)(FUTEX_PRIVATE_FLAG | FUTEX_CLOCK_REALTIME)) == FUTEX_WAIT) {
+        clock_seen_ts(t);
+        return;
+    }
+    struct timespec now;
+    clock_gettime(op & FUTEX_CLOCK_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
+    int64_t ns = ((int64_t)t->tv_sec - (int64_t)now.tv_sec) * 1000000000LL + (t->tv_nsec - now.tv_nsec);
+    if (ns > 0) clock_seen((uint64_t)ns);
+}
+
 static long plain_syscall(long n, long a, long b, long c, long d, long e, long f) {
     long r = raw_syscall6(n, a, b, c, d, e, f);
     if (r < 0 && r > -4096) {
@@ -46,8 +60,10 @@ EXPORT long syscall(long n, ...) {
     long d = va_arg(ap, long), e = va_arg(ap, long), f = va_arg(ap, long);
     va_end(ap);
     if (n != SYS_futex || !scheduled()) return plain_syscall(n, a, b, c, d, e, f);
-    /* A wait without a timeout may wait for another thread for good. */
-    enum wait wait = futex_waits(b) && d == 0 ? MAY_WAIT : NO_WAIT;
+    /* A wait without a timeout may wait for another thread for good; a
+     * wake hands over to the woken. */
+    enum wait wait = futex_waits(b) ? (d == 0 ? MAY_WAIT : NO_WAIT) : NOTIFY;
+    if (futex_waits(b) && d) futex_clock(b, (const struct timespec *)d);
     SCHEDULED(1, SCHED_KIND_SYSCALL, SYS_futex, wait, plain_syscall(n, a, b, c, d, e, f), a, b, c, d, e, f);
 }
 
@@ -62,7 +78,7 @@ EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
 REAL(pthread_mutex_unlock)
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     signal_unsafe_call(UNSAFE_MUTEX_UNLOCK);
-    ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_UNLOCK, m, 0, 0, NO_WAIT, real_pthread_mutex_unlock()(m));
+    ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_UNLOCK, m, 0, 0, NOTIFY, real_pthread_mutex_unlock()(m));
 }
 
 REAL(pthread_cond_wait)
@@ -74,13 +90,13 @@ EXPORT int pthread_cond_wait(pthread_cond_t *c, pthread_mutex_t *m) {
 REAL(pthread_cond_signal)
 EXPORT int pthread_cond_signal(pthread_cond_t *c) {
     signal_unsafe_call(UNSAFE_COND_SIGNAL);
-    ON_CALL(SCHED_KIND_CALL, SCHED_COND_SIGNAL, c, 0, 0, NO_WAIT, real_pthread_cond_signal()(c));
+    ON_CALL(SCHED_KIND_CALL, SCHED_COND_SIGNAL, c, 0, 0, NOTIFY, real_pthread_cond_signal()(c));
 }
 
 REAL(pthread_cond_broadcast)
 EXPORT int pthread_cond_broadcast(pthread_cond_t *c) {
     signal_unsafe_call(UNSAFE_COND_SIGNAL);
-    ON_CALL(SCHED_KIND_CALL, SCHED_COND_BROADCAST, c, 0, 0, NO_WAIT, real_pthread_cond_broadcast()(c));
+    ON_CALL(SCHED_KIND_CALL, SCHED_COND_BROADCAST, c, 0, 0, NOTIFY, real_pthread_cond_broadcast()(c));
 }
 
 /* Finds every real function at start, so that no wrapper calls dlsym

@@ -407,7 +407,8 @@ impl Region {
     }
 }
 
-/// A pthread function of the journal (`enum sched_call`), as text.
+/// A library function of the journal (`enum sched_call` in
+/// `preload/protocol/schedule.h`), as text.
 fn call_name(nr: i64, args: &[u64; 6]) -> String {
     let (name, n) = match nr {
         0 => return "returned".into(),
@@ -417,8 +418,26 @@ fn call_name(nr: i64, args: &[u64; 6]) -> String {
         4 => ("pthread_cond_signal", 1),
         5 => ("pthread_cond_broadcast", 1),
         6 => return format!("pthread_kill({:#x}, {})", args[0], args[1]),
+        7 => ("thread starts", 0),
+        8 => ("pthread_create", 3),
+        9 => ("pthread_join", 1),
+        10 => ("pthread_rwlock_rdlock", 1),
+        11 => ("pthread_rwlock_wrlock", 1),
+        12 => ("pthread_rwlock_unlock", 1),
+        13 => ("pthread_barrier_wait", 1),
+        14 => ("sem_wait", 1),
+        15 => ("sem_post", 1),
+        16 => ("sem_timedwait", 2),
+        17 => return format!("eventfd_read({}, {:#x})", args[0], args[1]),
+        18 => return format!("eventfd_write({}, {})", args[0], args[1]),
+        19 => return format!("sigqueue({}, {})", args[0] as i32, args[1]),
+        20 => return format!("pthread_sigqueue({:#x}, {})", args[0], args[1]),
+        21 => ("sigwait", 2),
         _ => return format!("call {nr}"),
     };
+    if n == 0 {
+        return name.into();
+    }
     let args: Vec<String> = args[..n].iter().map(|a| format!("{a:#x}")).collect();
     format!("{name}({})", args.join(", "))
 }
