@@ -16,7 +16,7 @@
 #
 # Prints a Markdown table: test | native fails / N | seeds exposing / S |
 # reproduced / reruns. A race should fail natively at most once in 500 runs
-# (except notify_then_publish and signal_before_waiter_starts, which fail in
+# (except notify_then_publish and log_file_in_spawn_order, which fail in
 # a large share on purpose), its twin never, and a twin should pass under
 # every seed.
 #
