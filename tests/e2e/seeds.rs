@@ -40,6 +40,14 @@ fn run_started(run: &Run) -> &Value {
         .expect("a run-started event")
 }
 
+/// `test` of `shared-resources` alone under seeds 0..16 on two jobs.
+fn holder_run(test: &str, extra: &[&str]) -> Run {
+    let mut args = vec!["-p", "shared-resources", "--seeds", "0..16", "--jobs", "2"];
+    args.extend_from_slice(extra);
+    args.extend(["--exact", test]);
+    run_json(&args)
+}
+
 const HOLDERS: [&str; 3] = [
     "tests::fixed_port",
     "tests::fixed_path_under_tmp",
@@ -49,16 +57,7 @@ const HOLDERS: [&str; 3] = [
 #[test]
 fn seeds_of_a_test_holding_a_port_a_path_or_a_semaphore_never_run_at_once() {
     for test in HOLDERS {
-        let run = run_json(&[
-            "-p",
-            "shared-resources",
-            "--seeds",
-            "0..16",
-            "--jobs",
-            "2",
-            "--exact",
-            test,
-        ]);
+        let run = holder_run(test, &[]);
         assert_each_passed_clean(&run, &[test], SEEDS);
         assert!(
             !overlapping(&spans(&run, test)),
@@ -103,17 +102,7 @@ fn one_test_under_many_seeds_says_once_that_they_run_one_at_a_time() {
 #[test]
 fn isolated_seeds_of_a_test_run_at_once_and_do_not_collide() {
     for test in HOLDERS {
-        let run = run_json(&[
-            "-p",
-            "shared-resources",
-            "--seeds",
-            "0..16",
-            "--jobs",
-            "2",
-            "--isolate",
-            "--exact",
-            test,
-        ]);
+        let run = holder_run(test, &["--isolate"]);
         if run.code == 96 && run.stderr.contains("--isolate is not available here") {
             eprintln!("skipping: {}", run.stderr);
             return;
