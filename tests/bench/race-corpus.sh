@@ -29,7 +29,8 @@
 #
 # A NAME without the `_fixed` suffix selects the race and its twin; PAIRS=0
 # selects exactly the names given. Builds into target/bench-fixtures (or
-# TARGET_DIR).
+# TARGET_DIR). FFI_CHECK_BIN=PATH measures another build of the tool (an
+# earlier revision's, for a before/after table) instead of this tree's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 native=${NATIVE:-500}
@@ -39,10 +40,13 @@ pairs=${PAIRS:-1}
 target=${TARGET_DIR:-"$root/target/bench-fixtures"}
 manifest="$root/tests/fixtures/Cargo.toml"
 
-if ((seeds > 0)); then
-  cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p cargo-ffi-check
+ffi=${FFI_CHECK_BIN:-}
+if [[ -z $ffi ]]; then
+  if ((seeds > 0)); then
+    cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p cargo-ffi-check
+  fi
+  ffi="$root/target/release/cargo-ffi-check"
 fi
-ffi="$root/target/release/cargo-ffi-check"
 common=(--manifest-path "$manifest" -p race-corpus --target-dir "$target" --message-format json)
 bin=$(cargo test --manifest-path "$manifest" -p race-corpus --target-dir "$target" --no-run \
   --message-format json 2>/dev/null | grep '"executable":"/' | sed 's/.*"executable":"\([^"]*\)".*/\1/' | head -1)

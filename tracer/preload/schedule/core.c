@@ -53,6 +53,9 @@ static struct sched_shared *sh;
 static TLS struct sched_thread *my_slot;
 static TLS uint64_t my_logical;
 static TLS uint64_t my_events;
+/* The kinds of call this thread has made, as bits of a hash (a collision
+ * makes a first call look seen: a hold missed, never an extra one). */
+static TLS uint64_t kinds_seen;
 static TLS int32_t my_tid;
 static TLS int my_lookups;
 /* This thread is running schedule code (no decisions inside it). */
@@ -98,6 +101,7 @@ __attribute__((constructor)) static void sched_constructor(void) {
 
 /* After fork the child's thread is a new one (the supervisor registered it). */
 static void sched_after_fork_child(void) {
+    kinds_seen = 0;
     my_slot = NULL;
     my_logical = 0;
     my_events = 0;
@@ -208,8 +212,9 @@ static int others_can_act(void) {
  * the run's per mille of its own time so far, up to the cap. A hold is
  * charged its length plus hold_cost_ns (the sleep and wake-up it costs the
  * threads it delays), so that many short holds cannot cost the test more
- * than the budget says. Mirrors Region::spend in schedule/shared.rs. */
-static uint64_t spend(uint64_t want, uint64_t now) {
+ * than the budget says. Mirrors Region::spend in schedule/shared.rs (the
+ * supervisor's signal holds), but for the half kept for targeted holds. */
+static uint64_t spend(uint64_t want, uint64_t now, int targeted) {
     uint64_t spent = LOAD(&sh->spent_ns);
     uint64_t cost = sh->hold_cost_ns;
     for (;;) {
@@ -217,6 +222,10 @@ static uint64_t spend(uint64_t want, uint64_t now) {
         uint64_t own = elapsed > spent ? elapsed - spent : 0;
         uint64_t allowed = sh->budget_base_ns + own / 1000 * sh->budget_pm;
         if (allowed > sh->budget_cap_ns) allowed = sh->budget_cap_ns;
+        /* Random holds may take half of it: the rest is kept for the
+         * holds aimed at a first call (NOVEL_PM), which a test's early
+         * random holds would otherwise leave without budget. */
+        if (!targeted) allowed /= 2;
         if (spent + cost + MIN_HOLD_NS > allowed) return 0;
         uint64_t left = allowed - spent - cost;
         uint64_t grant = want < left ? want : left;
@@ -260,6 +269,36 @@ void clock_seen_ts(const struct timespec *t) {
         clock_seen((uint64_t)t->tv_sec * 1000000000ULL + (uint64_t)t->tv_nsec);
 }
 
+/* Per mille of first calls of their kind in a thread (its first fork,
+ * listen, pause, message sent, thread started...) held long: the windows
+ * of ordering bugs open there (a client connects before listen; a signal
+ * lands before pause; a child runs before its sibling), and a thread
+ * makes few of them. */
+#define NOVEL_PM 500u
+
+/* Whether this thread makes a call of kind `what` for the first time. */
+static int first_of_its_kind(uint64_t what) {
+    uint64_t bit = 1ULL << (mix(what) >> 58);
+    if (kinds_seen & bit) return 0;
+    kinds_seen |= bit;
+    return 1;
+}
+
+/* The lowest bit of a hold for after a call: it is aimed at a first call
+ * (a nanosecond more or less changes nothing). */
+#define TARGETED 1ULL
+
+/* A hold meant to outlast the program's own clock: between its length and
+ * twice it, or, with no clock seen, between half the longest hold and all
+ * of it (the budget still bounds it). */
+static uint64_t beyond_clock(struct rng *r, uint64_t max) {
+    uint64_t clock = __atomic_load_n(&clock_ns, __ATOMIC_RELAXED);
+    if (clock > CLOCK_HOLD_MAX / 2) clock = CLOCK_HOLD_MAX / 2;
+    uint64_t low = clock ? clock : max / 2;
+    if (low < MIN_HOLD_NS) low = MIN_HOLD_NS;
+    return low + next(r) % (low + 1);
+}
+
 /* The longest hold now: the profile's, or twice the program's last clock
  * if that is longer (up to CLOCK_HOLD_MAX), so that "sleep 1 ms and the
  * other thread will have started" can meet a thread slower than that. */
@@ -291,11 +330,24 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
     int starved = my_slot && sh->starve_events && my_slot->ordinal == sh->starve_ordinal &&
                   event < sh->starve_events;
     uint64_t max = longest_hold();
+    /* The first call of its kind may be held long before it (a window
+     * opens there: a signal before pause, a client before listen) and,
+     * for a call that wakes another or waits, after it (the woken side
+     * goes first; the woken thread is slow to run). */
+    int first = first_of_its_kind(what);
+    int novel = first && chance(&r, NOVEL_PM);
+    int novel_after = first && wait != NO_WAIT && chance(&r, NOVEL_PM);
     if (starved)
         hold = max;
+    else if (novel)
+        hold = beyond_clock(&r, max);
     else if (chance(&r, sh->entry_pm))
         hold = delay(&r, max);
-    uint64_t after = wait != NO_WAIT && chance(&r, sh->exit_pm) ? delay(&r, max) : 0;
+    uint64_t after = 0;
+    if (novel_after)
+        after = beyond_clock(&r, max) | TARGETED;
+    else if (wait != NO_WAIT && chance(&r, sh->exit_pm))
+        after = delay(&r, max);
     if (sh->serialize_ns) {
         uint64_t last = LOAD(&sh->last_release_ns);
         int64_t who = LOAD(&sh->last_release_tid);
@@ -304,7 +356,8 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
             if (rest > hold) hold = rest;
         }
     }
-    if (hold && others_can_act() && (hold = spend(hold, now)) != 0) {
+    int targeted = novel;
+    if (hold && others_can_act() && (hold = spend(hold, now, targeted)) != 0) {
         sleep_until(now + hold);
         e->held_ns = hold;
     }
@@ -324,7 +377,8 @@ void sched_after(enum wait wait, uint64_t hold) {
     uint64_t now = now_ns();
     /* Handed over to the test's tracer while the call waited: no hold,
      * which would make system calls of its own there. */
-    if (hold && !ffc_handed_over() && others_can_act() && (hold = spend(hold, now)) != 0) {
+    int targeted = hold & TARGETED;
+    if (hold && !ffc_handed_over() && others_can_act() && (hold = spend(hold, now, targeted)) != 0) {
         long none[6] = {0};
         struct sched_event *e = record(SCHED_KIND_CALL, 0, none, now);
         sleep_until(now + hold);
