@@ -14,6 +14,7 @@ mod heap_exact;
 mod leaks;
 mod ordinary;
 mod processes;
+mod race_corpus;
 mod races;
 mod report;
 mod seeds;

@@ -1,0 +1,39 @@
+//! The seeded schedule reaches windows that open at calls it did not hold
+//! at before (tests/fixtures/race-corpus): a client connecting between
+//! `bind` and `listen`, a timer's signal interrupting a read the program
+//! thought would have its byte, a file read between its creation and its
+//! writing. Each race is exposed by some seed of the range (the bench,
+//! tests/bench/race-corpus.sh, measures how many), and its correct twin by
+//! none.
+
+use crate::support::*;
+
+/// The seeds of `0..seeds` under which `test` did not pass.
+fn exposing(test: &str, seeds: u64) -> Vec<u64> {
+    let range = format!("0..{seeds}");
+    let run = run_json(&["-p", "race-corpus", "--seeds", &range, "--exact", test]);
+    let finished = run.finished(test);
+    assert_eq!(finished.len() as u64, seeds, "{}", run.stderr);
+    finished
+        .iter()
+        .filter(|e| e["status"] != "passed")
+        .map(|e| e["seed"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn races_that_open_at_listen_a_timer_and_a_file_are_exposed_and_their_twins_never() {
+    for (race, seeds) in [
+        ("tests::unix_socket_connect_before_listen", 64),
+        ("tests::timer_interrupts_read", 32),
+        ("tests::file_visible_before_written", 32),
+    ] {
+        let found = exposing(race, seeds);
+        assert!(
+            !found.is_empty(),
+            "{race}: no seed of 0..{seeds} exposed it"
+        );
+        let twin = format!("{race}_fixed");
+        assert_eq!(exposing(&twin, seeds), Vec::<u64>::new(), "{twin}");
+    }
+}
