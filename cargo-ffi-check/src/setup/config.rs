@@ -487,6 +487,57 @@ mod tests {
     }
 
     #[test]
+    fn test_groups_and_overrides_resolve_named_profile_first() {
+        let text = r#"
+            [test-groups]
+            port = { max-threads = 1 }
+            db = { max-threads = 2, colour = "red" }
+
+            [[profile.default.overrides]]
+            filter = "test(=a)"
+            test-group = "port"
+
+            [[profile.ci.overrides]]
+            filter = "package(db*)"
+            test-group = "db"
+            retries = 3
+        "#;
+        let c = parse(text, "f.toml").unwrap();
+        assert_eq!(
+            c.warnings,
+            [
+                "unknown key `colour` in f.toml [test-groups.db]",
+                "unknown key `retries` in f.toml [profile.ci] overrides[0]",
+            ]
+        );
+        let ci = c.profile(Some("ci")).unwrap();
+        let groups: Vec<(&str, usize)> = ci
+            .overrides
+            .iter()
+            .map(|o| (o.group.name.as_str(), o.group.max))
+            .collect();
+        assert_eq!(groups, [("db", 2), ("port", 1)]);
+        assert_eq!(c.profile(None).unwrap().overrides.len(), 1);
+        for (text, says) in [
+            (
+                "[test-groups]\nport = { max-threads = 0 }",
+                "invalid f.toml [test-groups.port]: expected { max-threads = N } with N at least 1",
+            ),
+            (
+                "[[profile.x.overrides]]\nfilter = \"kind(lib)\"",
+                "invalid `filter` in f.toml [profile.x] overrides[0]: `kind()` is not supported",
+            ),
+            (
+                "[[profile.x.overrides]]\nfilter = \"all()\"\ntest-group = \"none\"",
+                "`none` is not defined in [test-groups]",
+            ),
+        ] {
+            let err = parse(text, "f.toml").unwrap_err().to_string();
+            assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
     fn unknown_tables_are_warnings() {
         let c = parse("[telemetry]\nx = 1\n", "f.toml").unwrap();
         assert_eq!(c.warnings, ["unknown key `telemetry` in f.toml"]);
