@@ -17,15 +17,6 @@ pub struct Job {
     pub seed: u64,
 }
 
-/// A test group: tests that share a resource, at most `max` running at once.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Group {
-    /// Its name in the configuration.
-    pub name: String,
-    /// How many of its jobs may run at once.
-    pub max: usize,
-}
-
 /// What the pool may start next.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Next {
@@ -46,9 +37,10 @@ pub struct Dispatch {
     seeds: Vec<VecDeque<u64>>,
     /// Each test's running jobs.
     running: Vec<usize>,
-    /// Each test's group (an index into `groups`), if any.
+    /// Each test's group (an index into `limits`), if any.
     group_of: Vec<Option<usize>>,
-    groups: Vec<Group>,
+    /// Each group's most jobs at once (`max-threads`).
+    limits: Vec<usize>,
     /// Each group's running jobs.
     group_running: Vec<usize>,
     /// Whether seeds of one test may run at once (`--isolate`).
@@ -56,10 +48,11 @@ pub struct Dispatch {
 }
 
 impl Dispatch {
-    /// Every test (`group_of` has one entry per test) under every seed.
+    /// Every test (`group_of` has one entry per test, an index into
+    /// `limits`) under every seed.
     pub fn new(
         group_of: Vec<Option<usize>>,
-        groups: Vec<Group>,
+        limits: Vec<usize>,
         seeds: &[u64],
         seeds_at_once: bool,
     ) -> Dispatch {
@@ -68,9 +61,9 @@ impl Dispatch {
             order: (0..tests).filter(|_| !seeds.is_empty()).collect(),
             seeds: vec![seeds.iter().copied().collect(); tests],
             running: vec![0; tests],
-            group_running: vec![0; groups.len()],
+            group_running: vec![0; limits.len()],
             group_of,
-            groups,
+            limits,
             seeds_at_once,
         }
     }
@@ -82,7 +75,7 @@ impl Dispatch {
         }
         let pick = self.order.iter().position(|&test| {
             (self.seeds_at_once || self.running[test] == 0)
-                && self.group_of[test].is_none_or(|g| self.group_running[g] < self.groups[g].max)
+                && self.group_of[test].is_none_or(|g| self.group_running[g] < self.limits[g])
         });
         let Some(at) = pick else {
             return Next::Wait;
@@ -153,11 +146,7 @@ mod tests {
 
     #[test]
     fn a_test_group_holds_its_tests_to_its_limit_even_when_isolated() {
-        let group = Group {
-            name: "port".into(),
-            max: 1,
-        };
-        let mut d = Dispatch::new(vec![Some(0), Some(0), None], vec![group], &[7], true);
+        let mut d = Dispatch::new(vec![Some(0), Some(0), None], vec![1], &[7], true);
         assert_eq!(d.next(), run(0, 7));
         // Test 1 shares test 0's group: test 2 goes first.
         assert_eq!(d.next(), run(2, 7));

@@ -125,7 +125,7 @@ pub fn run(
         .collect();
     let dispatch = Dispatch::new(
         group_of,
-        settings.test_groups.groups().to_vec(),
+        settings.test_groups.limits(),
         settings.seeds.as_slice(),
         settings.isolate,
     );

@@ -26,10 +26,9 @@
 //! the wrong kind is an error naming the file, the table and the key.
 
 use crate::adopt::suppress::Suppressions;
-use crate::execute::dispatch::Group;
 use crate::setup::cli::{Grace, GuardSideArg, Leaks};
 use crate::setup::filter::Filter;
-use crate::setup::groups::Override;
+use crate::setup::groups::{Group, Override};
 use crate::setup::seeds::Seeds;
 use anyhow::{bail, Context, Result};
 use clap::ValueEnum;

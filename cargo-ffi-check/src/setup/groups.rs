@@ -15,8 +15,16 @@
 //! (the chosen profile's overrides first, then `[profile.default]`'s).
 
 use crate::build::list::TestCase;
-use crate::execute::dispatch::Group;
 use crate::setup::filter::Filter;
+
+/// A test group: tests that share a resource, at most `max` running at once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Its name in the configuration.
+    pub name: String,
+    /// How many of its jobs may run at once (`max-threads`).
+    pub max: usize,
+}
 
 /// One `[[profile.NAME.overrides]]` entry that puts tests in a group.
 #[derive(Debug, Clone)]
@@ -63,9 +71,10 @@ impl TestGroups {
         TestGroups { groups, rules }
     }
 
-    /// Every group (the indices [`TestGroups::group_of`] gives).
-    pub fn groups(&self) -> &[Group] {
-        &self.groups
+    /// Each group's most jobs at once, at the indices
+    /// [`TestGroups::group_of`] gives.
+    pub fn limits(&self) -> Vec<usize> {
+        self.groups.iter().map(|g| g.max).collect()
     }
 
     /// The group of `test`, if an override puts it in one.
@@ -100,7 +109,7 @@ mod tests {
             rule("test(=a::port_two)", "port", 1),
         ]);
         let group = |name: &str| groups.group_of(&TestCase::for_tests("pkg", name, false));
-        assert_eq!(groups.groups().len(), 2);
+        assert_eq!(groups.limits(), [1, 2]);
         assert_eq!(group("a::port_one"), Some(0));
         // `port` matches first, though a later rule names this test.
         assert_eq!(group("a::port_two"), Some(1));
