@@ -273,6 +273,16 @@ void clock_seen_ts(const struct timespec *t) {
         clock_seen((uint64_t)t->tv_sec * 1000000000ULL + (uint64_t)t->tv_nsec);
 }
 
+void clock_seen_ms(int ms) {
+    if (ms > 0) clock_seen((uint64_t)ms * 1000000ULL);
+}
+
+/* The program's last clock, at most half of CLOCK_HOLD_MAX (0: none). */
+static uint64_t program_clock(void) {
+    uint64_t clock = __atomic_load_n(&clock_ns, __ATOMIC_RELAXED);
+    return clock > CLOCK_HOLD_MAX / 2 ? CLOCK_HOLD_MAX / 2 : clock;
+}
+
 /* Per mille of first calls of their kind in a thread (its first fork,
  * listen, pause, message sent, thread started...) held long: the windows
  * of ordering bugs open there (a client connects before listen; a signal
@@ -296,8 +306,7 @@ static int first_of_its_kind(uint64_t what) {
  * twice it, or, with no clock seen, between half the longest hold and all
  * of it (the budget still bounds it). */
 static uint64_t beyond_clock(struct rng *r, uint64_t max) {
-    uint64_t clock = __atomic_load_n(&clock_ns, __ATOMIC_RELAXED);
-    if (clock > CLOCK_HOLD_MAX / 2) clock = CLOCK_HOLD_MAX / 2;
+    uint64_t clock = program_clock();
     uint64_t low = clock ? clock : max / 2;
     if (low < MIN_HOLD_NS) low = MIN_HOLD_NS;
     return low + next(r) % (low + 1);
@@ -308,8 +317,7 @@ static uint64_t beyond_clock(struct rng *r, uint64_t max) {
  * other thread will have started" can meet a thread slower than that. */
 static uint64_t longest_hold(void) {
     uint64_t max = sh->max_delay_ns;
-    uint64_t clock = __atomic_load_n(&clock_ns, __ATOMIC_RELAXED);
-    if (clock > CLOCK_HOLD_MAX / 2) clock = CLOCK_HOLD_MAX / 2;
+    uint64_t clock = program_clock();
     return 2 * clock > max ? 2 * clock : max;
 }
 

@@ -46,6 +46,10 @@ void clock_seen(uint64_t ns);
 /* clock_seen of a timespec (NULL: none). */
 void clock_seen_ts(const struct timespec *t);
 
+/* clock_seen of a timeout in milliseconds (poll's, epoll's; none if not
+ * positive). */
+void clock_seen_ms(int ms);
+
 /* Whether descriptor `fd` is a place where threads hand over (a pipe,
  * FIFO, socket or anonymous object), cached until forget_fd. */
 int hands_over(int fd);

@@ -18,7 +18,7 @@
 
 REAL(poll)
 EXPORT int poll(struct pollfd *fds, nfds_t n, int timeout) {
-    if (timeout > 0) clock_seen((uint64_t)timeout * 1000000ULL);
+    clock_seen_ms(timeout);
     ON_CALL(SCHED_KIND_SYSCALL, SYS_poll, fds, n, timeout, timeout < 0 ? MAY_WAIT : NO_WAIT,
             real_poll()(fds, n, timeout));
 }
@@ -37,14 +37,14 @@ EXPORT int select(int n, fd_set *r, fd_set *w, fd_set *x, struct timeval *t) {
 
 REAL(epoll_wait)
 EXPORT int epoll_wait(int ep, struct epoll_event *ev, int n, int timeout) {
-    if (timeout > 0) clock_seen((uint64_t)timeout * 1000000ULL);
+    clock_seen_ms(timeout);
     ON_CALL(SCHED_KIND_SYSCALL, SYS_epoll_wait, ep, ev, n, timeout < 0 ? MAY_WAIT : NO_WAIT,
             real_epoll_wait()(ep, ev, n, timeout));
 }
 
 REAL(epoll_pwait)
 EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int n, int timeout, const sigset_t *mask) {
-    if (timeout > 0) clock_seen((uint64_t)timeout * 1000000ULL);
+    clock_seen_ms(timeout);
     ON_CALL(SCHED_KIND_SYSCALL, SYS_epoll_pwait, ep, ev, n, timeout < 0 ? MAY_WAIT : NO_WAIT,
             real_epoll_pwait()(ep, ev, n, timeout, mask));
 }
