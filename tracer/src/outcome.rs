@@ -40,6 +40,10 @@ pub struct Outcome {
     /// How long the seeded schedule held the test's threads, in all (zero
     /// without the schedule).
     pub schedule_held: Duration,
+    /// What the schedule charged to its budget: each hold its length and
+    /// cost, a hold until another thread's clock runs out its margin and a
+    /// quarter of its wait (zero without the schedule).
+    pub schedule_charged: Duration,
 }
 
 /// How many allocations the guard allocator guarded (the rest, over its

@@ -59,6 +59,8 @@ pub struct JobReport {
     pub notes: Vec<String>,
     /// How long the seeded schedule held the test's threads.
     pub schedule_held: Duration,
+    /// What the schedule charged to the test's budget.
+    pub schedule_charged: Duration,
 }
 
 fn exit_text(exit: &Exit) -> String {
@@ -94,6 +96,7 @@ pub fn classify(
                 guard: tracer::GuardStats::default(),
                 notes: Vec::new(),
                 schedule_held: Duration::ZERO,
+                schedule_charged: Duration::ZERO,
             }
         }
     };
@@ -152,6 +155,7 @@ pub fn classify(
         guard: o.guard.clone(),
         notes: o.notes.clone(),
         schedule_held: o.schedule_held,
+        schedule_charged: o.schedule_charged,
     }
 }
 
@@ -240,6 +244,7 @@ mod tests {
             guard: tracer::GuardStats::default(),
             notes: Vec::new(),
             schedule_held: Duration::ZERO,
+            schedule_charged: Duration::ZERO,
         }
     }
 

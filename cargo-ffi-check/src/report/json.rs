@@ -64,6 +64,9 @@ pub enum Event<'a> {
         /// How long the seeded schedule held the test's threads, in
         /// milliseconds.
         schedule_held_ms: u64,
+        /// What the schedule charged to the test's budget, in
+        /// milliseconds.
+        schedule_charged_ms: u64,
     },
     /// A distinct finding with every test and seed that showed it (after the last test).
     Finding {
@@ -171,5 +174,6 @@ pub fn test_finished<'a>(
         stderr: &r.stderr,
         notes: &r.notes,
         schedule_held_ms: r.schedule_held.as_millis() as u64,
+        schedule_charged_ms: r.schedule_charged.as_millis() as u64,
     }
 }

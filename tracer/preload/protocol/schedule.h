@@ -12,10 +12,11 @@
 #include <stdint.h>
 
 #define SCHED_MAGIC 0x6863732d6366666cULL /* "lffc-sch" */
-#define SCHED_VERSION 2u
+#define SCHED_VERSION 3u
 #define SCHED_ENV_PATH "FFI_CHECK_SCHEDULE"
 #define SCHED_THREADS 8192u  /* thread table slots (open addressing by tid) */
 #define SCHED_JOURNAL 1024u  /* journal entries (a ring) */
+#define SCHED_CLOCKS 64u     /* pending clocks of the program (sleeps, timed waits, timers) */
 
 /* A thread table slot's tid: free, or freed (probing goes on past it). */
 #define SCHED_SLOT_FREE 0
@@ -64,6 +65,20 @@ struct sched_thread {
     uint64_t ordinal; /* the nth thread or process of the run */
 };
 
+/* A clock the program is running: a thread sleeping or waiting with a
+ * timeout until `deadline_ns`, or a timer it armed. Written by the
+ * processes only (the supervisor never reads it): a slot is free when its
+ * deadline has passed. */
+enum sched_clock_kind {
+    SCHED_CLOCK_WAIT = 0,  /* a sleep or timed wait: cleared when it returns */
+    SCHED_CLOCK_TIMER = 1, /* a timer: left to expire */
+};
+struct sched_clock {
+    uint64_t deadline_ns; /* CLOCK_MONOTONIC; 0 free, UINT64_MAX being written */
+    uint64_t length_ns;   /* how long the program set it for */
+    int32_t tid;          /* the thread that set it */
+    uint32_t kind;        /* enum sched_clock_kind */
+};
 struct sched_event {
     uint64_t seq;     /* index + 1 once the entry is complete */
     uint64_t at_ns;   /* CLOCK_MONOTONIC */
@@ -100,8 +115,11 @@ struct sched_shared {
     int64_t last_release_tid;  /* atomic: which */
     int64_t active;            /* atomic: threads in state SCHED_ACTIVE */
     uint64_t journal_next;     /* atomic: entries appended so far */
+    uint64_t aimed_until_ns;   /* atomic: a hold aimed at a window lasts until then ... */
+    int64_t aimed_tid;         /* atomic: ... in this thread (others are not held meanwhile) */
     struct sched_thread threads[SCHED_THREADS];
     struct sched_event journal[SCHED_JOURNAL];
+    struct sched_clock clocks[SCHED_CLOCKS];
 };
 
 #endif

@@ -1,30 +1,48 @@
 /*
  * The seeded schedule, inside every process of the test: the functions
- * where threads hand over to each other are interposed here (the futex
- * calls Rust's std makes through syscall(), pthread mutexes and condition
- * variables, reads and writes of pipes and sockets, poll/select/epoll,
- * waiting for children, sending signals), and at each the seed decides,
- * in the process and without a stop for the supervisor, whether to hold
- * the thread a while before the call, or after a wait returns. Holds are
- * charged to a budget that grows with the test's own time, so the schedule
- * costs a bounded fraction of it whatever the test does.
+ * where threads hand over to each other are interposed in the files beside
+ * this one, and at each the seed decides, in the process and without a
+ * stop for the supervisor, whether to hold the thread a while before the
+ * call or after it. Holds are charged to a budget that grows with the
+ * test's own time, so the schedule costs a bounded fraction of it whatever
+ * the test does.
+ *
+ * Three kinds of hold:
+ * - aimed: before the first call of its kind in a thread (its first
+ *   listen, pause, fork, message sent, thread start...) and after the
+ *   first wait of its kind returns, the seed may hold the thread until
+ *   another thread's clock runs out (a sleep, a timed wait, a timer:
+ *   clocks.h) and a margin beyond, so that the other side acts first
+ *   whatever the machine's speed ("sleep 5 ms and the server listens");
+ *   one thread is held so at a time, and the others are not held
+ *   meanwhile (holding both sides would close the window);
+ * - woken side first: after the first call of its kind that wakes another
+ *   (a write, a post, a signal sent, a thread or child started), a short
+ *   hold;
+ * - random: before any call and after waits, as the seed's profile says,
+ *   50 us up to the profile's longest hold (or twice the program's last
+ *   clock, up to CLOCK_HOLD_MAX). Sleeps are never held: that would only
+ *   lengthen them.
+ * No hold ends within half a generous wait's length of its deadline (a
+ * thread that gives another 50 ms to act is not made to see it late).
  *
  * The supervisor sets SCHED_ENV_PATH to the file of the run's shared
- * region (protocol/schedule.h): the profile drawn from the seed, the budget, every
- * thread's logical identity (from its creator and creation order, so the
- * same seed makes the same decisions), the count of threads that can act,
- * and the journal of events that findings show. Without it, every
- * interposed function just calls the real one.
+ * region (protocol/schedule.h): the profile drawn from the seed, the
+ * budget, every thread's logical identity (from its creator and creation
+ * order, so the same seed makes the same decisions: table.h), the count of
+ * threads that can act, the program's pending clocks (clocks.h) and the
+ * journal of events that findings show. Without it, every interposed
+ * function just calls the real one.
  *
  * Nothing here allocates, takes a lock or calls an interposed function:
  * atomics, raw system calls and the real functions found with dlsym.
  *
  * This file is the schedule's core (core.h): the shared region, the
- * thread table, the decisions, the budget, the journal and the holds. The
- * interposed functions are in the files beside it, one a family: sync.c
- * (futexes, pthread mutexes and condition variables), fds.c (reads and
- * writes of pipes and sockets), waits.c (readiness, children, signals
- * sent).
+ * decisions, the budget, the journal and the holds. The interposed
+ * functions are in the files beside it, one a family: sync.c (futexes,
+ * pthread mutexes and condition variables), fds.c (reads and writes of
+ * pipes and sockets), waits.c (readiness, children, signals sent), time.c
+ * (sleeps, signal waits, timers), sockets.c, ipc.c and threads.c.
  */
 #define _GNU_SOURCE
 #include "core.h"
@@ -39,6 +57,8 @@
 #include <unistd.h>
 
 #include "../base/raw.h"
+#include "clocks.h"
+#include "table.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
@@ -49,15 +69,11 @@
 
 static struct sched_shared *sh;
 
-/* This thread's identity and count of events, and its slot in the table. */
-static TLS struct sched_thread *my_slot;
-static TLS uint64_t my_logical;
+/* This thread's count of events. */
 static TLS uint64_t my_events;
 /* The kinds of call this thread has made, as bits of a hash (a collision
  * makes a first call look seen: a hold missed, never an extra one). */
 static TLS uint64_t kinds_seen;
-static TLS int32_t my_tid;
-static TLS int my_lookups;
 /* This thread is running schedule code (no decisions inside it). */
 static TLS int busy;
 
@@ -79,8 +95,6 @@ static void sleep_until(uint64_t deadline) {
 
 /* --- setup --------------------------------------------------------------- */
 
-static void uncount_harness(void);
-
 __attribute__((constructor)) static void sched_constructor(void) {
     const char *path = getenv(SCHED_ENV_PATH);
     if (!path || !*path) return;
@@ -95,18 +109,18 @@ __attribute__((constructor)) static void sched_constructor(void) {
         return;
     }
     sh = s;
+    table_attach(s);
+    clocks_attach(s->clocks);
     ffc_init();
-    if (ffc_harness_main_thread()) uncount_harness();
+    if (ffc_harness_main_thread()) table_uncount_harness();
 }
 
 /* After fork the child's thread is a new one (the supervisor registered it). */
 static void sched_after_fork_child(void) {
+    table_after_fork();
+    clocks_after_fork();
     kinds_seen = 0;
-    my_slot = NULL;
-    my_logical = 0;
     my_events = 0;
-    my_tid = 0;
-    my_lookups = 0;
 }
 
 __attribute__((constructor)) static void sched_atfork(void) { pthread_atfork(NULL, NULL, sched_after_fork_child); }
@@ -142,84 +156,23 @@ static uint64_t delay(struct rng *r, uint64_t max) {
     return d > max ? max : d;
 }
 
-/* --- the thread table ---------------------------------------------------- */
-
-static int32_t gettid_raw(void) {
-    if (!my_tid) my_tid = (int32_t)raw6(SYS_gettid, 0, 0, 0, 0, 0, 0);
-    return my_tid;
-}
-
-/* The slot the supervisor registered for thread `tid`, or NULL (not yet). */
-static struct sched_thread *slot_of(int32_t tid) {
-    uint32_t i = (uint32_t)mix((uint64_t)tid) % SCHED_THREADS;
-    for (uint32_t n = 0; n < SCHED_THREADS; n++, i = (i + 1) % SCHED_THREADS) {
-        int32_t t = LOAD(&sh->threads[i].tid);
-        if (t == SCHED_SLOT_FREE) return NULL;
-        if (t == tid) return &sh->threads[i];
-    }
-    return NULL;
-}
-
-/* Moves `slot` from state `from` to `to`, adjusting the count of threads
- * that can act; whether it was in `from`. */
-static int set_state(struct sched_thread *slot, uint32_t from, uint32_t to) {
-    if (!__atomic_compare_exchange_n(&slot->state, &from, to, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return 0;
-    if (from == SCHED_ACTIVE) ADD(&sh->active, -1);
-    if (to == SCHED_ACTIVE) ADD(&sh->active, 1);
-    return 1;
-}
-
-/* This thread's slot, as the supervisor registered it; until then its
- * identity comes from its tid (not the same in every run). */
-static void find_me(void) {
-    if (my_slot || my_lookups > 64) return;
-    my_lookups++;
-    int32_t tid = gettid_raw();
-    my_slot = slot_of(tid);
-    if (!my_slot) {
-        my_logical = mix((uint64_t)tid);
-        return;
-    }
-    my_logical = my_slot->logical;
-    set_state(my_slot, SCHED_UNCOUNTED, SCHED_ACTIVE);
-}
-
-/* The harness's main thread no longer counts as able to act: it only
- * waits for the test's thread to finish (and its calls are never held), so
- * counting it would let the schedule hold a test that has no other thread,
- * which delays it and changes no order. Done once its slot is found (the
- * supervisor registered it, counted, before the program ran). */
-static int harness_uncounted;
-
-static void uncount_harness(void) {
-    if (harness_uncounted) return;
-    struct sched_thread *slot = slot_of(gettid_raw());
-    if (!slot) return;
-    harness_uncounted = 1;
-    set_state(slot, SCHED_ACTIVE, SCHED_UNCOUNTED);
-}
-
-/* Whether a thread of the test other than this one can act now. */
-static int others_can_act(void) {
-    int64_t active = LOAD(&sh->active);
-    int mine = my_slot && LOAD(&my_slot->state) == SCHED_ACTIVE;
-    return active - mine > 0;
-}
-
 /* --- the budget ---------------------------------------------------------- */
 
 /* How much of `want` the budget allows now (0: nothing): the base, plus
- * the run's per mille of its own time so far, up to the cap. A hold is
+ * the run's per mille of its own time so far (its elapsed time less what
+ * the schedule held), up to the cap. A hold is
  * charged its length plus hold_cost_ns (the sleep and wake-up it costs the
  * threads it delays), so that many short holds cannot cost the test more
  * than the budget says. Mirrors Region::spend in schedule/shared.rs (the
- * supervisor's signal holds), but for the half kept for targeted holds. */
-static uint64_t spend(uint64_t want, uint64_t now, int targeted) {
+ * supervisor's signal holds), but for the half kept for targeted holds.
+ * With `exact`, all of `want` or nothing. */
+static uint64_t spend(uint64_t want, uint64_t now, int targeted, int exact) {
     uint64_t spent = LOAD(&sh->spent_ns);
     uint64_t cost = sh->hold_cost_ns;
     for (;;) {
         uint64_t elapsed = now > sh->start_ns ? now - sh->start_ns : 0;
-        uint64_t own = elapsed > spent ? elapsed - spent : 0;
+        uint64_t held = LOAD(&sh->held_ns);
+        uint64_t own = elapsed > held ? elapsed - held : 0;
         uint64_t allowed = sh->budget_base_ns + own / 1000 * sh->budget_pm;
         if (allowed > sh->budget_cap_ns) allowed = sh->budget_cap_ns;
         /* Random holds may take half of it: the rest is kept for the
@@ -229,6 +182,7 @@ static uint64_t spend(uint64_t want, uint64_t now, int targeted) {
         if (spent + cost + MIN_HOLD_NS > allowed) return 0;
         uint64_t left = allowed - spent - cost;
         uint64_t grant = want < left ? want : left;
+        if (exact && grant < want) return 0;
         if (__atomic_compare_exchange_n(&sh->spent_ns, &spent, spent + grant + cost, 0,
                                         __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
             ADD(&sh->held_ns, grant);
@@ -245,7 +199,7 @@ static struct sched_event *record(uint32_t kind, int64_t nr, const long *args, u
     STORE(&e->seq, 0);
     e->at_ns = now;
     e->pid = (int32_t)raw6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-    e->tid = gettid_raw();
+    e->tid = table_tid();
     e->kind = kind;
     e->nr = nr;
     for (int a = 0; a < 6; a++) e->args[a] = (uint64_t)args[a];
@@ -263,10 +217,36 @@ static struct sched_event *record(uint32_t kind, int64_t nr, const long *args, u
  * it; natively it never fails, even with the cores loaded). */
 #define CLOCK_HOLD_MAX 20000000ULL
 
+/* A hold aimed at a clock lasts until another thread's clock (a sleep, a
+ * timed wait, a timer) no further than this runs out. A thread that waits
+ * longer than this for another to act (clocks.h's generous waits) is
+ * never made to see it late. */
+#define CLOCK_WINDOW 25000000ULL
+
+int scheduled(void) {
+    if (!sh || busy || ffc_handed_over()) return 0;
+    if (ffc_harness_main_thread()) {
+        table_uncount_harness();
+        return 0;
+    }
+    return 1;
+}
+
+/* The least margin a hold aimed at another thread's clock adds beyond
+ * its deadline. */
+#define AIM_MARGIN_MIN 1000000ULL
+
 /* The last clock the program set itself (this process), in ns. */
 static uint64_t clock_ns;
 
-void clock_seen(uint64_t ns) { __atomic_store_n(&clock_ns, ns, __ATOMIC_RELAXED); }
+/* The clock of this thread's next scheduled call, a wait with a timeout
+ * or a sleep (clock_seen): pending in the clock table while it waits. */
+static TLS uint64_t next_wait_ns;
+
+void clock_seen(uint64_t ns) {
+    __atomic_store_n(&clock_ns, ns, __ATOMIC_RELAXED);
+    if (scheduled()) next_wait_ns = ns;
+}
 
 void clock_seen_ts(const struct timespec *t) {
     if (t && t->tv_sec >= 0 && t->tv_nsec >= 0)
@@ -277,11 +257,21 @@ void clock_seen_ms(int ms) {
     if (ms > 0) clock_seen((uint64_t)ms * 1000000ULL);
 }
 
+void timer_seen(uint64_t ns) {
+    __atomic_store_n(&clock_ns, ns, __ATOMIC_RELAXED);
+    if (scheduled()) clocks_timer(table_tid(), now_ns(), ns);
+}
+
 /* The program's last clock, at most half of CLOCK_HOLD_MAX (0: none). */
 static uint64_t program_clock(void) {
     uint64_t clock = __atomic_load_n(&clock_ns, __ATOMIC_RELAXED);
     return clock > CLOCK_HOLD_MAX / 2 ? CLOCK_HOLD_MAX / 2 : clock;
 }
+
+/* The longest hold after a first call that wakes another (the woken side
+ * goes first): a wake-up takes tens of microseconds, and a longer hold
+ * would let the woken side do more than its first step. */
+#define NOTIFY_HOLD_MAX 1000000ULL
 
 /* Per mille of first calls of their kind in a thread (its first fork,
  * listen, pause, message sent, thread started...) held long: the windows
@@ -302,16 +292,6 @@ static int first_of_its_kind(uint64_t what) {
  * (a nanosecond more or less changes nothing). */
 #define TARGETED 1ULL
 
-/* A hold meant to outlast the program's own clock: between its length and
- * twice it, or, with no clock seen, between half the longest hold and all
- * of it (the budget still bounds it). */
-static uint64_t beyond_clock(struct rng *r, uint64_t max) {
-    uint64_t clock = program_clock();
-    uint64_t low = clock ? clock : max / 2;
-    if (low < MIN_HOLD_NS) low = MIN_HOLD_NS;
-    return low + next(r) % (low + 1);
-}
-
 /* The longest hold now: the profile's, or twice the program's last clock
  * if that is longer (up to CLOCK_HOLD_MAX), so that "sleep 1 ms and the
  * other thread will have started" can meet a thread slower than that. */
@@ -321,26 +301,89 @@ static uint64_t longest_hold(void) {
     return 2 * clock > max ? 2 * clock : max;
 }
 
-int scheduled(void) {
-    if (!sh || busy || ffc_handed_over()) return 0;
-    if (ffc_harness_main_thread()) {
-        uncount_harness();
-        return 0;
+/* Holds the thread for `hold` from `now` (0: not at all) if the budget
+ * allows, charged `charge` (at most the hold); no hold may end past
+ * `limit`. What it held, recorded in `e` (if any). */
+static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t limit, int targeted,
+                         struct sched_event *e) {
+    if (!hold || !charge || now + hold > limit) return 0;
+    /* A hold until another thread's clock runs out (charged less than it
+     * lasts) is worth making even when no other thread can act now: the
+     * clock will (a timer interrupts a blocked read). */
+    if (charge == hold && !table_others_can_act()) return 0;
+    /* While a thread is held aimed at a window, the others run: holding
+     * both sides of it would close the window again. */
+    uint64_t until = LOAD(&sh->aimed_until_ns);
+    if (until > now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return 0;
+    if (targeted) {
+        if (!__atomic_compare_exchange_n(&sh->aimed_until_ns, &until, now + hold, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            return 0;
+        STORE(&sh->aimed_tid, (int64_t)table_tid());
     }
-    return 1;
+    uint64_t granted;
+    if (charge < hold) {
+        /* Charged less than it lasts: all of it or nothing. */
+        granted = spend(charge, now, targeted, 1) ? hold : 0;
+        if (granted) ADD(&sh->held_ns, hold - charge);
+    } else {
+        granted = spend(hold, now, targeted, 0);
+    }
+    if (targeted && granted != hold) STORE(&sh->aimed_until_ns, now + granted);
+    if (!granted) return 0;
+    sleep_until(now + granted);
+    if (e) e->held_ns = granted;
+    return granted;
+}
+
+/* A hold aimed at a window (a first call's): until another thread's clock
+ * runs out and a margin beyond, so that thread acts first. Charged the
+ * margin and a quarter of the wait: the clock's thread was not going to
+ * act before its deadline anyway, and the held thread has usually little
+ * to do before it meets that thread again (so the schedule holds threads
+ * for at most four times its budget). With no such clock, `fallback`.
+ * Sets *charge and *limit. */
+static uint64_t aimed(struct rng *r, uint64_t now, uint64_t fallback, uint64_t *charge, uint64_t *limit) {
+    struct clocks_view v;
+    clocks_view(table_tid(), now, CLOCK_WINDOW, CLOCK_WINDOW, &v);
+    *limit = v.limit_ns;
+    if (!v.deadline_ns) {
+        *charge = fallback;
+        return fallback;
+    }
+    /* A margin of 1 ms to half the clock's length: the other thread's
+     * next steps (a fork, a connect, a send) take time once it wakes. */
+    uint64_t half = v.length_ns / 2 > AIM_MARGIN_MIN ? v.length_ns / 2 : AIM_MARGIN_MIN;
+    uint64_t margin = AIM_MARGIN_MIN + next(r) % (half - AIM_MARGIN_MIN + 1);
+    *charge = (v.deadline_ns - now) / 4 + margin;
+    return v.deadline_ns - now + margin;
+}
+
+/* The latest a hold may end now (clocks.h's generous waits). */
+static uint64_t hold_limit(uint64_t now) {
+    struct clocks_view v;
+    clocks_view(table_tid(), now, 0, CLOCK_WINDOW, &v);
+    return v.limit_ns;
 }
 
 uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wait) {
     busy = 1;
-    find_me();
+    table_find_me();
     uint64_t now = now_ns();
     struct sched_event *e = record(kind, nr, args, now);
+    uint64_t waits = next_wait_ns;
+    next_wait_ns = 0;
+    if (wait == SLEEP) {
+        /* Never held: that would only lengthen the sleep. */
+        clocks_wait_begin(table_tid(), now, waits);
+        busy = 0;
+        return 0;
+    }
     uint64_t event = my_events++;
     uint64_t what = kind == SCHED_KIND_CALL ? 0x100000 + (uint64_t)nr : (uint64_t)nr;
-    struct rng r = {mix(sh->key ^ mix(my_logical ^ mix(event + (what << 40))))};
+    struct rng r = {mix(sh->key ^ mix(table_logical() ^ mix(event + (what << 40))))};
     uint64_t hold = 0;
-    int starved = my_slot && sh->starve_events && my_slot->ordinal == sh->starve_ordinal &&
-                  event < sh->starve_events;
+    int starved = sh->starve_events && table_is_ordinal(sh->starve_ordinal) && event < sh->starve_events;
     uint64_t max = longest_hold();
     /* The first call of its kind may be held long before it (a window
      * opens there: a signal before pause, a client before listen) and,
@@ -349,76 +392,68 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
     int first = first_of_its_kind(what);
     int novel = first && chance(&r, NOVEL_PM);
     int novel_after = first && wait != NO_WAIT && chance(&r, NOVEL_PM);
+    uint64_t charge = 0, limit = UINT64_MAX;
     if (starved)
         hold = max;
     else if (novel)
-        hold = beyond_clock(&r, max);
+        hold = aimed(&r, now, 0, &charge, &limit);
     else if (chance(&r, sh->entry_pm))
         hold = delay(&r, max);
     uint64_t after = 0;
-    if (novel_after)
-        after = beyond_clock(&r, max) | TARGETED;
+    if (novel_after && wait == NOTIFY)
+        /* The woken side goes first: a short hold is enough. */
+        after = delay(&r, NOTIFY_HOLD_MAX) & ~TARGETED;
+    else if (novel_after)
+        after = delay(&r, sh->max_delay_ns) | TARGETED;
     else if (wait != NO_WAIT && chance(&r, sh->exit_pm))
-        after = delay(&r, max);
+        after = delay(&r, max) & ~TARGETED;
+    int aiming = novel && !starved;
     if (sh->serialize_ns) {
         uint64_t last = LOAD(&sh->last_release_ns);
         int64_t who = LOAD(&sh->last_release_tid);
-        if (who != my_tid && now - last < sh->serialize_ns) {
+        if (who != table_tid() && now - last < sh->serialize_ns) {
             uint64_t rest = sh->serialize_ns - (now - last);
-            if (rest > hold) hold = rest;
+            if (rest > hold) {
+                hold = rest;
+                aiming = 0;
+            }
         }
     }
-    int targeted = novel;
-    if (hold && others_can_act() && (hold = spend(hold, now, targeted)) != 0) {
-        sleep_until(now + hold);
-        e->held_ns = hold;
+    if (!aiming) {
+        charge = hold;
+        if (hold) limit = hold_limit(now);
     }
+    hold = hold_for(hold, charge, now, limit, aiming, e);
     if (sh->serialize_ns) {
         STORE(&sh->last_release_ns, now_ns());
-        STORE(&sh->last_release_tid, (int64_t)my_tid);
+        STORE(&sh->last_release_tid, (int64_t)table_tid());
     }
-    if (wait == MAY_WAIT && my_slot) set_state(my_slot, SCHED_ACTIVE, SCHED_WAITING);
+    if (waits) clocks_wait_begin(table_tid(), now + hold, waits);
+    if (wait == MAY_WAIT) table_waiting(1);
     busy = 0;
     return after;
 }
 
 void sched_after(enum wait wait, uint64_t hold) {
-    if (wait == NO_WAIT) return;
+    if (clocks_waiting()) clocks_wait_end();
+    if (wait == NO_WAIT || wait == SLEEP) return;
     busy = 1;
-    if (wait == MAY_WAIT && my_slot) set_state(my_slot, SCHED_WAITING, SCHED_ACTIVE);
-    uint64_t now = now_ns();
+    if (wait == MAY_WAIT) table_waiting(0);
     /* Handed over to the test's tracer while the call waited: no hold,
      * which would make system calls of its own there. */
-    int targeted = hold & TARGETED;
-    if (hold && !ffc_handed_over() && others_can_act() && (hold = spend(hold, now, targeted)) != 0) {
+    if (hold && !ffc_handed_over()) {
+        uint64_t now = now_ns();
+        int targeted = hold & TARGETED;
+        uint64_t charge = hold, limit;
+        if (targeted) {
+            struct rng r = {mix(hold)};
+            hold = aimed(&r, now, hold, &charge, &limit);
+        } else {
+            limit = hold_limit(now);
+        }
         long none[6] = {0};
-        struct sched_event *e = record(SCHED_KIND_CALL, 0, none, now);
-        sleep_until(now + hold);
-        e->held_ns = hold;
+        struct sched_event *e = table_others_can_act() ? record(SCHED_KIND_CALL, 0, none, now) : NULL;
+        hold = hold_for(hold, charge, now, limit, targeted, e);
     }
     busy = 0;
 }
-
-/* --- descriptors ------------------------------------------------------- */
-
-/* Per descriptor: 0 unknown, 1 not a place where threads hand over (a
- * regular file, a directory, a device, stdio), 2 a pipe, FIFO, socket or
- * other anonymous object (eventfd, ...). */
-#define FD_CACHED 4096
-static uint8_t fd_kind[FD_CACHED];
-
-int hands_over(int fd) {
-    if (fd <= 2) return 0;
-    if (fd < FD_CACHED && fd_kind[fd]) return fd_kind[fd] == 2;
-    struct stat st;
-    if (raw6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) != 0) return 0;
-    mode_t type = st.st_mode & S_IFMT;
-    int yes = type == S_IFIFO || type == S_IFSOCK || type == 0;
-    if (fd < FD_CACHED) fd_kind[fd] = yes ? 2 : 1;
-    return yes;
-}
-
-void forget_fd(int fd) {
-    if (fd >= 0 && fd < FD_CACHED) fd_kind[fd] = 0;
-}
-

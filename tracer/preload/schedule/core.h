@@ -2,7 +2,7 @@
  * The schedule's core (core.c), as the interposed functions use it: whether
  * the schedule acts on this thread, the hold before a call and after it,
  * and which descriptors are places where threads hand over. The wrappers
- * are written with SCHEDULED, ON_FD and ON_CALL.
+ * are written with SCHEDULED and ON_CALL (fds.c adds ON_FD).
  */
 #ifndef FFC_SCHEDULE_CORE_H
 #define FFC_SCHEDULE_CORE_H
@@ -23,6 +23,9 @@ enum wait {
      * seed sometimes holds the caller after it, so the woken side runs
      * first. */
     NOTIFY = 2,
+    /* A sleep: never held (that would only lengthen it); its clock
+     * (clock_seen) is pending while it lasts. */
+    SLEEP = 3,
 };
 
 /* Whether the schedule acts on this thread's calls. */
@@ -38,10 +41,16 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
  * `sched_before` said so. */
 void sched_after(enum wait wait, uint64_t hold);
 
-/* The program set itself a clock of `ns` (a sleep, a timeout, a timer):
- * it assumes the other side is faster than that. Holds may then last up
- * to twice as long (CLOCK_HOLD_MAX at most, within the budget). */
+/* The program set itself a clock of `ns` for the thread's next scheduled
+ * call (a sleep, a timeout): it assumes the other side is faster than
+ * that. Holds may then last up to twice as long (CLOCK_HOLD_MAX at most,
+ * within the budget), and while the call waits, another thread's hold
+ * aimed at a window may last until the clock runs out (clocks.h). */
 void clock_seen(uint64_t ns);
+
+/* The program armed a timer to fire in `ns`: as clock_seen, and pending
+ * in the clock table until it fires. */
+void timer_seen(uint64_t ns);
 
 /* clock_seen of a timespec (NULL: none). */
 void clock_seen_ts(const struct timespec *t);
@@ -49,13 +58,6 @@ void clock_seen_ts(const struct timespec *t);
 /* clock_seen of a timeout in milliseconds (poll's, epoll's; none if not
  * positive). */
 void clock_seen_ms(int ms);
-
-/* Whether descriptor `fd` is a place where threads hand over (a pipe,
- * FIFO, socket or anonymous object), cached until forget_fd. */
-int hands_over(int fd);
-
-/* `fd` was closed or replaced. */
-void forget_fd(int fd);
 
 /* The body of a scheduled function: `call` (the real function), with the
  * schedule's `before` and `after` around it when `go` holds, recorded as
@@ -73,11 +75,6 @@ void forget_fd(int fd);
         errno = saved_;                                              \
         return r_;                                                   \
     } while (0)
-
-/* A call on descriptor `fd` with two more arguments, held as the schedule
- * says when it is one where threads hand over. */
-#define ON_FD(nr, fd, a1, a2, wait, call) \
-    SCHEDULED(scheduled() && hands_over(fd), SCHED_KIND_SYSCALL, nr, wait, call, (long)(fd), (long)(a1), (long)(a2))
 
 /* Any other scheduled call, with up to three arguments. */
 #define ON_CALL(kind, nr, a0, a1, a2, wait, call) \

@@ -8,11 +8,45 @@
 
 #include <dlfcn.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "../base/raw.h"
+
+/* --- which descriptors hand over ----------------------------------------- */
+
+/* Per descriptor: 0 unknown, 1 not a place where threads hand over (a
+ * regular file, a directory, a device, stdio), 2 a pipe, FIFO, socket or
+ * other anonymous object (eventfd, ...). */
+#define FD_CACHED 4096
+static uint8_t fd_kind[FD_CACHED];
+
+/* Whether descriptor `fd` is a place where threads hand over (a pipe,
+ * FIFO, socket or anonymous object), cached until forget_fd. */
+static int hands_over(int fd) {
+    if (fd <= 2) return 0;
+    if (fd < FD_CACHED && fd_kind[fd]) return fd_kind[fd] == 2;
+    struct stat st;
+    if (raw_syscall6(SYS_fstat, fd, (long)&st, 0, 0, 0, 0) != 0) return 0;
+    mode_t type = st.st_mode & S_IFMT;
+    int yes = type == S_IFIFO || type == S_IFSOCK || type == 0;
+    if (fd < FD_CACHED) fd_kind[fd] = yes ? 2 : 1;
+    return yes;
+}
+
+/* `fd` was closed or replaced. */
+static void forget_fd(int fd) {
+    if (fd >= 0 && fd < FD_CACHED) fd_kind[fd] = 0;
+}
+
 /* --- pipes, sockets and other descriptors --------------------------------- */
+
+/* A call on descriptor `fd` with two more arguments, held as the schedule
+ * says when it is one where threads hand over. */
+#define ON_FD(nr, fd, a1, a2, wait, call) \
+    SCHEDULED(scheduled() && hands_over(fd), SCHED_KIND_SYSCALL, nr, wait, call, (long)(fd), (long)(a1), (long)(a2))
 
 REAL(read)
 EXPORT ssize_t read(int fd, void *buf, size_t n) { ON_FD(SYS_read, fd, buf, n, MAY_WAIT, real_read()(fd, buf, n)); }

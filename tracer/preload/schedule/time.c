@@ -20,26 +20,33 @@
 REAL(nanosleep)
 EXPORT int nanosleep(const struct timespec *t, struct timespec *rem) {
     clock_seen_ts(t);
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_nanosleep, t, rem, 0, NO_WAIT, real_nanosleep()(t, rem));
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_nanosleep, t, rem, 0, SLEEP, real_nanosleep()(t, rem));
 }
 
 REAL(clock_nanosleep)
 EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *t, struct timespec *rem) {
-    if (!(flags & TIMER_ABSTIME)) clock_seen_ts(t);
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_clock_nanosleep, clock, flags, t, NO_WAIT,
+    if (!(flags & TIMER_ABSTIME)) {
+        clock_seen_ts(t);
+    } else if (t) {
+        struct timespec now;
+        clock_gettime(clock, &now);
+        int64_t ns = ((int64_t)t->tv_sec - (int64_t)now.tv_sec) * 1000000000LL + (t->tv_nsec - now.tv_nsec);
+        if (ns > 0) clock_seen((uint64_t)ns);
+    }
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_clock_nanosleep, clock, flags, t, SLEEP,
             real_clock_nanosleep()(clock, flags, t, rem));
 }
 
 REAL(usleep)
 EXPORT int usleep(useconds_t us) {
     clock_seen((uint64_t)us * 1000);
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_nanosleep, us, 0, 0, NO_WAIT, real_usleep()(us));
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_nanosleep, us, 0, 0, SLEEP, real_usleep()(us));
 }
 
 REAL(sleep)
 EXPORT unsigned sleep(unsigned s) {
     clock_seen((uint64_t)s * 1000000000ULL);
-    ON_CALL(SCHED_KIND_SYSCALL, SYS_nanosleep, s, 0, 0, NO_WAIT, real_sleep()(s));
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_nanosleep, s, 0, 0, SLEEP, real_sleep()(s));
 }
 
 REAL(sched_yield)
@@ -90,19 +97,20 @@ EXPORT int pthread_sigqueue(pthread_t t, int sig, const union sigval value) {
 REAL(setitimer)
 EXPORT int setitimer(__itimer_which_t which, const struct itimerval *value, struct itimerval *old) {
     if (value && value->it_value.tv_sec >= 0 && value->it_value.tv_usec >= 0)
-        clock_seen((uint64_t)value->it_value.tv_sec * 1000000000ULL + (uint64_t)value->it_value.tv_usec * 1000);
+        timer_seen((uint64_t)value->it_value.tv_sec * 1000000000ULL + (uint64_t)value->it_value.tv_usec * 1000);
     return real_setitimer()(which, value, old);
 }
 
 REAL(timer_settime)
 EXPORT int timer_settime(timer_t timer, int flags, const struct itimerspec *value, struct itimerspec *old) {
-    if (value && !(flags & TIMER_ABSTIME)) clock_seen_ts(&value->it_value);
+    if (value && !(flags & TIMER_ABSTIME) && value->it_value.tv_sec >= 0 && value->it_value.tv_nsec >= 0)
+        timer_seen((uint64_t)value->it_value.tv_sec * 1000000000ULL + (uint64_t)value->it_value.tv_nsec);
     return real_timer_settime()(timer, flags, value, old);
 }
 
 REAL(alarm)
 EXPORT unsigned alarm(unsigned s) {
-    clock_seen((uint64_t)s * 1000000000ULL);
+    timer_seen((uint64_t)s * 1000000000ULL);
     return real_alarm()(s);
 }
 

@@ -361,13 +361,15 @@ pub mod schedule {
     /// `SCHED_MAGIC`: the header is written.
     pub const MAGIC: u64 = 0x6863_732d_6366_666c;
     /// `SCHED_VERSION`.
-    pub const VERSION: u32 = 2;
+    pub const VERSION: u32 = 3;
     /// `SCHED_ENV_PATH`: the variable naming the region's file.
     pub const ENV_PATH: &str = "FFI_CHECK_SCHEDULE";
     /// `SCHED_THREADS`: slots of the thread table.
     pub const THREADS: usize = 8192;
     /// `SCHED_JOURNAL`: entries of the journal ring.
     pub const JOURNAL: usize = 1024;
+    /// `SCHED_CLOCKS`: slots of the table of the program's pending clocks.
+    pub const CLOCKS: usize = 64;
     /// `SCHED_SLOT_FREE`: a slot never used.
     pub const SLOT_FREE: i32 = 0;
     /// `SCHED_SLOT_GONE`: a slot whose thread is gone (probing goes on).
@@ -397,6 +399,21 @@ pub mod schedule {
         pub logical: u64,
         /// The nth thread or process of the run.
         pub ordinal: u64,
+    }
+
+    /// `struct sched_clock`: a clock the program runs (a sleep, a timed
+    /// wait, a timer), written and read by the processes only.
+    #[repr(C)]
+    #[derive(Debug, Clone, Copy, Default)]
+    pub struct Clock {
+        /// `CLOCK_MONOTONIC`; 0 free, `u64::MAX` being written.
+        pub deadline_ns: u64,
+        /// How long the program set it for.
+        pub length_ns: u64,
+        /// The thread that set it.
+        pub tid: i32,
+        /// `SCHED_CLOCK_WAIT` or `SCHED_CLOCK_TIMER`.
+        pub kind: u32,
     }
 
     /// `struct sched_event`.
@@ -474,6 +491,10 @@ pub mod schedule {
         pub active: i64,
         /// Atomic: journal entries appended so far.
         pub journal_next: u64,
+        /// Atomic: a hold aimed at a window lasts until then ...
+        pub aimed_until_ns: u64,
+        /// Atomic: ... in this thread (no other is held meanwhile).
+        pub aimed_tid: i64,
     }
 
     /// `struct sched_shared`.
@@ -485,6 +506,8 @@ pub mod schedule {
         pub threads: [Thread; THREADS],
         /// The journal ring.
         pub journal: [Event; JOURNAL],
+        /// The program's pending clocks.
+        pub clocks: [Clock; CLOCKS],
     }
 }
 
@@ -644,7 +667,8 @@ mod tests {
         ))
         .unwrap();
         assert!(h.contains("#define SCHED_ENV_PATH \"FFI_CHECK_SCHEDULE\""));
-        assert!(h.contains("#define SCHED_VERSION 2u"));
+        assert!(h.contains("#define SCHED_VERSION 3u"));
+        assert!(h.contains("#define SCHED_CLOCKS 64u"));
         assert!(h.contains("#define SCHED_MAGIC 0x6863732d6366666cULL"));
         let Some(c) = c_values(
             "schedule.h",
@@ -658,6 +682,8 @@ mod tests {
                 "offsetof(struct sched_shared, active)",
                 "offsetof(struct sched_shared, threads)",
                 "offsetof(struct sched_shared, journal)",
+                "offsetof(struct sched_shared, clocks)",
+                "sizeof(struct sched_clock)",
                 "offsetof(struct sched_event, held_ns)",
                 "offsetof(struct sched_event, text)",
             ],
@@ -675,6 +701,8 @@ mod tests {
             offset_of!(Header, active),
             offset_of!(Shared, threads),
             offset_of!(Shared, journal),
+            offset_of!(Shared, clocks),
+            size_of::<Clock>(),
             offset_of!(Event, held_ns),
             offset_of!(Event, text),
         ];

@@ -69,8 +69,8 @@ pub struct Profile {
 impl Profile {
     fn draw(key: u64) -> Profile {
         let mut r = Rng(mix(key ^ 0x0070_726f_6669_6c65));
-        let entry = [20, 100, 250, 500][r.below(4) as usize];
-        let exit = [100, 300, 500, 800][r.below(4) as usize];
+        let entry = [0, 20, 100, 250][r.below(4) as usize];
+        let exit = [0, 50, 200, 500][r.below(4) as usize];
         let signal = [0, 300, 700][r.below(3) as usize];
         let max_delay_us = [2_000, 8_000, 20_000][r.below(3) as usize];
         let starve = r

@@ -285,7 +285,10 @@ impl Region {
         let mut current = spent.load(Ordering::Acquire);
         loop {
             let elapsed = now.saturating_sub(self.start_ns);
-            let own = elapsed.saturating_sub(current);
+            let held = self
+                .u64_at(|s| &mut s.header.held_ns)
+                .load(Ordering::Acquire);
+            let own = elapsed.saturating_sub(held);
             let allowed = (base + own / 1000 * u64::from(per_mille)).min(cap);
             let left = allowed
                 .checked_sub(current + cost)
@@ -313,7 +316,6 @@ impl Region {
 
     /// How much of the budget the schedule has spent so far (the holds and
     /// their costs).
-    #[cfg(test)]
     pub fn spent(&self) -> Duration {
         Duration::from_nanos(
             self.u64_at(|s| &mut s.header.spent_ns)

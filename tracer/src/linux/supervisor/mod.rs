@@ -168,6 +168,10 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
             .holds
             .as_ref()
             .map_or(Duration::ZERO, |h| h.region.held()),
+        schedule_charged: sup
+            .holds
+            .as_ref()
+            .map_or(Duration::ZERO, |h| h.region.spent()),
     })
 }
 
