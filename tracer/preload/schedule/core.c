@@ -76,6 +76,8 @@ static TLS uint64_t my_events;
 static TLS uint64_t kinds_seen;
 /* This thread is running schedule code (no decisions inside it). */
 static TLS int busy;
+/* The pthread mutexes this thread holds (sched_locks). */
+static TLS int locks_held;
 
 /* --- raw system calls -------------------------------------------------- */
 
@@ -268,6 +270,16 @@ static uint64_t program_clock(void) {
     return clock > CLOCK_HOLD_MAX / 2 ? CLOCK_HOLD_MAX / 2 : clock;
 }
 
+/* Per mille of calls inside a critical section, made while another
+ * thread is held aimed at a window, that are held until just after it
+ * goes on (by up to SPAN_MARGIN). */
+#define SPAN_PM 500u
+#define SPAN_MARGIN 2000000ULL
+
+void sched_locks(int delta) {
+    if (delta > 0 || locks_held > 0) locks_held += delta;
+}
+
 /* The longest hold after a first call that wakes another (the woken side
  * goes first): a wake-up takes tens of microseconds, and a longer hold
  * would let the woken side do more than its first step. */
@@ -301,11 +313,19 @@ static uint64_t longest_hold(void) {
     return 2 * clock > max ? 2 * clock : max;
 }
 
+/* What a hold is for. */
+enum hold_kind {
+    HOLD_RANDOM,   /* the seed's profile */
+    HOLD_AIMED,    /* at a window: one thread at a time (aimed) */
+    HOLD_SPANNING, /* a critical section across an aimed hold's end */
+};
+
 /* Holds the thread for `hold` from `now` (0: not at all) if the budget
  * allows, charged `charge` (at most the hold); no hold may end past
  * `limit`. What it held, recorded in `e` (if any). */
-static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t limit, int targeted,
+static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t limit, enum hold_kind kind,
                          struct sched_event *e) {
+    int targeted = kind != HOLD_RANDOM;
     if (!hold || !charge || now + hold > limit) return 0;
     /* A hold until another thread's clock runs out (charged less than it
      * lasts) is worth making even when no other thread can act now: the
@@ -314,8 +334,8 @@ static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t 
     /* While a thread is held aimed at a window, the others run: holding
      * both sides of it would close the window again. */
     uint64_t until = LOAD(&sh->aimed_until_ns);
-    if (until > now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return 0;
-    if (targeted) {
+    if (kind != HOLD_SPANNING && until > now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return 0;
+    if (kind == HOLD_AIMED) {
         if (!__atomic_compare_exchange_n(&sh->aimed_until_ns, &until, now + hold, 0, __ATOMIC_ACQ_REL,
                                          __ATOMIC_ACQUIRE))
             return 0;
@@ -329,7 +349,7 @@ static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t 
     } else {
         granted = spend(hold, now, targeted, 0);
     }
-    if (targeted && granted != hold) STORE(&sh->aimed_until_ns, now + granted);
+    if (kind == HOLD_AIMED && granted != hold) STORE(&sh->aimed_until_ns, now + granted);
     if (!granted) return 0;
     sleep_until(now + granted);
     if (e) e->held_ns = granted;
@@ -408,6 +428,18 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
     else if (wait != NO_WAIT && chance(&r, sh->exit_pm))
         after = delay(&r, max) & ~TARGETED;
     int aiming = novel && !starved;
+    /* In a critical section while another thread is held aimed at a
+     * window: the seed may hold this one until just after that thread goes
+     * on, so that it meets the lock taken (a fork while another thread
+     * holds a lock; a reader that finds the writer mid-update). */
+    int spans = 0;
+    if (locks_held > 0 && !starved && !aiming) {
+        uint64_t until = LOAD(&sh->aimed_until_ns);
+        if (until > now && LOAD(&sh->aimed_tid) != (int64_t)table_tid() && chance(&r, SPAN_PM)) {
+            hold = until - now + delay(&r, SPAN_MARGIN);
+            spans = 1;
+        }
+    }
     if (sh->serialize_ns) {
         uint64_t last = LOAD(&sh->last_release_ns);
         int64_t who = LOAD(&sh->last_release_tid);
@@ -423,7 +455,7 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
         charge = hold;
         if (hold) limit = hold_limit(now);
     }
-    hold = hold_for(hold, charge, now, limit, aiming, e);
+    hold = hold_for(hold, charge, now, limit, aiming ? HOLD_AIMED : spans ? HOLD_SPANNING : HOLD_RANDOM, e);
     if (sh->serialize_ns) {
         STORE(&sh->last_release_ns, now_ns());
         STORE(&sh->last_release_tid, (int64_t)table_tid());
@@ -453,7 +485,7 @@ void sched_after(enum wait wait, uint64_t hold) {
         }
         long none[6] = {0};
         struct sched_event *e = table_others_can_act() ? record(SCHED_KIND_CALL, 0, none, now) : NULL;
-        hold = hold_for(hold, charge, now, limit, targeted, e);
+        hold = hold_for(hold, charge, now, limit, targeted ? HOLD_AIMED : HOLD_RANDOM, e);
     }
     busy = 0;
 }

@@ -48,6 +48,10 @@ void sched_after(enum wait wait, uint64_t hold);
  * aimed at a window may last until the clock runs out (clocks.h). */
 void clock_seen(uint64_t ns);
 
+/* This thread took (+1) or gave back (-1) a pthread mutex: a call inside
+ * a critical section may be held across another thread's aimed hold. */
+void sched_locks(int delta);
+
 /* The program armed a timer to fire in `ns`: as clock_seen, and pending
  * in the clock table until it fires. */
 void timer_seen(uint64_t ns);

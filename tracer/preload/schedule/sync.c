@@ -70,14 +70,21 @@ EXPORT long syscall(long n, ...) {
 /* --- pthread mutexes and condition variables ------------------------------ */
 
 REAL(pthread_mutex_lock)
+static int lock(pthread_mutex_t *m) {
+    ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_LOCK, m, 0, 0, MAY_WAIT, real_pthread_mutex_lock()(m));
+}
+
 EXPORT int pthread_mutex_lock(pthread_mutex_t *m) {
     signal_unsafe_call(UNSAFE_MUTEX_LOCK);
-    ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_LOCK, m, 0, 0, MAY_WAIT, real_pthread_mutex_lock()(m));
+    int r = lock(m);
+    if (r == 0) sched_locks(1);
+    return r;
 }
 
 REAL(pthread_mutex_unlock)
 EXPORT int pthread_mutex_unlock(pthread_mutex_t *m) {
     signal_unsafe_call(UNSAFE_MUTEX_UNLOCK);
+    sched_locks(-1);
     ON_CALL(SCHED_KIND_CALL, SCHED_MUTEX_UNLOCK, m, 0, 0, NOTIFY, real_pthread_mutex_unlock()(m));
 }
 
