@@ -322,8 +322,9 @@ fn processes_without_the_guard_allocator_are_reported_with_why() {
 /// The tests whose threads hand over all the time (hundreds of idle
 /// threads, spinning on a starved thread, busy-polling a channel, timing
 /// itself) pass under the schedule, and what the schedule charges stays
-/// within the budget: 10 ms plus 25 % of the test's own time (its duration
-/// less the holds), at most 2 s. Holds last at most four times what they
+/// within the budget: 10 ms (20 ms for holds aimed at a window) plus 25 %
+/// of the test's own time (its duration less the holds), at most 2 s.
+/// Holds last at most four times what they
 /// are charged (one until another thread's clock runs out is charged its
 /// margin and a quarter of its wait); with `--schedule-budget 0` nothing
 /// is held.
@@ -354,7 +355,7 @@ fn the_schedule_holds_threads_within_its_budget() {
         let own = duration.saturating_sub(*held);
         // Slack: milliseconds are truncated, and the budget's clock starts
         // just before the test is spawned.
-        let allowed = (10 + own / 4).min(2000) + 2;
+        let allowed = (20 + own / 4).min(2000) + 2;
         assert!(
             charged <= &allowed,
             "{job}: charged {charged} ms, held {held} ms of {duration} ms"

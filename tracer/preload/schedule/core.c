@@ -175,11 +175,14 @@ static uint64_t spend(uint64_t want, uint64_t now, int targeted, int exact) {
         uint64_t elapsed = now > sh->start_ns ? now - sh->start_ns : 0;
         uint64_t held = LOAD(&sh->held_ns);
         uint64_t own = elapsed > held ? elapsed - held : 0;
-        uint64_t allowed = sh->budget_base_ns + own / 1000 * sh->budget_pm;
+        /* Holds aimed at a window start from twice the base: one aimed at
+         * a 10 ms clock waits up to 15 ms (charged about 6), and a window
+         * often needs the second or third of a thread's first calls. */
+        uint64_t allowed = (targeted ? 2 : 1) * sh->budget_base_ns + own / 1000 * sh->budget_pm;
         if (allowed > sh->budget_cap_ns) allowed = sh->budget_cap_ns;
-        /* Random holds may take half of it: the rest is kept for the
-         * holds aimed at a first call (NOVEL_PM), which a test's early
-         * random holds would otherwise leave without budget. */
+        /* Random holds may take half of the base budget: the rest is kept
+         * for the aimed ones, which a test's early random holds would
+         * otherwise leave without budget. */
         if (!targeted) allowed /= 2;
         if (spent + cost + MIN_HOLD_NS > allowed) return 0;
         uint64_t left = allowed - spent - cost;

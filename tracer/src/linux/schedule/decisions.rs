@@ -74,7 +74,7 @@ impl Profile {
         let signal = [0, 300, 700][r.below(3) as usize];
         let max_delay_us = [2_000, 8_000, 20_000][r.below(3) as usize];
         let starve = r
-            .chance(333)
+            .chance(100)
             .then(|| (1 + r.below(4), [10, 50, 1_000][r.below(3) as usize]));
         let serialize_us = if r.chance(250) { 500 } else { 0 };
         Profile {

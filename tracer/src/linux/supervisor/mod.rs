@@ -64,9 +64,11 @@ use tasks::Tasks;
 /// How many of the last events before it a finding shows.
 const EVENTS_SHOWN: usize = 16;
 
-/// The schedule's budget for `percent` (`--schedule-budget`): 10 ms, plus
-/// that share of the test's own time, up to 2 s at 25 % (and in proportion);
-/// nothing at 0 %. Each hold is charged 100 µs on top of its length: on a
+/// The schedule's budget for `percent` (`--schedule-budget`): 10 ms (the
+/// processes give holds aimed at a window twice that, and random holds
+/// half of it: `spend` in `preload/schedule/core.c`), plus that share of
+/// the test's own time, up to 2 s at 25 % (and in proportion); nothing at
+/// 0 %. Each hold is charged 100 µs on top of its length: on a
 /// 2-core machine a hold of a thread at a channel round trip delayed its
 /// partner by about its length plus 50 µs (sleeping and being woken),
 /// more under load (`tests/bench/schedule-real.sh`).
