@@ -325,7 +325,8 @@ enum hold_kind {
 
 /* Holds the thread for `hold` from `now` (0: not at all) if the budget
  * allows, charged `charge` (at most the hold); no hold may end past
- * `limit`. What it held, recorded in `e` (if any). */
+ * `limit`. What it held, recorded in `e`; with `e` NULL, in a journal
+ * entry of its own (a hold after a call returned), made only if it holds. */
 static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t limit, enum hold_kind kind,
                          struct sched_event *e) {
     int targeted = kind != HOLD_RANDOM;
@@ -354,8 +355,12 @@ static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t 
     }
     if (kind == HOLD_AIMED && granted != hold) STORE(&sh->aimed_until_ns, now + granted);
     if (!granted) return 0;
+    if (!e) {
+        long none[6] = {0};
+        e = record(SCHED_KIND_CALL, 0, none, now);
+    }
     sleep_until(now + granted);
-    if (e) e->held_ns = granted;
+    e->held_ns = granted;
     return granted;
 }
 
@@ -486,9 +491,7 @@ void sched_after(enum wait wait, uint64_t hold) {
         } else {
             limit = hold_limit(now);
         }
-        long none[6] = {0};
-        struct sched_event *e = table_others_can_act() ? record(SCHED_KIND_CALL, 0, none, now) : NULL;
-        hold = hold_for(hold, charge, now, limit, targeted ? HOLD_AIMED : HOLD_RANDOM, e);
+        hold = hold_for(hold, charge, now, limit, targeted ? HOLD_AIMED : HOLD_RANDOM, NULL);
     }
     busy = 0;
 }
