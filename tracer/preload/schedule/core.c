@@ -51,21 +51,18 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "../base/raw.h"
 #include "clocks.h"
+#include "rng.h"
 #include "table.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define STORE(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
-
-/* The shortest hold worth making: a few context switches. */
-#define MIN_HOLD_NS 50000ULL
 
 static struct sched_shared *sh;
 
@@ -126,37 +123,6 @@ static void sched_after_fork_child(void) {
 }
 
 __attribute__((constructor)) static void sched_atfork(void) { pthread_atfork(NULL, NULL, sched_after_fork_child); }
-
-/* --- decisions (as the supervisor's own, in schedule/decisions.rs) ------ */
-
-static uint64_t mix(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-}
-
-struct rng {
-    uint64_t s;
-};
-
-static uint64_t next(struct rng *r) {
-    r->s += 0x9e3779b97f4a7c15ULL;
-    return mix(r->s);
-}
-
-static int chance(struct rng *r, uint32_t per_mille) { return next(r) % 1000 < per_mille; }
-
-/* A delay from MIN_HOLD_NS to max, spread evenly over the doublings
- * between them: short delays are common, long ones happen. */
-static uint64_t delay(struct rng *r, uint64_t max) {
-    if (max <= MIN_HOLD_NS) return MIN_HOLD_NS;
-    unsigned doublings = 0;
-    for (uint64_t d = MIN_HOLD_NS; d < max; d <<= 1) doublings++;
-    uint64_t base = MIN_HOLD_NS << (next(r) % doublings);
-    uint64_t d = base + next(r) % base;
-    return d > max ? max : d;
-}
 
 /* --- the budget ---------------------------------------------------------- */
 

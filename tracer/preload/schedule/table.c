@@ -13,6 +13,7 @@
 
 #include "../base/base.h"
 #include "../base/raw.h"
+#include "rng.h"
 
 #define LOAD(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define ADD(p, v) __atomic_add_fetch((p), (v), __ATOMIC_ACQ_REL)
@@ -35,13 +36,6 @@ void table_after_fork(void) {
     my_logical = 0;
     my_tid = 0;
     my_lookups = 0;
-}
-
-static uint64_t mix(uint64_t z) {
-    z += 0x9e3779b97f4a7c15ULL;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
 }
 
 int32_t table_tid(void) {
