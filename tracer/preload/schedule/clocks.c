@@ -2,9 +2,11 @@
  * The program's pending clocks (clocks.h). A slot of the shared table is
  * free once its deadline has passed (a wait that returned sets it to 0),
  * so a thread or process that ends mid-wait frees its slot in time. Slots
- * are claimed with a compare-and-swap of the deadline to SCHED_BUSY, filled,
- * then published with the real deadline; readers skip a slot being
- * written. Nothing here allocates or locks.
+ * are claimed with a compare-and-swap of the deadline to BUSY, filled,
+ * then published with the real deadline (release); readers skip a slot
+ * being written, and a slot re-claimed while read only misleads one hold
+ * (its fields are read atomically, one by one). Nothing here allocates or
+ * locks.
  */
 #define _GNU_SOURCE
 #include "clocks.h"
@@ -38,9 +40,9 @@ static int claim(int reuse, int32_t tid, uint64_t now, uint64_t ns, uint32_t kin
         if (old == BUSY || (n > 0 && old > now)) continue;
         if (!__atomic_compare_exchange_n(&table[i].deadline_ns, &old, BUSY, 0, __ATOMIC_ACQ_REL, __ATOMIC_RELAXED))
             continue;
-        table[i].length_ns = ns;
+        __atomic_store_n(&table[i].length_ns, ns, __ATOMIC_RELAXED);
         __atomic_store_n(&table[i].tid, tid, __ATOMIC_RELAXED);
-        table[i].kind = kind;
+        __atomic_store_n(&table[i].kind, kind, __ATOMIC_RELAXED);
         __atomic_store_n(&table[i].deadline_ns, deadline, __ATOMIC_RELEASE);
         return (int)i;
     }
@@ -79,8 +81,9 @@ void clocks_view(int32_t tid, uint64_t now, uint64_t within, uint64_t generous, 
         uint64_t deadline = __atomic_load_n(&table[i].deadline_ns, __ATOMIC_ACQUIRE);
         if (deadline == BUSY || deadline <= now) continue;
         if (__atomic_load_n(&table[i].tid, __ATOMIC_RELAXED) == tid) continue;
-        uint64_t length = table[i].length_ns;
-        if (table[i].kind == SCHED_CLOCK_WAIT && length > generous) {
+        uint64_t length = __atomic_load_n(&table[i].length_ns, __ATOMIC_RELAXED);
+        uint32_t kind = __atomic_load_n(&table[i].kind, __ATOMIC_RELAXED);
+        if (kind == SCHED_CLOCK_WAIT && length > generous) {
             uint64_t limit = deadline - length / 2;
             if (limit < v->limit_ns) v->limit_ns = limit;
             continue;

@@ -422,6 +422,7 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
             if (rest > hold) {
                 hold = rest;
                 aiming = 0;
+                spans = 0;
             }
         }
     }
