@@ -219,9 +219,24 @@ void clock_seen(uint64_t ns) {
     if (scheduled()) next_wait_ns = ns;
 }
 
+/* A relative timespec in ns; whether it is one (not NULL, not negative). */
+static int timespec_ns(const struct timespec *t, uint64_t *ns) {
+    if (!t || t->tv_sec < 0 || t->tv_nsec < 0) return 0;
+    *ns = (uint64_t)t->tv_sec * 1000000000ULL + (uint64_t)t->tv_nsec;
+    return 1;
+}
+
 void clock_seen_ts(const struct timespec *t) {
-    if (t && t->tv_sec >= 0 && t->tv_nsec >= 0)
-        clock_seen((uint64_t)t->tv_sec * 1000000000ULL + (uint64_t)t->tv_nsec);
+    uint64_t ns;
+    if (timespec_ns(t, &ns)) clock_seen(ns);
+}
+
+void clock_seen_until(clockid_t clock, const struct timespec *t) {
+    if (!t) return;
+    struct timespec now;
+    clock_gettime(clock, &now);
+    int64_t ns = ((int64_t)t->tv_sec - (int64_t)now.tv_sec) * 1000000000LL + (t->tv_nsec - now.tv_nsec);
+    if (ns > 0) clock_seen((uint64_t)ns);
 }
 
 void clock_seen_ms(int ms) {
@@ -231,6 +246,11 @@ void clock_seen_ms(int ms) {
 void timer_seen(uint64_t ns) {
     __atomic_store_n(&clock_ns, ns, __ATOMIC_RELAXED);
     if (scheduled()) clocks_timer(table_tid(), now_ns(), ns);
+}
+
+void timer_seen_ts(const struct timespec *t) {
+    uint64_t ns;
+    if (timespec_ns(t, &ns)) timer_seen(ns);
 }
 
 /* The program's last clock, at most half of CLOCK_HOLD_MAX (0: none). */

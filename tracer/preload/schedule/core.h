@@ -1,7 +1,7 @@
 /*
  * The schedule's core (core.c), as the interposed functions use it: whether
  * the schedule acts on this thread, the hold before a call and after it,
- * and which descriptors are places where threads hand over. The wrappers
+ * and the program's clocks and locks as the wrappers see them. The wrappers
  * are written with SCHEDULED and ON_CALL (fds.c adds ON_FD).
  */
 #ifndef FFC_SCHEDULE_CORE_H
@@ -58,6 +58,12 @@ void timer_seen(uint64_t ns);
 
 /* clock_seen of a timespec (NULL: none). */
 void clock_seen_ts(const struct timespec *t);
+
+/* clock_seen of an absolute time `t` on `clock` (NULL or past: none). */
+void clock_seen_until(clockid_t clock, const struct timespec *t);
+
+/* timer_seen of a timespec (NULL: none). */
+void timer_seen_ts(const struct timespec *t);
 
 /* clock_seen of a timeout in milliseconds (poll's, epoll's; none if not
  * positive). */

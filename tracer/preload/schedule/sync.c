@@ -38,10 +38,7 @@ static void futex_clock(long op, const struct timespec *t) {
         clock_seen_ts(t);
         return;
     }
-    struct timespec now;
-    clock_gettime(op & FUTEX_CLOCK_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC, &now);
-    int64_t ns = ((int64_t)t->tv_sec - (int64_t)now.tv_sec) * 1000000000LL + (t->tv_nsec - now.tv_nsec);
-    if (ns > 0) clock_seen((uint64_t)ns);
+    clock_seen_until(op & FUTEX_CLOCK_REALTIME ? CLOCK_REALTIME : CLOCK_MONOTONIC, t);
 }
 
 static long plain_syscall(long n, long a, long b, long c, long d, long e, long f) {

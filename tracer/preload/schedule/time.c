@@ -25,14 +25,10 @@ EXPORT int nanosleep(const struct timespec *t, struct timespec *rem) {
 
 REAL(clock_nanosleep)
 EXPORT int clock_nanosleep(clockid_t clock, int flags, const struct timespec *t, struct timespec *rem) {
-    if (!(flags & TIMER_ABSTIME)) {
+    if (flags & TIMER_ABSTIME)
+        clock_seen_until(clock, t);
+    else
         clock_seen_ts(t);
-    } else if (t) {
-        struct timespec now;
-        clock_gettime(clock, &now);
-        int64_t ns = ((int64_t)t->tv_sec - (int64_t)now.tv_sec) * 1000000000LL + (t->tv_nsec - now.tv_nsec);
-        if (ns > 0) clock_seen((uint64_t)ns);
-    }
     ON_CALL(SCHED_KIND_SYSCALL, SYS_clock_nanosleep, clock, flags, t, SLEEP,
             real_clock_nanosleep()(clock, flags, t, rem));
 }
@@ -103,8 +99,7 @@ EXPORT int setitimer(__itimer_which_t which, const struct itimerval *value, stru
 
 REAL(timer_settime)
 EXPORT int timer_settime(timer_t timer, int flags, const struct itimerspec *value, struct itimerspec *old) {
-    if (value && !(flags & TIMER_ABSTIME) && value->it_value.tv_sec >= 0 && value->it_value.tv_nsec >= 0)
-        timer_seen((uint64_t)value->it_value.tv_sec * 1000000000ULL + (uint64_t)value->it_value.tv_nsec);
+    if (value && !(flags & TIMER_ABSTIME)) timer_seen_ts(&value->it_value);
     return real_timer_settime()(timer, flags, value, old);
 }
 
