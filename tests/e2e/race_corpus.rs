@@ -7,9 +7,13 @@
 //! sent after its younger sibling's (a hold in one process until another
 //! process's sleep runs out), a fork while another thread holds a lock (a
 //! thread inside a critical section held across the forking thread's
-//! aimed hold). Each race is exposed by some seed of the range (the
-//! bench, tests/bench/race-corpus.sh, measures how many: a quarter of the
-//! seeds or more, the fork an eighth), and its correct twin by none.
+//! aimed hold), a signal landing between a flag's check and `pause()` (a
+//! first wait for a signal, held until the sender's sleep runs out), a
+//! child reaped by a SIGCHLD handler before its parent waits for it (the
+//! parent's hold waits for the new child to set its clock). Each race is
+//! exposed by some seed of the range (the bench,
+//! tests/bench/race-corpus.sh, measures how many: a quarter of the seeds or
+//! more), and its correct twin by none.
 
 use crate::support::*;
 
@@ -35,6 +39,8 @@ fn windows_at_listen_a_timer_a_file_a_semaphore_and_a_queue_are_exposed_twins_ne
         ("tests::semaphore_slot_cleared", 32),
         ("tests::msgqueue_spawn_order", 32),
         ("tests::fork_while_locked", 64),
+        ("tests::pause_lost_wakeup", 16),
+        ("tests::sigchld_reaper_steals_child", 16),
     ] {
         let found = exposing(race, seeds);
         assert!(

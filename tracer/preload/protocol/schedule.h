@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define SCHED_MAGIC 0x6863732d6366666cULL /* "lffc-sch" */
-#define SCHED_VERSION 3u
+#define SCHED_VERSION 4u
 #define SCHED_ENV_PATH "FFI_CHECK_SCHEDULE"
 #define SCHED_THREADS 8192u  /* thread table slots (open addressing by tid) */
 #define SCHED_JOURNAL 1024u  /* journal entries (a ring) */
@@ -117,6 +117,7 @@ struct sched_shared {
     uint64_t journal_next;     /* atomic: entries appended so far */
     uint64_t aimed_until_ns;   /* atomic: a hold aimed at a window lasts until then ... */
     int64_t aimed_tid;         /* atomic: ... in this thread (others are not held meanwhile) */
+    uint64_t spawned_ns;       /* atomic: when a thread or process of the test was last created */
     struct sched_thread threads[SCHED_THREADS];
     struct sched_event journal[SCHED_JOURNAL];
     struct sched_clock clocks[SCHED_CLOCKS];

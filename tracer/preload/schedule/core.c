@@ -73,6 +73,8 @@ static TLS uint64_t my_events;
 static TLS uint64_t kinds_seen;
 /* This thread is running schedule code (no decisions inside it). */
 static TLS int busy;
+/* When this thread (or process) made its first scheduled call. */
+static TLS uint64_t born_ns;
 /* The pthread mutexes this thread holds (sched_locks). */
 static TLS int locks_held;
 
@@ -120,6 +122,7 @@ static void sched_after_fork_child(void) {
     clocks_after_fork();
     kinds_seen = 0;
     my_events = 0;
+    born_ns = 0;
 }
 
 __attribute__((constructor)) static void sched_atfork(void) { pthread_atfork(NULL, NULL, sched_after_fork_child); }
@@ -281,6 +284,20 @@ void sched_locks(int delta) {
  * makes few of them. */
 #define NOVEL_PM 500u
 
+/* Per mille for a first wait for a signal (pause, sigsuspend, sigwait
+ * without a timeout): the lost wakeup's window (the signal came between
+ * the check of its flag and the wait) ends exactly there, and a thread's
+ * earlier aimed holds (its first write, say) let the signal come before
+ * the check instead, so this one is tried more often. */
+#define SIGNAL_WAIT_PM 875u
+
+/* Whether call (kind, nr) waits for a signal with no timeout. */
+static int waits_for_signal(uint32_t kind, int64_t nr, enum wait wait) {
+    if (wait != MAY_WAIT) return 0;
+    if (kind == SCHED_KIND_CALL) return nr == SCHED_SIGWAIT;
+    return nr == SYS_pause || nr == SYS_rt_sigsuspend || nr == SYS_rt_sigtimedwait;
+}
+
 /* Whether this thread makes a call of kind `what` for the first time. */
 static int first_of_its_kind(uint64_t what) {
     uint64_t bit = 1ULL << (mix(what) >> 58);
@@ -350,6 +367,48 @@ static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t 
     return granted;
 }
 
+/* A thread or process created this recently may be about to set a clock
+ * (a child that works 10 ms, then exits; a thread that sleeps 1 ms, then
+ * signals): a hold aimed at a window that finds no clock pending waits for
+ * one until then, looking every AWAIT_STEP. Natively the creator usually
+ * reaches its next call before the new one has run at all. */
+#define NEWCOMER_NS 5000000ULL
+#define AWAIT_STEP 100000ULL
+
+void sched_spawned(void) {
+    if (sh) STORE(&sh->spawned_ns, now_ns());
+}
+
+/* No clock pending at *now, but a thread or process was just created
+ * (after this one was: a new thread does not wait for itself):
+ * waits (one thread at a time, as an aimed hold, charged what it waits)
+ * until it sets a clock within CLOCK_WINDOW or stops being new, and
+ * returns what clocks_view says then; *now moves on. */
+static void await_newcomer(uint64_t *now, struct clocks_view *v) {
+    uint64_t spawned = LOAD(&sh->spawned_ns);
+    uint64_t end = spawned + NEWCOMER_NS;
+    if (!born_ns || born_ns >= spawned || end <= *now + AWAIT_STEP || end > v->limit_ns || !table_others_can_act()) return;
+    uint64_t until = LOAD(&sh->aimed_until_ns);
+    if (until > *now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return;
+    if (!__atomic_compare_exchange_n(&sh->aimed_until_ns, &until, end, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return;
+    STORE(&sh->aimed_tid, (int64_t)table_tid());
+    uint64_t granted = spend(end - *now, *now, 1, 1);
+    uint64_t t = *now;
+    while (granted && t < end && !v->deadline_ns) {
+        sleep_until(t + AWAIT_STEP < end ? t + AWAIT_STEP : end);
+        t = now_ns();
+        clocks_view(table_tid(), t, CLOCK_WINDOW, CLOCK_WINDOW, v);
+    }
+    if (granted && t < end) {
+        /* Give back what was not waited. */
+        ADD(&sh->spent_ns, -(end - t));
+        ADD(&sh->held_ns, -(end - t));
+    }
+    STORE(&sh->aimed_until_ns, t);
+    *now = t;
+}
+
 /* A hold aimed at a window (a first call's): until another thread's clock
  * runs out and a margin beyond, so that thread acts first. Charged the
  * margin and a quarter of the wait: the clock's thread was not going to
@@ -357,9 +416,11 @@ static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t 
  * to do before it meets that thread again (so the schedule holds threads
  * for at most four times its budget). With no such clock, `fallback`.
  * Sets *charge and *limit. */
-static uint64_t aimed(struct rng *r, uint64_t now, uint64_t fallback, uint64_t *charge, uint64_t *limit) {
+static uint64_t aimed(struct rng *r, uint64_t *at, uint64_t fallback, uint64_t *charge, uint64_t *limit) {
     struct clocks_view v;
-    clocks_view(table_tid(), now, CLOCK_WINDOW, CLOCK_WINDOW, &v);
+    clocks_view(table_tid(), *at, CLOCK_WINDOW, CLOCK_WINDOW, &v);
+    if (!v.deadline_ns) await_newcomer(at, &v);
+    uint64_t now = *at;
     *limit = v.limit_ns;
     if (!v.deadline_ns) {
         *charge = fallback;
@@ -393,6 +454,7 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
         busy = 0;
         return 0;
     }
+    if (!my_events) born_ns = now;
     uint64_t event = my_events++;
     uint64_t what = kind == SCHED_KIND_CALL ? 0x100000 + (uint64_t)nr : (uint64_t)nr;
     struct rng r = {mix(sh->key ^ mix(table_logical() ^ mix(event + (what << 40))))};
@@ -404,13 +466,13 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
      * for a call that wakes another or waits, after it (the woken side
      * goes first; the woken thread is slow to run). */
     int first = first_of_its_kind(what);
-    int novel = first && chance(&r, NOVEL_PM);
+    int novel = first && chance(&r, waits_for_signal(kind, nr, wait) ? SIGNAL_WAIT_PM : NOVEL_PM);
     int novel_after = first && wait != NO_WAIT && chance(&r, NOVEL_PM);
     uint64_t charge = 0, limit = UINT64_MAX;
     if (starved)
         hold = max;
     else if (novel)
-        hold = aimed(&r, now, 0, &charge, &limit);
+        hold = aimed(&r, &now, 0, &charge, &limit);
     else if (chance(&r, sh->entry_pm))
         hold = delay(&r, max);
     uint64_t after = 0;
@@ -474,7 +536,7 @@ void sched_after(enum wait wait, uint64_t hold) {
         uint64_t charge = hold, limit;
         if (targeted) {
             struct rng r = {mix(hold)};
-            hold = aimed(&r, now, hold, &charge, &limit);
+            hold = aimed(&r, &now, hold, &charge, &limit);
         } else {
             limit = hold_limit(now);
         }

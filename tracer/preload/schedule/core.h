@@ -48,6 +48,11 @@ void sched_after(enum wait wait, uint64_t hold);
  * aimed at a window may last until the clock runs out (clocks.h). */
 void clock_seen(uint64_t ns);
 
+/* A thread or process of the test is being created (pthread_create,
+ * fork, just before the call): a hold aimed at a window in an older
+ * thread may wait a moment for the new one to set a clock. */
+void sched_spawned(void);
+
 /* This thread took (+1) or gave back (-1) a pthread mutex: a call inside
  * a critical section may be held across another thread's aimed hold. */
 void sched_locks(int delta);

@@ -60,6 +60,7 @@ EXPORT int pthread_create(pthread_t *t, const pthread_attr_t *attr, void *(*rout
     long args[6] = {(long)t, (long)routine, (long)arg};
     int saved = errno;
     uint64_t hold = sched_before(SCHED_KIND_CALL, SCHED_PTHREAD_CREATE, args, NOTIFY);
+    sched_spawned();
     errno = saved;
     int r = real_pthread_create()(t, attr, trampoline, s);
     if (r != 0) __atomic_store_n(&s->taken, 0, __ATOMIC_RELEASE);
@@ -100,6 +101,7 @@ EXPORT pid_t fork(void) {
     long args[6] = {0};
     int saved = errno;
     uint64_t hold = sched_before(SCHED_KIND_SYSCALL, SYS_fork, args, NOTIFY);
+    sched_spawned();
     errno = saved;
     pid_t pid = real_fork()();
     saved = errno;
