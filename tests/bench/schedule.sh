@@ -9,14 +9,20 @@
 #   16 seeds with it (--seeds 0..16), on all cores
 #
 #   tests/bench/schedule.sh
+#
+# FFI_CHECK_BIN=PATH measures another build of the tool (an earlier
+# revision's, for a before/after comparison) instead of this tree's.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 rounds=${ROUNDS:-5}
 target="$root/target/bench-fixtures"
 manifest="$root/tests/fixtures/Cargo.toml"
 
-cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p cargo-ffi-check
-ffi="$root/target/release/cargo-ffi-check"
+ffi=${FFI_CHECK_BIN:-}
+if [[ -z $ffi ]]; then
+  cargo build --release --quiet --manifest-path "$root/Cargo.toml" -p cargo-ffi-check
+  ffi="$root/target/release/cargo-ffi-check"
+fi
 suite=(--manifest-path "$manifest" --target-dir "$target" -p clean -p races
   --skip a_million --skip lock_order --skip pipe_and_stop --skip missed_condvar)
 tests=$("$ffi" "${suite[@]}" --list 2>/dev/null | wc -l)

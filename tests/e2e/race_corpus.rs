@@ -51,3 +51,36 @@ fn windows_at_listen_a_timer_a_file_a_semaphore_and_a_queue_are_exposed_twins_ne
         assert_eq!(exposing(&twin, seeds), Vec::<u64>::new(), "{twin}");
     }
 }
+
+/// A window between two instructions of one thread (a table's count
+/// published before its entries are filled, no call in between) is opened
+/// only by preemption: some seed of 0..16 stops the worker there and holds
+/// it until the test's sleep runs out, the failure's events show the
+/// preemption, and the twin (filled, then published) passes under every
+/// seed.
+#[test]
+fn preemption_opens_a_window_between_two_instructions() {
+    let race = "tests::table_published_before_filled";
+    let run = run_json(&["-p", "race-corpus", "--seeds", "0..16", "--exact", race]);
+    let failed: Vec<_> = run
+        .finished(race)
+        .into_iter()
+        .filter(|e| e["status"] == "failed")
+        .collect();
+    assert!(
+        !failed.is_empty(),
+        "no seed of 0..16 exposed it: {}",
+        run.stderr
+    );
+    let preempted = failed.iter().any(|e| {
+        e["findings"].as_array().unwrap().iter().any(|f| {
+            f["events"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|ev| ev["what"] == "preempted" && ev["held_us"].as_u64().unwrap_or(0) > 0)
+        })
+    });
+    assert!(preempted, "no failure shows a preemption: {failed:#?}");
+    assert_eq!(exposing(&format!("{race}_fixed"), 16), Vec::<u64>::new());
+}

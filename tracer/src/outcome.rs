@@ -44,6 +44,11 @@ pub struct Outcome {
     /// cost, a hold until another thread's clock runs out its margin and a
     /// quarter of its wait (zero without the schedule).
     pub schedule_charged: Duration,
+    /// The last events of the schedule's journal when the run ended,
+    /// oldest first (empty without the schedule): what a failure that no
+    /// finding of the supervisor explains (a test's own assertion) shows
+    /// of the order that led to it.
+    pub schedule_events: Vec<crate::SchedEvent>,
 }
 
 /// How many allocations the guard allocator guarded (the rest, over its

@@ -125,7 +125,11 @@ pub fn classify(
         }
         Exit::Code(0) => (Status::Passed, "PASS".into()),
         Exit::Code(_) | Exit::Signal(..) => {
-            findings.push(Finding::test_failure(&stderr, &exit, &test.name));
+            let mut failure = Finding::test_failure(&stderr, &exit, &test.name);
+            // The order of events that led to it, as a supervisor's finding
+            // shows its own.
+            failure.events = o.schedule_events.clone();
+            findings.push(failure);
             let word = match &o.exit {
                 Exit::Signal(_, name) => name.clone(),
                 _ => "FAIL".into(),

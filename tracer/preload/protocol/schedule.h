@@ -12,7 +12,7 @@
 #include <stdint.h>
 
 #define SCHED_MAGIC 0x6863732d6366666cULL /* "lffc-sch" */
-#define SCHED_VERSION 4u
+#define SCHED_VERSION 5u
 #define SCHED_ENV_PATH "FFI_CHECK_SCHEDULE"
 #define SCHED_THREADS 8192u  /* thread table slots (open addressing by tid) */
 #define SCHED_JOURNAL 1024u  /* journal entries (a ring) */
@@ -56,6 +56,7 @@ enum sched_call {
     SCHED_SIGQUEUE = 19,
     SCHED_PTHREAD_SIGQUEUE = 20,
     SCHED_SIGWAIT = 21,
+    SCHED_POSIX_SPAWN = 22, /* posix_spawn and posix_spawnp */
 };
 
 struct sched_thread {
@@ -118,6 +119,7 @@ struct sched_shared {
     uint64_t aimed_until_ns;   /* atomic: a hold aimed at a window lasts until then ... */
     int64_t aimed_tid;         /* atomic: ... in this thread (others are not held meanwhile) */
     uint64_t spawned_ns;       /* atomic: when a thread or process of the test was last created */
+    uint64_t preempt_spent_ns; /* atomic: charged to the preemption points' own pot (the supervisor's) */
     struct sched_thread threads[SCHED_THREADS];
     struct sched_event journal[SCHED_JOURNAL];
     struct sched_clock clocks[SCHED_CLOCKS];

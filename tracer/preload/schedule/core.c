@@ -272,9 +272,12 @@ void sched_locks(int delta) {
     if (delta > 0 || locks_held > 0) locks_held += delta;
 }
 
-/* The longest hold after a first call that wakes another (the woken side
- * goes first): a wake-up takes tens of microseconds, and a longer hold
+/* The hold after a first call that wakes another (the woken side goes
+ * first), drawn evenly between these: a wake-up takes tens of
+ * microseconds, a hundred or more on a loaded machine (shorter holds let
+ * the notifier go on first in a rerun of the same seed), and a longer hold
  * would let the woken side do more than its first step. */
+#define NOTIFY_HOLD_MIN 250000ULL
 #define NOTIFY_HOLD_MAX 1000000ULL
 
 /* Per mille of first calls of their kind in a thread (its first fork,
@@ -478,7 +481,7 @@ uint64_t sched_before(uint32_t kind, int64_t nr, const long *args, enum wait wai
     uint64_t after = 0;
     if (novel_after && wait == NOTIFY)
         /* The woken side goes first: a short hold is enough. */
-        after = delay(&r, NOTIFY_HOLD_MAX) & ~TARGETED;
+        after = (NOTIFY_HOLD_MIN + next(&r) % (NOTIFY_HOLD_MAX - NOTIFY_HOLD_MIN)) & ~TARGETED;
     else if (novel_after)
         after = delay(&r, sh->max_delay_ns) | TARGETED;
     else if (wait != NO_WAIT && chance(&r, sh->exit_pm))

@@ -2,15 +2,18 @@
  * Threads and processes starting and ending: pthread_create (the new
  * thread's first moment and the creator's return are both places to hold:
  * either may go first), pthread_join, reader-writer locks and barriers,
- * and fork (the child or the parent goes first, as the seed says: the
+ * fork (the child or the parent goes first, as the seed says: the
  * supervisor stopping the child at its start must not always favour the
- * parent).
+ * parent), posix_spawn (std's Command; the new process may go first) and
+ * execve (the program slow to replace itself). vfork is not wrapped: its
+ * child runs on the parent's stack, where a wrapper's frame is gone.
  */
 #define _GNU_SOURCE
 #include "core.h"
 
 #include <dlfcn.h>
 #include <pthread.h>
+#include <spawn.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -113,12 +116,49 @@ EXPORT pid_t fork(void) {
     return pid;
 }
 
+/* A process started by posix_spawn or posix_spawnp (`spawn`): held
+ * before, as any first call may be, and the new process may go first. */
+static int spawned(int (*spawn)(pid_t *, const char *, const posix_spawn_file_actions_t *,
+                                const posix_spawnattr_t *, char *const[], char *const[]),
+                   pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                   const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+    if (!scheduled()) return spawn(pid, path, actions, attr, argv, envp);
+    long args[6] = {(long)pid, (long)path};
+    int saved = errno;
+    uint64_t hold = sched_before(SCHED_KIND_CALL, SCHED_POSIX_SPAWN, args, NOTIFY);
+    sched_spawned();
+    errno = saved;
+    int r = spawn(pid, path, actions, attr, argv, envp);
+    saved = errno;
+    sched_after(NOTIFY, r == 0 ? hold : 0);
+    errno = saved;
+    return r;
+}
+
+REAL(posix_spawn)
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+    return spawned(real_posix_spawn(), pid, path, actions, attr, argv, envp);
+}
+
+REAL(posix_spawnp)
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+    return spawned(real_posix_spawnp(), pid, file, actions, attr, argv, envp);
+}
+
+REAL(execve)
+EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
+    ON_CALL(SCHED_KIND_SYSCALL, SYS_execve, path, argv, envp, NO_WAIT, real_execve()(path, argv, envp));
+}
+
 __attribute__((constructor)) static void threads_resolve(void) {
     void *all[] = {
         (void *)real_pthread_create(),        (void *)real_pthread_join(),
         (void *)real_pthread_rwlock_rdlock(), (void *)real_pthread_rwlock_wrlock(),
         (void *)real_pthread_rwlock_unlock(), (void *)real_pthread_barrier_wait(),
-        (void *)real_fork(),
+        (void *)real_fork(),                  (void *)real_posix_spawn(),
+        (void *)real_posix_spawnp(),          (void *)real_execve(),
     };
     (void)all;
 }

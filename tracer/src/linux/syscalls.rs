@@ -77,6 +77,7 @@ const TABLE: &[Info] = {
         row(libc::SYS_clone, "clone", 5, N, F::No),
         row(libc::SYS_fork, "fork", 0, N, F::No),
         row(libc::SYS_vfork, "vfork", 0, N, F::No),
+        row(libc::SYS_execve, "execve", 3, N, F::No),
         row(libc::SYS_wait4, "wait4", 4, N, F::Yes),
         row(libc::SYS_kill, "kill", 2, N, F::No),
         row(libc::SYS_semop, "semop", 3, N, F::Yes),

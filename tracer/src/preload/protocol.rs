@@ -361,7 +361,7 @@ pub mod schedule {
     /// `SCHED_MAGIC`: the header is written.
     pub const MAGIC: u64 = 0x6863_732d_6366_666c;
     /// `SCHED_VERSION`.
-    pub const VERSION: u32 = 4;
+    pub const VERSION: u32 = 5;
     /// `SCHED_ENV_PATH`: the variable naming the region's file.
     pub const ENV_PATH: &str = "FFI_CHECK_SCHEDULE";
     /// `SCHED_THREADS`: slots of the thread table.
@@ -497,6 +497,9 @@ pub mod schedule {
         pub aimed_tid: i64,
         /// Atomic: when a thread or process of the test was last created.
         pub spawned_ns: u64,
+        /// Atomic: charged to the preemption points' own pot (written by
+        /// the supervisor only).
+        pub preempt_spent_ns: u64,
     }
 
     /// `struct sched_shared`.
@@ -669,7 +672,7 @@ mod tests {
         ))
         .unwrap();
         assert!(h.contains("#define SCHED_ENV_PATH \"FFI_CHECK_SCHEDULE\""));
-        assert!(h.contains("#define SCHED_VERSION 4u"));
+        assert!(h.contains("#define SCHED_VERSION 5u"));
         assert!(h.contains("#define SCHED_CLOCKS 64u"));
         assert!(h.contains("#define SCHED_MAGIC 0x6863732d6366666cULL"));
         let Some(c) = c_values(

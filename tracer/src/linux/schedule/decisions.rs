@@ -64,6 +64,10 @@ pub struct Profile {
     /// Serialize: a thread arriving at a call within this many
     /// microseconds of another thread's release waits for the window to end.
     pub serialize_us: u64,
+    /// Preempt: every this many microseconds of the run, the supervisor
+    /// stops a running thread wherever it is (between any two
+    /// instructions) and holds it (0: never).
+    pub preempt_us: u64,
 }
 
 impl Profile {
@@ -77,6 +81,9 @@ impl Profile {
             .chance(100)
             .then(|| (1 + r.below(4), [10, 50, 1_000][r.below(3) as usize]));
         let serialize_us = if r.chance(250) { 500 } else { 0 };
+        // Drawn last, so that the draws above are what they were before
+        // preemption existed.
+        let preempt_us = [0, 500, 1_000, 2_000][r.below(4) as usize];
         Profile {
             entry,
             exit,
@@ -84,8 +91,25 @@ impl Profile {
             max_delay_us,
             starve,
             serialize_us,
+            preempt_us,
         }
     }
+}
+
+/// What the seed says at the run's `n`th preemption point.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Preempt {
+    /// Which of the threads running then (in the order of their ordinals)
+    /// is stopped: this modulo their count.
+    pub pick: u64,
+    /// Whether it is held when no other thread's clock is pending (one
+    /// point in eight: a hold at every point would spend the budget on
+    /// holds that open no window), and for how long.
+    pub random: bool,
+    pub delay: Duration,
+    /// When one is: held until it runs out and this many per mille of
+    /// its length beyond (at least [`MIN_DELAY_US`]).
+    pub margin_pm: u64,
 }
 
 /// The logical id of the `n`th thread or process created by the thread
@@ -136,6 +160,20 @@ impl Decider {
         ))
     }
 
+    /// The run's `n`th preemption point, if the profile preempts.
+    pub fn at_preempt(&self, n: u64) -> Option<Preempt> {
+        if self.profile.preempt_us == 0 {
+            return None;
+        }
+        let mut r = self.rng(0x7072_6565_6d70, n, 0);
+        Some(Preempt {
+            pick: r.next(),
+            random: r.chance(125),
+            delay: r.delay(self.profile.max_delay_us),
+            margin_pm: 50 + r.below(451),
+        })
+    }
+
     /// How long to hold signal `sig` before delivering it to thread
     /// `logical` at its `event`th event, if at all.
     pub fn at_signal(&self, logical: u64, event: u64, sig: i32) -> Option<Duration> {
@@ -171,6 +209,36 @@ mod tests {
         // Some seeds delay returns from blocking calls, some starve a thread.
         assert!((0..16).any(|s| Decider::new(s, "t").profile().exit > 0));
         assert!((0..16).any(|s| Decider::new(s, "t").profile().starve.is_some()));
+    }
+
+    #[test]
+    fn some_seeds_preempt_with_their_own_points() {
+        let preempting: Vec<_> = (0..32)
+            .filter(|&s| Decider::new(s, "t").profile().preempt_us > 0)
+            .collect();
+        assert!(
+            preempting.len() >= 16 && preempting.len() <= 30,
+            "{preempting:?}"
+        );
+        let d = Decider::new(preempting[0], "t");
+        let points: Vec<_> = (0..50).map(|n| d.at_preempt(n).unwrap()).collect();
+        assert_eq!(
+            points,
+            (0..50)
+                .map(|n| d.at_preempt(n).unwrap())
+                .collect::<Vec<_>>()
+        );
+        assert!(points.windows(2).any(|w| w[0].pick != w[1].pick));
+        let random = points.iter().filter(|p| p.random).count();
+        assert!((1..=15).contains(&random), "{random} of 50 held at random");
+        let max = Duration::from_micros(d.profile().max_delay_us);
+        assert!(points
+            .iter()
+            .all(|p| p.delay <= max && (50..=500).contains(&p.margin_pm)));
+        let quiet = (0..32)
+            .find(|&s| Decider::new(s, "t").profile().preempt_us == 0)
+            .unwrap();
+        assert_eq!(Decider::new(quiet, "t").at_preempt(0), None);
     }
 
     #[test]

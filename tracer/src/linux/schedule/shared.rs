@@ -5,6 +5,8 @@
 //! the budget, registers each thread's logical identity before it runs,
 //! counts threads out as they exit, and reads the journal for findings.
 
+mod aim;
+
 use crate::linux::schedule::decisions::{Decider, MIN_DELAY_US};
 use crate::linux::syscalls::Syscall;
 use crate::preload::protocol::schedule::{self as layout, Event, Header, Shared, Thread};
@@ -32,6 +34,19 @@ pub struct Budget {
     /// threads it delays beyond the hold itself (they go to sleep and must
     /// be woken), measured on channel round trips.
     pub hold_cost: Duration,
+}
+
+/// Which pot of the budget a hold is charged to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pot {
+    /// Holds at calls (the processes') and of signals: the budget.
+    Calls,
+    /// Preemption points: a pot of their own (the same base, a quarter of
+    /// the share of the test's time and of the cap), so that holds whose
+    /// moment follows the clock never take budget from the seeded
+    /// decisions at calls, which then hold the same calls for the same time
+    /// from run to run.
+    Preemption,
 }
 
 /// The shortest hold worth making (`MIN_HOLD_NS` in `preload/schedule/core.c`).
@@ -270,6 +285,11 @@ impl Region {
     /// (`spend` in `preload/schedule/core.c`): charged, or `None` when it is
     /// spent.
     pub fn spend(&self, want: Duration) -> Option<Duration> {
+        self.spend_in(Pot::Calls, want)
+    }
+
+    /// As [`Region::spend`], from `pot`.
+    pub fn spend_in(&self, pot: Pot, want: Duration) -> Option<Duration> {
         // SAFETY: the header's plain fields are written once, before any
         // process maps the region.
         let h = unsafe { &(*self.map).header };
@@ -279,7 +299,10 @@ impl Region {
             h.budget_pm,
             h.hold_cost_ns,
         );
-        let spent = self.u64_at(|s| &mut s.header.spent_ns);
+        let (spent, share) = match pot {
+            Pot::Calls => (self.u64_at(|s| &mut s.header.spent_ns), 1),
+            Pot::Preemption => (self.u64_at(|s| &mut s.header.preempt_spent_ns), 4),
+        };
         let now = monotonic_ns();
         let want = want.as_nanos() as u64;
         let mut current = spent.load(Ordering::Acquire);
@@ -289,7 +312,7 @@ impl Region {
                 .u64_at(|s| &mut s.header.held_ns)
                 .load(Ordering::Acquire);
             let own = elapsed.saturating_sub(held);
-            let allowed = (base + own / 1000 * u64::from(per_mille)).min(cap);
+            let allowed = (base + own / 1000 * u64::from(per_mille) / share).min(cap / share);
             let left = allowed
                 .checked_sub(current + cost)
                 .filter(|&l| l >= MIN_HOLD_NS)?;
@@ -315,12 +338,15 @@ impl Region {
     }
 
     /// How much of the budget the schedule has spent so far (the holds and
-    /// their costs).
+    /// their costs, both pots).
     pub fn spent(&self) -> Duration {
-        Duration::from_nanos(
-            self.u64_at(|s| &mut s.header.spent_ns)
-                .load(Ordering::Acquire),
-        )
+        let calls = self
+            .u64_at(|s| &mut s.header.spent_ns)
+            .load(Ordering::Acquire);
+        let preemption = self
+            .u64_at(|s| &mut s.header.preempt_spent_ns)
+            .load(Ordering::Acquire);
+        Duration::from_nanos(calls + preemption)
     }
 
     /// Appends an event the supervisor saw (a signal, a thread's start or
@@ -435,6 +461,7 @@ fn call_name(nr: i64, args: &[u64; 6]) -> String {
         19 => return format!("sigqueue({}, {})", args[0] as i32, args[1]),
         20 => return format!("pthread_sigqueue({:#x}, {})", args[0], args[1]),
         21 => ("sigwait", 2),
+        22 => ("posix_spawn", 2),
         _ => return format!("call {nr}"),
     };
     if n == 0 {

@@ -6,6 +6,7 @@
 //! itself are signals, before delivery; a timer wakes the wait to end those
 //! holds, and for the hang checks.
 
+use super::preempt::Preemption;
 use super::{resume, Supervisor};
 use crate::linux::process::timer::Timer;
 use crate::linux::schedule::decisions::Decider;
@@ -25,27 +26,46 @@ pub struct Held {
     /// The thread.
     pub tid: i32,
     until: Instant,
-    /// The signal it is given when it goes on.
+    /// The signal it is given when it goes on (0: none).
     pub signal: i32,
+    /// Held until another thread's clock runs out: kept even while no
+    /// other thread can act (the clock will).
+    aimed: bool,
+}
+
+impl Held {
+    /// `tid` held until `until`, then given `signal`.
+    pub fn new(tid: i32, until: Instant, signal: i32, aimed: bool) -> Held {
+        Held {
+            tid,
+            until,
+            signal,
+            aimed,
+        }
+    }
 }
 
 /// The schedule's state in one run.
 pub struct Holds {
     /// The seed's decisions.
-    decider: Decider,
+    pub decider: Decider,
     /// What the test's processes share.
     pub region: Region,
     /// Threads kept stopped.
     pub held: Vec<Held>,
+    /// Preemption points, if the seed's profile makes them.
+    pub preempt: Option<Preemption>,
 }
 
 impl Holds {
     /// Nothing held yet.
     pub fn new(decider: Decider, region: Region) -> Holds {
+        let every = decider.profile().preempt_us;
         Holds {
             decider,
             region,
             held: Vec::new(),
+            preempt: (every > 0).then(|| Preemption::new(Duration::from_micros(every))),
         }
     }
 }
@@ -94,11 +114,9 @@ impl Supervisor {
         let Some(d) = holds.region.spend(want) else {
             return false;
         };
-        holds.held.push(Held {
-            tid,
-            until: Instant::now() + d,
-            signal: sig,
-        });
+        holds
+            .held
+            .push(Held::new(tid, Instant::now() + d, sig, false));
         if let Some(index) = event {
             holds.region.note_held(index, d);
         }
@@ -114,7 +132,7 @@ impl Supervisor {
         };
         let region = &holds.region;
         holds.held.retain(|h| {
-            let go = h.until <= now || !region.others_can_act(h.tid);
+            let go = h.until <= now || (!h.aimed && !region.others_can_act(h.tid));
             if go {
                 resume(h.tid, h.signal);
             }
@@ -134,16 +152,17 @@ impl Supervisor {
             resume(tid, 0);
         }
         let still_held = self.release_due_holds(now);
+        self.preempt_point(now);
         self.arm_timer();
         self.check_hang(now, still_held);
     }
 
     /// Arms the timer for the earliest hold, or for the next hang check.
     pub(super) fn arm_timer(&mut self) {
-        let earliest = self
-            .holds
-            .as_ref()
-            .and_then(|h| h.held.iter().map(|h| h.until).min());
+        let earliest = self.holds.as_ref().and_then(|h| {
+            let preempt = h.preempt.as_ref().map(|p| p.next_at);
+            h.held.iter().map(|h| h.until).chain(preempt).min()
+        });
         let hang_checks = self.hang.is_some();
         let Some(w) = self.wakeups.as_mut() else {
             return;

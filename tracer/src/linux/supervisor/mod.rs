@@ -15,6 +15,8 @@
 //!   keep-going (performing heap accesses for the test);
 //! - `holds`: the seeded schedule's shared region and its holds of signals, and
 //!   the timer that ends them;
+//! - `preempt`: the schedule's preemption points (a running thread stopped
+//!   wherever it is, and held);
 //! - `dumps`: timeouts, hangs and cancellation: thread dumps and ending the
 //!   run;
 //! - `release`: letting go of a process the test traces itself;
@@ -51,6 +53,7 @@ pub fn check_isolation() -> Result<(), TraceError> {
 mod dumps;
 mod faults;
 mod holds;
+mod preempt;
 mod preload;
 mod release;
 mod stall;
@@ -174,6 +177,10 @@ pub fn run(command: &Command, options: &Options) -> Result<Outcome, TraceError> 
             .holds
             .as_ref()
             .map_or(Duration::ZERO, |h| h.region.spent()),
+        schedule_events: sup
+            .holds
+            .as_ref()
+            .map_or_else(Vec::new, |h| h.region.recent(EVENTS_SHOWN)),
     })
 }
 

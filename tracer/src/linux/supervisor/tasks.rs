@@ -253,6 +253,7 @@ impl Supervisor {
                     if let Some(h) = &self.holds {
                         h.region.register(new, logical, ordinal);
                     }
+                    self.preempt_soon();
                     self.record(pid, tid, || {
                         let what = if thread { "thread" } else { "process" };
                         format!("started {what} {new}")
@@ -310,6 +311,8 @@ impl Supervisor {
                 self.record(pid, tid, || "stopped".into());
                 let _ = ptrace::listen(tid);
             }
+            // Stopped for a preemption point: held.
+            Event::Stop { .. } if self.preempted(pid, tid) => {}
             // A new task's first stop: under the schedule, it runs once its
             // creator's event has registered who it is.
             Event::Stop { .. } if self.holds.is_some() && self.tasks.await_creator(tid) => {}
