@@ -158,16 +158,26 @@ impl Supervisor {
         }
         let granted = if plan.aimed {
             let until = now_ns + plan.hold.as_nanos() as u64;
-            (region.claim_aimed(tid, now_ns, until)
-                && region.spend_preemption(plan.charge, plan.hold))
-            .then_some(plan.hold)
+            if !region.claim_aimed(tid, now_ns, until) {
+                return;
+            }
+            let spent = region.spend_preemption(plan.charge, plan.hold);
+            if !spent {
+                region.end_aimed(tid, now_ns);
+            }
+            spent.then_some(plan.hold)
         } else {
             region.spend_in(Pot::Preemption, plan.hold)
         };
         let Some(hold) = granted else {
             return;
         };
-        if ptrace::interrupt(tid).is_ok() {
+        if ptrace::interrupt(tid).is_err() {
+            // Gone: the budget stays spent, the window is let go.
+            if plan.aimed {
+                region.end_aimed(tid, now_ns);
+            }
+        } else {
             p.asked.insert(
                 tid,
                 Asked {

@@ -124,6 +124,24 @@ impl Region {
         true
     }
 
+    /// Ends `tid`'s aimed hold at `now` (it was not made after all), if it
+    /// is still the one claimed.
+    pub fn end_aimed(&self, tid: i32, now: u64) {
+        let mine = self
+            .i64_at(|s| &mut s.header.aimed_tid)
+            .load(Ordering::Acquire)
+            == i64::from(tid);
+        let until = self.aimed_until().load(Ordering::Acquire);
+        if mine && until > now {
+            let _ = self.aimed_until().compare_exchange(
+                until,
+                now,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+    }
+
     /// A preemption's hold of `hold` charged only `charge` (an aimed one:
     /// the thread it waits for was not going to act before its clock ran
     /// out): all of the charge from the preemption pot, or nothing; whether
@@ -227,6 +245,12 @@ mod tests {
         assert!(r.aimed_elsewhere(2, now) && !r.aimed_elsewhere(1, now));
         assert!(!r.claim_aimed(2, now, now + 1_000_000));
         assert!(!r.aimed_elsewhere(2, now + 6_000_000), "over");
+        let later = now + 6_000_000;
+        assert!(r.claim_aimed(2, later, later + 9_000_000));
+        r.end_aimed(1, later);
+        assert!(r.aimed_elsewhere(1, later), "not 1's to end");
+        r.end_aimed(2, later);
+        assert!(!r.aimed_elsewhere(1, later), "ended by its thread");
         // 20 ms held, 8 charged to the preemption pot (its base is the
         // budget's, 10 ms): granted, and held counts all of it.
         let (charge, hold) = (Duration::from_millis(8), Duration::from_millis(20));
