@@ -11,6 +11,14 @@ use serde_json::Value;
 
 const SEEDS: usize = 16;
 
+/// The fixture's port, path and semaphore are the host's: the tests of
+/// this file (run at once, as threads of the e2e binary) take turns, or
+/// one's copies would collide with another's.
+fn host_resources() -> std::sync::MutexGuard<'static, ()> {
+    static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// (start, end) in milliseconds of each job of `test`, by start.
 fn spans(run: &Run, test: &str) -> Vec<(u64, u64)> {
     let mut spans: Vec<(u64, u64)> = run
@@ -56,6 +64,7 @@ const HOLDERS: [&str; 3] = [
 
 #[test]
 fn seeds_of_a_test_holding_a_port_a_path_or_a_semaphore_never_run_at_once() {
+    let _turn = host_resources();
     for test in HOLDERS {
         let run = holder_run(test, &[]);
         assert_each_passed_clean(&run, &[test], SEEDS);
@@ -71,6 +80,7 @@ fn seeds_of_a_test_holding_a_port_a_path_or_a_semaphore_never_run_at_once() {
 
 #[test]
 fn one_test_under_many_seeds_says_once_that_they_run_one_at_a_time() {
+    let _turn = host_resources();
     let run = run_human(&[
         "-p",
         "shared-resources",
@@ -101,6 +111,7 @@ fn one_test_under_many_seeds_says_once_that_they_run_one_at_a_time() {
 
 #[test]
 fn isolated_seeds_of_a_test_run_at_once_and_do_not_collide() {
+    let _turn = host_resources();
     for test in HOLDERS {
         let run = holder_run(test, &["--isolate"]);
         if run.code == 96 && run.stderr.contains("--isolate is not available here") {
@@ -120,6 +131,7 @@ fn isolated_seeds_of_a_test_run_at_once_and_do_not_collide() {
 
 #[test]
 fn a_test_group_keeps_two_tests_that_share_a_port_apart() {
+    let _turn = host_resources();
     let out = ffi_check()
         .env(
             "FFI_CHECK_CONFIG",
@@ -141,6 +153,7 @@ fn a_test_group_keeps_two_tests_that_share_a_port_apart() {
 
 #[test]
 fn a_test_group_naming_no_defined_group_is_a_setup_error() {
+    let _turn = host_resources();
     let config = scratch("bad-groups").join("ffi-check.toml");
     std::fs::write(
         &config,

@@ -120,6 +120,7 @@ struct sched_shared {
     int64_t aimed_tid;         /* atomic: ... in this thread (others are not held meanwhile) */
     uint64_t spawned_ns;       /* atomic: when a thread or process of the test was last created */
     uint64_t preempt_spent_ns; /* atomic: charged to the preemption points' own pot (the supervisor's) */
+    int64_t holding;           /* atomic: threads inside a hold of the processes' now */
     struct sched_thread threads[SCHED_THREADS];
     struct sched_event journal[SCHED_JOURNAL];
     struct sched_clock clocks[SCHED_CLOCKS];

@@ -15,7 +15,9 @@
  *   clocks.h) and a margin beyond, so that the other side acts first
  *   whatever the machine's speed ("sleep 5 ms and the server listens");
  *   one thread is held so at a time, and the others are not held
- *   meanwhile (holding both sides would close the window);
+ *   meanwhile (holding both sides would close the window); with no clock
+ *   pending just after a thread or process was created, the hold first
+ *   waits a moment for one (await_newcomer);
  * - woken side first: after the first call of its kind that wakes another
  *   (a write, a post, a signal sent, a thread or child started), a short
  *   hold;
@@ -25,6 +27,8 @@
  *   lengthen them.
  * No hold ends within half a generous wait's length of its deadline (a
  * thread that gives another 50 ms to act is not made to see it late).
+ * Between calls, the supervisor preempts threads itself
+ * (src/linux/supervisor/preempt.rs), from a budget pot of its own.
  *
  * The supervisor sets SCHED_ENV_PATH to the file of the run's shared
  * region (protocol/schedule.h): the profile drawn from the seed, the
@@ -365,7 +369,9 @@ static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t 
         long none[6] = {0};
         e = record(SCHED_KIND_CALL, 0, none, now);
     }
+    ADD(&sh->holding, 1);
     sleep_until(now + granted);
+    ADD(&sh->holding, -1);
     e->held_ns = granted;
     return granted;
 }
@@ -382,23 +388,46 @@ void sched_spawned(void) {
     if (sh) STORE(&sh->spawned_ns, now_ns());
 }
 
-/* No clock pending at *now, but a thread or process was just created
- * (after this one was: a new thread does not wait for itself):
- * waits (one thread at a time, as an aimed hold, charged what it waits)
- * until it sets a clock within CLOCK_WINDOW or stops being new, and
- * returns what clocks_view says then; *now moves on. */
+/* A thread or process created less than NEWCOMER_NS ago, while another
+ * thread is held (its creator after the creation, say, about to sleep),
+ * waits at most this long for a clock of another: without claiming the
+ * aimed hold, so that an older thread's aimed hold, waiting for the new
+ * one's clock, is not kept off meanwhile. */
+#define NEWBORN_NS 1000000ULL
+
+/* No clock pending at *now, but a thread or process was just created:
+ * an older thread waits (one thread at a time, as an aimed hold) until
+ * the new one sets a clock within CLOCK_WINDOW or stops being new; the
+ * new one itself waits up to NEWBORN_NS for another's. Charged what it
+ * waits; returns what clocks_view says then; *now moves on. */
 static void await_newcomer(uint64_t *now, struct clocks_view *v) {
     uint64_t spawned = LOAD(&sh->spawned_ns);
     uint64_t end = spawned + NEWCOMER_NS;
-    if (!born_ns || born_ns >= spawned || end <= *now + AWAIT_STEP || end > v->limit_ns || !table_others_can_act()) return;
-    uint64_t until = LOAD(&sh->aimed_until_ns);
-    if (until > *now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return;
-    if (!__atomic_compare_exchange_n(&sh->aimed_until_ns, &until, end, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
-        return;
-    STORE(&sh->aimed_tid, (int64_t)table_tid());
+    int newborn = born_ns >= spawned;
+    /* Not at a thread's start: a new thread held there before another
+     * thread's clock already goes last (it is aimed at it), and one that
+     * computes without a call before its next would be held in its
+     * entirety, where a preemption may split it. */
+    /* Nor while another thread's hold is aimed at a window: it waits for
+     * this one to act. */
+    if (newborn && (my_events <= 1 || LOAD(&sh->holding) <= 0 || LOAD(&sh->aimed_until_ns) > *now)) return;
+    if (newborn && end > *now + NEWBORN_NS) end = *now + NEWBORN_NS;
+    if (!born_ns || end <= *now + AWAIT_STEP || end > v->limit_ns || !table_others_can_act()) return;
+    if (!newborn) {
+        uint64_t until = LOAD(&sh->aimed_until_ns);
+        if (until > *now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return;
+        if (!__atomic_compare_exchange_n(&sh->aimed_until_ns, &until, end, 0, __ATOMIC_ACQ_REL,
+                                         __ATOMIC_ACQUIRE))
+            return;
+        STORE(&sh->aimed_tid, (int64_t)table_tid());
+    }
     uint64_t granted = spend(end - *now, *now, 1, 1);
     uint64_t t = *now;
-    while (granted && t < end && !v->deadline_ns) {
+    /* Until a clock appears, or nobody else can act (nobody will set one),
+     * or, for a new one, a step after no thread is held any more. */
+    int held_before = 1;
+    while (granted && t < end && !v->deadline_ns && table_others_can_act() && held_before) {
+        if (newborn) held_before = LOAD(&sh->holding) > 0;
         sleep_until(t + AWAIT_STEP < end ? t + AWAIT_STEP : end);
         t = now_ns();
         clocks_view(table_tid(), t, CLOCK_WINDOW, CLOCK_WINDOW, v);
@@ -408,7 +437,7 @@ static void await_newcomer(uint64_t *now, struct clocks_view *v) {
         ADD(&sh->spent_ns, -(end - t));
         ADD(&sh->held_ns, -(end - t));
     }
-    STORE(&sh->aimed_until_ns, t);
+    if (!newborn) STORE(&sh->aimed_until_ns, t);
     *now = t;
 }
 

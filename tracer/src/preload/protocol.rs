@@ -500,6 +500,8 @@ pub mod schedule {
         /// Atomic: charged to the preemption points' own pot (written by
         /// the supervisor only).
         pub preempt_spent_ns: u64,
+        /// Atomic: threads inside a hold of the processes' now.
+        pub holding: i64,
     }
 
     /// `struct sched_shared`.
