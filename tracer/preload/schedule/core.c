@@ -404,12 +404,12 @@ static void await_newcomer(uint64_t *now, struct clocks_view *v) {
     uint64_t spawned = LOAD(&sh->spawned_ns);
     uint64_t end = spawned + NEWCOMER_NS;
     int newborn = born_ns >= spawned;
-    /* Not at a thread's start: a new thread held there before another
-     * thread's clock already goes last (it is aimed at it), and one that
+    /* A new one waits only at a call after its start (held at its start
+     * before another thread's clock, it already goes last; and one that
      * computes without a call before its next would be held in its
-     * entirety, where a preemption may split it. */
-    /* Nor while another thread's hold is aimed at a window: it waits for
-     * this one to act. */
+     * entirety, where a preemption may split it), only while a thread is
+     * held, and not while another thread's hold is aimed at a window (that
+     * one waits for this one to act). */
     if (newborn && (my_events <= 1 || LOAD(&sh->holding) <= 0 || LOAD(&sh->aimed_until_ns) > *now)) return;
     if (newborn && end > *now + NEWBORN_NS) end = *now + NEWBORN_NS;
     if (!born_ns || end <= *now + AWAIT_STEP || end > v->limit_ns || !table_others_can_act()) return;
