@@ -333,6 +333,24 @@ enum hold_kind {
     HOLD_SPANNING, /* a critical section across an aimed hold's end */
 };
 
+/* Whether a hold aimed at a window holds another thread at `now`: no
+ * other thread is held meanwhile (holding both sides of a window would
+ * close it again). */
+static int aimed_elsewhere(uint64_t now) {
+    return LOAD(&sh->aimed_until_ns) > now && LOAD(&sh->aimed_tid) != (int64_t)table_tid();
+}
+
+/* Claims the aimed hold for this thread until `until`, unless another
+ * thread's runs at `now`; whether it did. */
+static int claim_aimed(uint64_t now, uint64_t until) {
+    uint64_t current = LOAD(&sh->aimed_until_ns);
+    if (current > now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return 0;
+    if (!__atomic_compare_exchange_n(&sh->aimed_until_ns, &current, until, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+        return 0;
+    STORE(&sh->aimed_tid, (int64_t)table_tid());
+    return 1;
+}
+
 /* Holds the thread for `hold` from `now` (0: not at all) if the budget
  * allows, charged `charge` (at most the hold); no hold may end past
  * `limit`. What it held, recorded in `e`; with `e` NULL, in a journal
@@ -345,16 +363,9 @@ static uint64_t hold_for(uint64_t hold, uint64_t charge, uint64_t now, uint64_t 
      * lasts) is worth making even when no other thread can act now: the
      * clock will (a timer interrupts a blocked read). */
     if (charge == hold && !table_others_can_act()) return 0;
-    /* While a thread is held aimed at a window, the others run: holding
-     * both sides of it would close the window again. */
-    uint64_t until = LOAD(&sh->aimed_until_ns);
-    if (kind != HOLD_SPANNING && until > now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return 0;
-    if (kind == HOLD_AIMED) {
-        if (!__atomic_compare_exchange_n(&sh->aimed_until_ns, &until, now + hold, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE))
-            return 0;
-        STORE(&sh->aimed_tid, (int64_t)table_tid());
-    }
+    /* While a thread is held aimed at a window, the others run. */
+    if (kind != HOLD_SPANNING && aimed_elsewhere(now)) return 0;
+    if (kind == HOLD_AIMED && !claim_aimed(now, now + hold)) return 0;
     uint64_t granted;
     if (charge < hold) {
         /* Charged less than it lasts: all of it or nothing. */
@@ -413,14 +424,7 @@ static void await_newcomer(uint64_t *now, struct clocks_view *v) {
     if (newborn && (my_events <= 1 || LOAD(&sh->holding) <= 0 || LOAD(&sh->aimed_until_ns) > *now)) return;
     if (newborn && end > *now + NEWBORN_NS) end = *now + NEWBORN_NS;
     if (!born_ns || end <= *now + AWAIT_STEP || end > v->limit_ns || !table_others_can_act()) return;
-    if (!newborn) {
-        uint64_t until = LOAD(&sh->aimed_until_ns);
-        if (until > *now && LOAD(&sh->aimed_tid) != (int64_t)table_tid()) return;
-        if (!__atomic_compare_exchange_n(&sh->aimed_until_ns, &until, end, 0, __ATOMIC_ACQ_REL,
-                                         __ATOMIC_ACQUIRE))
-            return;
-        STORE(&sh->aimed_tid, (int64_t)table_tid());
-    }
+    if (!newborn && !claim_aimed(*now, end)) return;
     uint64_t granted = spend(end - *now, *now, 1, 1);
     uint64_t t = *now;
     /* Until a clock appears, or nobody else can act (nobody will set one),

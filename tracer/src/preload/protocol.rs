@@ -380,6 +380,10 @@ pub mod schedule {
     pub const ACTIVE: u32 = 1;
     /// `SCHED_WAITING`: in a call that may wait for another thread.
     pub const WAITING: u32 = 2;
+    /// `SCHED_CLOCK_WAIT`: a clock that is a sleep or timed wait.
+    pub const CLOCK_WAIT: u32 = 0;
+    /// `SCHED_CLOCK_TIMER`: a clock that is a timer.
+    pub const CLOCK_TIMER: u32 = 1;
     /// `SCHED_KIND_SYSCALL`: a journal entry for system call `nr`.
     pub const KIND_SYSCALL: u32 = 0;
     /// `SCHED_KIND_CALL`: a journal entry for a pthread function.
@@ -676,6 +680,7 @@ mod tests {
         assert!(h.contains("#define SCHED_ENV_PATH \"FFI_CHECK_SCHEDULE\""));
         assert!(h.contains("#define SCHED_VERSION 5u"));
         assert!(h.contains("#define SCHED_CLOCKS 64u"));
+        assert!(h.contains("SCHED_CLOCK_WAIT = 0,") && h.contains("SCHED_CLOCK_TIMER = 1,"));
         assert!(h.contains("#define SCHED_MAGIC 0x6863732d6366666cULL"));
         let Some(c) = c_values(
             "schedule.h",

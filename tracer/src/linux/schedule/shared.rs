@@ -274,11 +274,15 @@ impl Region {
         let active = self
             .i64_at(|s| &mut s.header.active)
             .load(Ordering::Acquire);
-        let mine = self.find(tid).is_some_and(|i| {
+        active - i64::from(self.is_active(tid)) > 0
+    }
+
+    /// Whether thread `tid` is counted as able to act (`ACTIVE`).
+    fn is_active(&self, tid: i32) -> bool {
+        self.find(tid).is_some_and(|i| {
             let (t, state, _) = self.slot(i);
             t.load(Ordering::Acquire) == tid && state.load(Ordering::Acquire) == layout::ACTIVE
-        });
-        active - i64::from(mine) > 0
+        })
     }
 
     /// How much of `want` the budget allows now, as the processes reckon it

@@ -9,9 +9,6 @@ use crate::preload::protocol::schedule as layout;
 use std::sync::atomic::{AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
-/// `CLOCK_WAIT`: a sleep or timed wait (`SCHED_CLOCK_WAIT`).
-const CLOCK_WAIT: u32 = 0;
-
 /// A slot being written (`BUSY` in `preload/schedule/clocks.c`).
 const BUSY: u64 = u64::MAX;
 
@@ -64,7 +61,7 @@ impl Region {
             if c.deadline_ns == BUSY || c.deadline_ns <= now || c.tid == tid {
                 continue;
             }
-            if c.kind == CLOCK_WAIT && c.length_ns > generous {
+            if c.kind == layout::CLOCK_WAIT && c.length_ns > generous {
                 view.limit_ns = view.limit_ns.min(c.deadline_ns - c.length_ns / 2);
                 continue;
             }
@@ -80,14 +77,13 @@ impl Region {
     /// call that may wait for another thread, not libtest's harness
     /// thread) and not in a sleep or timed wait of its own.
     pub fn acting(&self, tid: i32, now: u64) -> bool {
-        let counted = self.find(tid).is_some_and(|i| {
-            let (t, state, _) = self.slot(i);
-            t.load(Ordering::Acquire) == tid && state.load(Ordering::Acquire) == layout::ACTIVE
-        });
-        counted
+        self.is_active(tid)
             && !(0..layout::CLOCKS).any(|i| {
                 let c = self.clock(i);
-                c.tid == tid && c.kind == CLOCK_WAIT && c.deadline_ns != BUSY && c.deadline_ns > now
+                c.tid == tid
+                    && c.kind == layout::CLOCK_WAIT
+                    && c.deadline_ns != BUSY
+                    && c.deadline_ns > now
             })
     }
 
@@ -209,10 +205,10 @@ mod tests {
         let r = region();
         let now = r.now_ns();
         let ms = 1_000_000;
-        set(&r, 0, 10, now + 5 * ms, 10 * ms, CLOCK_WAIT);
-        set(&r, 1, 11, now + 3 * ms, 4 * ms, 1);
-        set(&r, 2, 12, now + 40 * ms, 40 * ms, 1);
-        set(&r, 3, 13, now - ms, 5 * ms, CLOCK_WAIT);
+        set(&r, 0, 10, now + 5 * ms, 10 * ms, layout::CLOCK_WAIT);
+        set(&r, 1, 11, now + 3 * ms, 4 * ms, layout::CLOCK_TIMER);
+        set(&r, 2, 12, now + 40 * ms, 40 * ms, layout::CLOCK_TIMER);
+        set(&r, 3, 13, now - ms, 5 * ms, layout::CLOCK_WAIT);
         let v = r.clock_view(99, now, 25 * ms, 25 * ms);
         assert_eq!(v.nearest, Some((now + 3 * ms, 4 * ms)));
         assert_eq!(v.limit_ns, u64::MAX);
@@ -221,7 +217,7 @@ mod tests {
         assert_eq!(v.nearest, Some((now + 5 * ms, 10 * ms)));
         // A generous wait (50 ms) limits holds to half its length before
         // its deadline, and is not aimed at.
-        set(&r, 4, 14, now + 50 * ms, 50 * ms, CLOCK_WAIT);
+        set(&r, 4, 14, now + 50 * ms, 50 * ms, layout::CLOCK_WAIT);
         let v = r.clock_view(10, now, 25 * ms, 25 * ms);
         assert_eq!(v.nearest, Some((now + 3 * ms, 4 * ms)));
         assert_eq!(v.limit_ns, now + 25 * ms);
